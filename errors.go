@@ -1,0 +1,95 @@
+package sessiond
+
+import (
+	"errors"
+	"fmt"
+)
+
+// Error codes. They are part of the API: the HTTP server sends them as the
+// "error" field of its JSON errors and maps each to one status.
+const (
+	CodeNotFound           = "not_found"
+	CodeConflict           = "conflict"
+	CodeUnavailable        = "unavailable"
+	CodeUnauthenticated    = "unauthenticated"
+	CodeInvalidCredentials = "invalid_credentials"
+	CodeInvalidInput       = "invalid_input"
+	CodeBusy               = "busy"
+	CodeReauthRequired     = "reauth_required"
+	CodeInternal           = "internal"
+)
+
+// Error is the one error type of sessiond: a code from the list above and a
+// message fit for the caller. Err, when set, is the cause, for logs only.
+type Error struct {
+	Code    string
+	Message string
+	Err     error
+}
+
+// Sentinels, to test with errors.Is. Any *Error with the same code matches.
+var (
+	// ErrNotFound: the record does not exist (stores return it).
+	ErrNotFound = &Error{Code: CodeNotFound, Message: "not found"}
+	// ErrConflict: a precondition failed (duplicate key, stale version).
+	ErrConflict = &Error{Code: CodeConflict, Message: "conflict"}
+	// ErrUnavailable: the store could not answer. Never read it as "no
+	// session": it is a 503, not a logout.
+	ErrUnavailable = &Error{Code: CodeUnavailable, Message: "session store unavailable"}
+	// ErrUnauthenticated: no valid session (missing, malformed, unknown,
+	// expired or revoked token).
+	ErrUnauthenticated = &Error{Code: CodeUnauthenticated, Message: "no valid session"}
+	// ErrInvalidCredentials: unknown email, wrong password or disabled
+	// user, deliberately indistinguishable.
+	ErrInvalidCredentials = &Error{Code: CodeInvalidCredentials, Message: "invalid email or password"}
+	// ErrInvalidInput: the request itself is wrong.
+	ErrInvalidInput = &Error{Code: CodeInvalidInput, Message: "invalid input"}
+	// ErrBusy: a bounded resource (password hashing) is saturated.
+	ErrBusy = &Error{Code: CodeBusy, Message: "server busy, retry shortly"}
+)
+
+func (e *Error) Error() string {
+	if e.Err != nil {
+		return fmt.Sprintf("sessiond: %s: %s: %v", e.Code, e.Message, e.Err)
+	}
+	return fmt.Sprintf("sessiond: %s: %s", e.Code, e.Message)
+}
+
+func (e *Error) Unwrap() error { return e.Err }
+
+// Is reports whether target is an *Error with the same code, so that
+// errors.Is(err, ErrNotFound) holds for every not-found error.
+func (e *Error) Is(target error) bool {
+	t, ok := target.(*Error)
+	return ok && t.Code == e.Code
+}
+
+// Errorf returns an *Error with the code and a formatted message.
+func Errorf(code, format string, args ...any) *Error {
+	return &Error{Code: code, Message: fmt.Sprintf(format, args...)}
+}
+
+// ErrorCode returns the code of the first *Error in err's chain, or
+// CodeInternal when there is none.
+func ErrorCode(err error) string {
+	var e *Error
+	if errors.As(err, &e) {
+		return e.Code
+	}
+	return CodeInternal
+}
+
+// ErrorMessage returns the caller-facing message of err: the message of its
+// *Error, or a generic text that reveals no internals.
+func ErrorMessage(err error) string {
+	var e *Error
+	if errors.As(err, &e) {
+		return e.Message
+	}
+	return "internal error"
+}
+
+// unavailable wraps a system error from a store.
+func unavailable(op string, err error) error {
+	return &Error{Code: CodeUnavailable, Message: ErrUnavailable.Message, Err: fmt.Errorf("%s: %w", op, err)}
+}

@@ -1,0 +1,195 @@
+// Package sessiond is server-side session management: the vocabulary
+// (Session, User, the store interfaces, errors) and the policy engine
+// (Manager) shared by the sessiond server and by Go applications that embed
+// it as net/http middleware.
+//
+// The browser holds one opaque cookie whose value is a random Token. The
+// server keeps everything else, keyed by the SHA-256 of that token, so a
+// leaked database never yields a usable cookie.
+//
+// This package imports the standard library only; stores live in their own
+// packages (sqlitestore, pgstore, redisstore) and every one of them passes the
+// conformance suite in storetest.
+package sessiond
+
+import (
+	"context"
+	"encoding/json"
+	"time"
+)
+
+// Session is one signed-in device. Stores persist every field; the token
+// itself is never part of a Session, only its hash.
+type Session struct {
+	// ID is the public handle shown in device lists and used to revoke one
+	// device. It is a random UUID and never a credential.
+	ID string
+	// TokenHash is the SHA-256 of the cookie value; stores key on it.
+	TokenHash TokenHash
+
+	UserID   string
+	TenantID string
+
+	IPAddress string
+	UserAgent string
+
+	CreatedAt       time.Time
+	LastActivity    time.Time
+	ExpiresAt       time.Time // absolute deadline; activity never moves it
+	AuthenticatedAt time.Time // last password check (login, re-authentication)
+
+	// Data is a small JSON object owned by the application. It is nil or a
+	// JSON object, never another JSON value.
+	Data json.RawMessage
+	// Version counts updates of Data; UpdateData is conditional on it.
+	Version int64
+
+	// Flags are anomaly findings recorded on the session.
+	Flags []string
+}
+
+// Device is the label shown for the session's user agent, such as
+// "Chrome on macOS".
+func (s *Session) Device() string { return DeviceLabel(s.UserAgent) }
+
+// clone returns a deep copy, so that cached sessions are never shared with
+// callers that might change them.
+func (s *Session) clone() *Session {
+	c := *s
+	if s.Data != nil {
+		c.Data = append(json.RawMessage(nil), s.Data...)
+	}
+	if s.Flags != nil {
+		c.Flags = append([]string(nil), s.Flags...)
+	}
+	return &c
+}
+
+// Touch records that a session was active at At. Stores apply it only when
+// it moves LastActivity forward and the session still exists.
+type Touch struct {
+	ID string
+	At time.Time
+}
+
+// SessionStore persists sessions. Implementations must be safe for
+// concurrent use by many goroutines and, for shared stores, by many
+// processes.
+//
+// Errors: a missing record is ErrNotFound; a failed precondition (an existing
+// ID or token hash on Create, a stale version on UpdateData) is ErrConflict;
+// anything else (a lost connection, a timeout, a full disk) is a system error
+// that the Manager reports as ErrUnavailable and never as "logged out" or
+// "valid". Drivers' error types never cross this interface.
+//
+// Stores do not judge expiry: they return what they hold, and the Manager
+// decides whether it is still live. DeleteExpired is the only method that
+// reasons about deadlines.
+//
+// No method creates a session as a side effect. Every update is conditional
+// on the record existing, so an update racing a delete never resurrects it.
+type SessionStore interface {
+	// CreateSession inserts s. It returns ErrConflict when a session with
+	// the same ID or TokenHash exists.
+	CreateSession(ctx context.Context, s *Session) error
+
+	// SessionByTokenHash returns the session stored under h, or ErrNotFound.
+	SessionByTokenHash(ctx context.Context, h TokenHash) (*Session, error)
+
+	// SessionByID returns the session with the public id, or ErrNotFound.
+	SessionByID(ctx context.Context, id string) (*Session, error)
+
+	// SessionsByUser returns the user's sessions, expired ones included, in
+	// no particular order. It is an index lookup, never a scan of all
+	// sessions.
+	SessionsByUser(ctx context.Context, userID string) ([]*Session, error)
+
+	// TouchSessions sets LastActivity for each touch whose session exists
+	// and whose stored LastActivity is older. Missing sessions are skipped
+	// silently: they were revoked meanwhile.
+	TouchSessions(ctx context.Context, touches []Touch) error
+
+	// UpdateSessionData replaces Data when the stored Version equals
+	// version, and stores version+1. It returns ErrNotFound when the
+	// session is gone and ErrConflict when the version is stale.
+	UpdateSessionData(ctx context.Context, id string, data json.RawMessage, version int64) error
+
+	// RotateSession atomically deletes the session oldID and inserts s. It
+	// returns ErrNotFound, and inserts nothing, when oldID no longer exists.
+	RotateSession(ctx context.Context, oldID string, s *Session) error
+
+	// DeleteSession deletes the session with the public id. It returns
+	// ErrNotFound when there was none.
+	DeleteSession(ctx context.Context, id string) error
+
+	// DeleteUserSessions deletes every session of the user except the one
+	// whose ID is except (empty for none) and returns how many it deleted.
+	DeleteUserSessions(ctx context.Context, userID, except string) (int, error)
+
+	// DeleteExpiredSessions deletes at most limit sessions whose ExpiresAt
+	// is not after now or whose LastActivity is not after idleBefore, and
+	// returns how many it deleted. A caller purges everything by calling
+	// it until it returns fewer than limit.
+	DeleteExpiredSessions(ctx context.Context, now, idleBefore time.Time, limit int) (int, error)
+
+	// Ping reports whether the store is reachable.
+	Ping(ctx context.Context) error
+}
+
+// Change names a session or user that some process changed or deleted.
+// Exactly one of SessionID and UserID is set.
+type Change struct {
+	SessionID string
+	UserID    string
+}
+
+// ChangeWatcher is an optional capability of a store shared by several
+// processes: it reports changes made by any of them, so that a Manager can
+// drop what it caches.
+//
+// WatchChanges blocks until ctx ends or the channel to the store is lost.
+// It calls connected once the feed is live; from then on every change
+// committed by any process reaches onChange, in commit order, within the
+// store's documented delay. When it returns, changes may have been missed and
+// the caller must distrust whatever it cached.
+type ChangeWatcher interface {
+	WatchChanges(ctx context.Context, connected func(), onChange func(Change)) error
+}
+
+// User is an account of the built-in user store. Applications with their own
+// users create sessions for them through the admin API instead.
+type User struct {
+	ID    string
+	Email string // as the user typed it, for display
+	// EmailKey is the canonical form of Email (Unicode NFC, lower case) and
+	// is unique in the store.
+	EmailKey     string
+	PasswordHash string // PHC string; never the password
+	TenantID     string
+
+	NeedsOnboarding bool
+	OnboardingStep  string
+	Disabled        bool
+
+	CreatedAt time.Time
+	UpdatedAt time.Time
+}
+
+// UserStore persists users. The error rules of SessionStore apply: a missing
+// user is ErrNotFound, a taken EmailKey or ID on create is ErrConflict.
+type UserStore interface {
+	CreateUser(ctx context.Context, u *User) error
+	UserByID(ctx context.Context, id string) (*User, error)
+	UserByEmailKey(ctx context.Context, key string) (*User, error)
+	// UpdateUser replaces every mutable field of the stored user with the
+	// same ID (everything but ID and CreatedAt). It returns ErrNotFound
+	// when there is none and ErrConflict when the new EmailKey is taken.
+	UpdateUser(ctx context.Context, u *User) error
+}
+
+// Store is what a complete backend provides.
+type Store interface {
+	SessionStore
+	UserStore
+	Close() error
+}

@@ -1,0 +1,516 @@
+// Package sqlitestore is sessiond's embedded store: one SQLite file (pure Go,
+// modernc.org/sqlite), nothing else to install. It uses WAL with
+// synchronous=FULL, so a committed revocation survives a power loss, and one
+// writer connection beside a pool of readers, so writers queue in Go rather
+// than spinning on SQLITE_BUSY.
+//
+// Several processes may open the same file (the server and the sessiond CLI):
+// every revocation and update is also appended to a change feed that
+// WatchChanges polls, so each process's cache hears of the others' changes.
+package sqlitestore
+
+import (
+	"context"
+	"database/sql"
+	"embed"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"net/url"
+	"runtime"
+	"sort"
+	"strings"
+	"time"
+
+	"modernc.org/sqlite"
+	sqlite3 "modernc.org/sqlite/lib"
+
+	"github.com/sessiond/sessiond"
+)
+
+//go:embed migrations/*.sql
+var migrations embed.FS
+
+// Options configure a Store. Zero fields take their defaults.
+type Options struct {
+	// Synchronous is SQLite's synchronous pragma: FULL (default) makes
+	// every commit durable; NORMAL is faster and may lose the last
+	// transactions, revocations included, on power loss.
+	Synchronous string
+	// BusyTimeout is how long a statement waits for a lock. Default 5s.
+	BusyTimeout time.Duration
+	// ReadConns is the size of the reader pool. Default max(4, 2×GOMAXPROCS).
+	ReadConns int
+	// PollInterval is how often WatchChanges reads the change feed, and so
+	// the bound on how late another process's revocation reaches this
+	// process's cache. Default 100ms.
+	PollInterval time.Duration
+	// ChangeRetention is how long change-feed rows are kept. Default 1h.
+	ChangeRetention time.Duration
+}
+
+// Store is a sessiond.Store on one SQLite file.
+type Store struct {
+	w, r *sql.DB
+	opts Options
+}
+
+// Open opens (creating if needed) the database at path and applies the
+// embedded schema migrations.
+func Open(ctx context.Context, path string, opts Options) (*Store, error) {
+	if path == "" {
+		return nil, errors.New("sqlitestore: empty path")
+	}
+	if opts.Synchronous == "" {
+		opts.Synchronous = "FULL"
+	}
+	switch strings.ToUpper(opts.Synchronous) {
+	case "FULL", "NORMAL", "EXTRA":
+	default:
+		return nil, fmt.Errorf("sqlitestore: synchronous must be FULL, NORMAL or EXTRA, not %q", opts.Synchronous)
+	}
+	if opts.BusyTimeout <= 0 {
+		opts.BusyTimeout = 5 * time.Second
+	}
+	if opts.ReadConns <= 0 {
+		opts.ReadConns = max(4, 2*runtime.GOMAXPROCS(0))
+	}
+	if opts.PollInterval <= 0 {
+		opts.PollInterval = 100 * time.Millisecond
+	}
+	if opts.ChangeRetention <= 0 {
+		opts.ChangeRetention = time.Hour
+	}
+	q := url.Values{}
+	q.Add("_pragma", fmt.Sprintf("busy_timeout(%d)", opts.BusyTimeout.Milliseconds()))
+	q.Add("_pragma", "journal_mode(WAL)")
+	q.Add("_pragma", "synchronous("+strings.ToUpper(opts.Synchronous)+")")
+	q.Add("_pragma", "foreign_keys(1)")
+	q.Set("_txlock", "immediate")
+	dsn := "file:" + (&url.URL{Path: path}).EscapedPath() + "?" + q.Encode()
+
+	w, err := sql.Open("sqlite", dsn)
+	if err != nil {
+		return nil, fmt.Errorf("sqlitestore: open %s: %w", path, err)
+	}
+	w.SetMaxOpenConns(1)
+	w.SetConnMaxIdleTime(0)
+	r, err := sql.Open("sqlite", dsn+"&_pragma=query_only(1)")
+	if err != nil {
+		w.Close()
+		return nil, fmt.Errorf("sqlitestore: open %s: %w", path, err)
+	}
+	r.SetMaxOpenConns(opts.ReadConns)
+	r.SetMaxIdleConns(opts.ReadConns)
+	s := &Store{w: w, r: r, opts: opts}
+	if err := s.migrate(ctx); err != nil {
+		s.Close()
+		return nil, fmt.Errorf("sqlitestore: %s: %w", path, err)
+	}
+	return s, nil
+}
+
+// Close closes both connection pools. It is safe after a failed Open.
+func (s *Store) Close() error {
+	return errors.Join(closeDB(s.w), closeDB(s.r))
+}
+
+func closeDB(db *sql.DB) error {
+	if db == nil {
+		return nil
+	}
+	return db.Close()
+}
+
+// migrate applies, in order, every embedded migration not yet recorded.
+func (s *Store) migrate(ctx context.Context) error {
+	if _, err := s.w.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
+		version TEXT PRIMARY KEY, applied_at INTEGER NOT NULL)`); err != nil {
+		return fmt.Errorf("migrations table: %w", err)
+	}
+	names, err := fs.Glob(migrations, "migrations/*.sql")
+	if err != nil {
+		return err
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		if err := s.applyMigration(ctx, name); err != nil {
+			return fmt.Errorf("migration %s: %w", name, err)
+		}
+	}
+	return nil
+}
+
+func (s *Store) applyMigration(ctx context.Context, name string) error {
+	body, err := migrations.ReadFile(name)
+	if err != nil {
+		return err
+	}
+	tx, err := s.w.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	var n int
+	if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM schema_migrations WHERE version = ?`, name).Scan(&n); err != nil {
+		return err
+	}
+	if n > 0 {
+		return nil
+	}
+	if _, err := tx.ExecContext(ctx, string(body)); err != nil {
+		return err
+	}
+	if _, err := tx.ExecContext(ctx, `INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)`,
+		name, time.Now().UnixMicro()); err != nil {
+		return err
+	}
+	return tx.Commit()
+}
+
+const sessionColumns = `id, token_hash, user_id, tenant_id, ip_address, user_agent,
+	created_at, last_activity, expires_at, authenticated_at, data, version, flags`
+
+// CreateSession implements sessiond.SessionStore.
+func (s *Store) CreateSession(ctx context.Context, sess *sessiond.Session) error {
+	_, err := s.w.ExecContext(ctx, `INSERT INTO sessions (`+sessionColumns+`)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, sessionArgs(sess)...)
+	return translate(err)
+}
+
+func sessionArgs(sess *sessiond.Session) []any {
+	var data any
+	if sess.Data != nil {
+		data = []byte(sess.Data)
+	}
+	return []any{sess.ID, sess.TokenHash[:], sess.UserID, sess.TenantID, sess.IPAddress, sess.UserAgent,
+		micros(sess.CreatedAt), micros(sess.LastActivity), micros(sess.ExpiresAt), micros(sess.AuthenticatedAt),
+		data, sess.Version, strings.Join(sess.Flags, ",")}
+}
+
+// SessionByTokenHash implements sessiond.SessionStore.
+func (s *Store) SessionByTokenHash(ctx context.Context, h sessiond.TokenHash) (*sessiond.Session, error) {
+	return scanSession(s.r.QueryRowContext(ctx, `SELECT `+sessionColumns+` FROM sessions WHERE token_hash = ?`, h[:]))
+}
+
+// SessionByID implements sessiond.SessionStore.
+func (s *Store) SessionByID(ctx context.Context, id string) (*sessiond.Session, error) {
+	return scanSession(s.r.QueryRowContext(ctx, `SELECT `+sessionColumns+` FROM sessions WHERE id = ?`, id))
+}
+
+// SessionsByUser implements sessiond.SessionStore with the user_id index.
+func (s *Store) SessionsByUser(ctx context.Context, userID string) ([]*sessiond.Session, error) {
+	rows, err := s.r.QueryContext(ctx, `SELECT `+sessionColumns+` FROM sessions WHERE user_id = ?`, userID)
+	if err != nil {
+		return nil, translate(err)
+	}
+	defer rows.Close()
+	var out []*sessiond.Session
+	for rows.Next() {
+		sess, err := scanSession(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, sess)
+	}
+	return out, translate(rows.Err())
+}
+
+// TouchSessions implements sessiond.SessionStore in one transaction.
+func (s *Store) TouchSessions(ctx context.Context, touches []sessiond.Touch) error {
+	return s.tx(ctx, func(tx *sql.Tx) error {
+		stmt, err := tx.PrepareContext(ctx, `UPDATE sessions SET last_activity = ? WHERE id = ? AND last_activity < ?`)
+		if err != nil {
+			return err
+		}
+		defer stmt.Close()
+		for _, t := range touches {
+			at := micros(t.At)
+			if _, err := stmt.ExecContext(ctx, at, t.ID, at); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// UpdateSessionData implements sessiond.SessionStore.
+func (s *Store) UpdateSessionData(ctx context.Context, id string, data json.RawMessage, version int64) error {
+	return s.tx(ctx, func(tx *sql.Tx) error {
+		var d any
+		if data != nil {
+			d = []byte(data)
+		}
+		res, err := tx.ExecContext(ctx, `UPDATE sessions SET data = ?, version = version + 1 WHERE id = ? AND version = ?`, d, id, version)
+		if err != nil {
+			return err
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			var exists int
+			err := tx.QueryRowContext(ctx, `SELECT count(*) FROM sessions WHERE id = ?`, id).Scan(&exists)
+			switch {
+			case err != nil:
+				return err
+			case exists == 0:
+				return sessiond.ErrNotFound
+			default:
+				return sessiond.ErrConflict
+			}
+		}
+		return logChange(ctx, tx, id, "")
+	})
+}
+
+// RotateSession implements sessiond.SessionStore.
+func (s *Store) RotateSession(ctx context.Context, oldID string, sess *sessiond.Session) error {
+	return s.tx(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `DELETE FROM sessions WHERE id = ?`, oldID)
+		if err != nil {
+			return err
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return sessiond.ErrNotFound
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO sessions (`+sessionColumns+`)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, sessionArgs(sess)...); err != nil {
+			return err
+		}
+		return logChange(ctx, tx, oldID, "")
+	})
+}
+
+// DeleteSession implements sessiond.SessionStore.
+func (s *Store) DeleteSession(ctx context.Context, id string) error {
+	return s.tx(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `DELETE FROM sessions WHERE id = ?`, id)
+		if err != nil {
+			return err
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return sessiond.ErrNotFound
+		}
+		return logChange(ctx, tx, id, "")
+	})
+}
+
+// DeleteUserSessions implements sessiond.SessionStore.
+func (s *Store) DeleteUserSessions(ctx context.Context, userID, except string) (int, error) {
+	var n int64
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `DELETE FROM sessions WHERE user_id = ? AND id <> ?`, userID, except)
+		if err != nil {
+			return err
+		}
+		n, _ = res.RowsAffected()
+		if n == 0 {
+			return nil
+		}
+		return logChange(ctx, tx, "", userID)
+	})
+	return int(n), err
+}
+
+// DeleteExpiredSessions implements sessiond.SessionStore. It also trims the
+// change feed.
+func (s *Store) DeleteExpiredSessions(ctx context.Context, now, idleBefore time.Time, limit int) (int, error) {
+	var n int64
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `DELETE FROM sessions WHERE id IN (
+			SELECT id FROM sessions WHERE expires_at <= ?
+			UNION
+			SELECT id FROM sessions WHERE last_activity <= ?
+			LIMIT ?)`, micros(now), micros(idleBefore), limit)
+		if err != nil {
+			return err
+		}
+		n, _ = res.RowsAffected()
+		_, err = tx.ExecContext(ctx, `DELETE FROM changes WHERE at < ?`, micros(now.Add(-s.opts.ChangeRetention)))
+		return err
+	})
+	return int(n), err
+}
+
+// Ping implements sessiond.SessionStore.
+func (s *Store) Ping(ctx context.Context) error {
+	var one int
+	return translate(s.r.QueryRowContext(ctx, `SELECT 1`).Scan(&one))
+}
+
+const userColumns = `id, email, email_key, password_hash, tenant_id, needs_onboarding,
+	onboarding_step, disabled, created_at, updated_at`
+
+// CreateUser implements sessiond.UserStore.
+func (s *Store) CreateUser(ctx context.Context, u *sessiond.User) error {
+	_, err := s.w.ExecContext(ctx, `INSERT INTO users (`+userColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		u.ID, u.Email, u.EmailKey, u.PasswordHash, u.TenantID, u.NeedsOnboarding,
+		u.OnboardingStep, u.Disabled, micros(u.CreatedAt), micros(u.UpdatedAt))
+	return translate(err)
+}
+
+// UserByID implements sessiond.UserStore.
+func (s *Store) UserByID(ctx context.Context, id string) (*sessiond.User, error) {
+	return scanUser(s.r.QueryRowContext(ctx, `SELECT `+userColumns+` FROM users WHERE id = ?`, id))
+}
+
+// UserByEmailKey implements sessiond.UserStore.
+func (s *Store) UserByEmailKey(ctx context.Context, key string) (*sessiond.User, error) {
+	return scanUser(s.r.QueryRowContext(ctx, `SELECT `+userColumns+` FROM users WHERE email_key = ?`, key))
+}
+
+// UpdateUser implements sessiond.UserStore.
+func (s *Store) UpdateUser(ctx context.Context, u *sessiond.User) error {
+	return s.tx(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `UPDATE users SET email = ?, email_key = ?, password_hash = ?, tenant_id = ?,
+			needs_onboarding = ?, onboarding_step = ?, disabled = ?, updated_at = ? WHERE id = ?`,
+			u.Email, u.EmailKey, u.PasswordHash, u.TenantID, u.NeedsOnboarding, u.OnboardingStep, u.Disabled,
+			micros(u.UpdatedAt), u.ID)
+		if err != nil {
+			return err
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return sessiond.ErrNotFound
+		}
+		return logChange(ctx, tx, "", u.ID)
+	})
+}
+
+// WatchChanges implements sessiond.ChangeWatcher by polling the change feed
+// every PollInterval.
+func (s *Store) WatchChanges(ctx context.Context, connected func(), onChange func(sessiond.Change)) error {
+	var last int64
+	if err := s.r.QueryRowContext(ctx, `SELECT COALESCE(MAX(seq), 0) FROM changes`).Scan(&last); err != nil {
+		return translate(err)
+	}
+	connected()
+	t := time.NewTicker(s.opts.PollInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-t.C:
+		}
+		next, err := s.readChanges(ctx, last, onChange)
+		if err != nil {
+			return err
+		}
+		last = next
+	}
+}
+
+func (s *Store) readChanges(ctx context.Context, after int64, onChange func(sessiond.Change)) (int64, error) {
+	rows, err := s.r.QueryContext(ctx, `SELECT seq, session_id, user_id FROM changes WHERE seq > ? ORDER BY seq`, after)
+	if err != nil {
+		return after, translate(err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var c sessiond.Change
+		if err := rows.Scan(&after, &c.SessionID, &c.UserID); err != nil {
+			return after, translate(err)
+		}
+		onChange(c)
+	}
+	return after, translate(rows.Err())
+}
+
+// tx runs fn in a write transaction and translates its error.
+func (s *Store) tx(ctx context.Context, fn func(*sql.Tx) error) error {
+	tx, err := s.w.BeginTx(ctx, nil)
+	if err != nil {
+		return translate(err)
+	}
+	if err := fn(tx); err != nil {
+		tx.Rollback()
+		return translate(err)
+	}
+	return translate(tx.Commit())
+}
+
+func logChange(ctx context.Context, tx *sql.Tx, sessionID, userID string) error {
+	_, err := tx.ExecContext(ctx, `INSERT INTO changes (session_id, user_id, at) VALUES (?, ?, ?)`,
+		sessionID, userID, time.Now().UnixMicro())
+	return err
+}
+
+type scanner interface{ Scan(...any) error }
+
+func scanSession(row scanner) (*sessiond.Session, error) {
+	var (
+		sess                             sessiond.Session
+		hash, data                       []byte
+		created, last, expires, authedAt int64
+		flags                            string
+	)
+	err := row.Scan(&sess.ID, &hash, &sess.UserID, &sess.TenantID, &sess.IPAddress, &sess.UserAgent,
+		&created, &last, &expires, &authedAt, &data, &sess.Version, &flags)
+	if err != nil {
+		return nil, translate(err)
+	}
+	if len(hash) != len(sess.TokenHash) {
+		return nil, fmt.Errorf("sqlitestore: session %s has a token hash of %d bytes", sess.ID, len(hash))
+	}
+	copy(sess.TokenHash[:], hash)
+	sess.CreatedAt, sess.LastActivity = fromMicros(created), fromMicros(last)
+	sess.ExpiresAt, sess.AuthenticatedAt = fromMicros(expires), fromMicros(authedAt)
+	if data != nil {
+		sess.Data = json.RawMessage(data)
+	}
+	if flags != "" {
+		sess.Flags = strings.Split(flags, ",")
+	}
+	return &sess, nil
+}
+
+func scanUser(row scanner) (*sessiond.User, error) {
+	var (
+		u                sessiond.User
+		created, updated int64
+	)
+	err := row.Scan(&u.ID, &u.Email, &u.EmailKey, &u.PasswordHash, &u.TenantID, &u.NeedsOnboarding,
+		&u.OnboardingStep, &u.Disabled, &created, &updated)
+	if err != nil {
+		return nil, translate(err)
+	}
+	u.CreatedAt, u.UpdatedAt = fromMicros(created), fromMicros(updated)
+	return &u, nil
+}
+
+func micros(t time.Time) int64 { return t.UnixMicro() }
+
+func fromMicros(us int64) time.Time { return time.UnixMicro(us).UTC() }
+
+// translate turns driver errors into sessiond's sentinels: no rows is
+// ErrNotFound, a unique or primary-key violation is ErrConflict. Anything else
+// stays a system error; our own sentinels pass through.
+func translate(err error) error {
+	if err == nil {
+		return nil
+	}
+	if errors.Is(err, sql.ErrNoRows) {
+		return sessiond.ErrNotFound
+	}
+	var own *sessiond.Error
+	if errors.As(err, &own) {
+		return err
+	}
+	var se *sqlite.Error
+	if errors.As(err, &se) {
+		switch se.Code() {
+		case sqlite3.SQLITE_CONSTRAINT_UNIQUE, sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY:
+			return sessiond.ErrConflict
+		}
+	}
+	for _, ctxErr := range []error{context.Canceled, context.DeadlineExceeded} {
+		if errors.Is(err, ctxErr) {
+			return fmt.Errorf("sqlitestore: %w", ctxErr)
+		}
+	}
+	return fmt.Errorf("sqlitestore: %v", err)
+}
+
+var (
+	_ sessiond.Store         = (*Store)(nil)
+	_ sessiond.ChangeWatcher = (*Store)(nil)
+)
