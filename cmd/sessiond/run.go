@@ -1,0 +1,496 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"runtime/debug"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/sessiond/sessiond"
+	"github.com/sessiond/sessiond/accounts"
+	"github.com/sessiond/sessiond/internal/config"
+	"github.com/sessiond/sessiond/internal/server"
+	"github.com/sessiond/sessiond/password"
+	"github.com/sessiond/sessiond/sessionhttp"
+	"github.com/sessiond/sessiond/sqlitestore"
+)
+
+// version is set at build time with -ldflags "-X main.version=…"; without
+// it, the module version from the build info is used.
+var version = ""
+
+// errUsage marks an error whose message was already printed with usage.
+var errUsage = errors.New("usage")
+
+func exitCode(err error) int {
+	if errors.Is(err, errUsage) {
+		return 2
+	}
+	return 1
+}
+
+type env struct {
+	ctx    context.Context
+	getenv func(string) string
+	stdin  io.Reader
+	stdout io.Writer
+	stderr io.Writer
+}
+
+type command struct {
+	name, args, summary string
+	scopes              []config.Scope
+	flags               func(fs *flag.FlagSet) func(e env, cfg config.Config, fs *flag.FlagSet) error
+}
+
+var commands = []command{
+	{"serve", "", "run the session server", []config.Scope{config.Common, config.Serve}, serveFlags},
+	{"user add", "--email E [--tenant T] [--needs-onboarding]", "add a user; the password is read from standard input", []config.Scope{config.Common}, userAddFlags},
+	{"user disable", "--email E", "disable a user and end all their sessions", []config.Scope{config.Common}, userDisableFlags(true)},
+	{"user enable", "--email E", "enable a disabled user", []config.Scope{config.Common}, userDisableFlags(false)},
+	{"sessions list", "--user E", "list a user's live sessions", []config.Scope{config.Common}, sessionsListFlags},
+	{"sessions revoke", "--id ID | --user E", "end one session, or every session of a user", []config.Scope{config.Common}, sessionsRevokeFlags},
+	{"purge", "", "delete expired sessions now", []config.Scope{config.Common}, purgeFlags},
+	{"version", "", "print the version", nil, nil},
+}
+
+// run is the whole program; main only wires the process to it.
+func run(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) error {
+	e := env{ctx: ctx, getenv: getenv, stdin: stdin, stdout: stdout, stderr: stderr}
+	if len(args) == 0 || args[0] == "help" || args[0] == "-h" || args[0] == "--help" {
+		usage(stdout)
+		if len(args) == 0 {
+			return errUsage
+		}
+		return nil
+	}
+	for _, c := range commands {
+		words := strings.Fields(c.name)
+		if len(args) < len(words) || strings.Join(args[:len(words)], " ") != c.name {
+			continue
+		}
+		return c.run(e, args[len(words):])
+	}
+	fmt.Fprintf(stderr, "sessiond: unknown command %q\n\n", strings.Join(args, " "))
+	usage(stderr)
+	return errUsage
+}
+
+func usage(w io.Writer) {
+	fmt.Fprintln(w, "sessiond: server-side sessions behind one cookie.")
+	fmt.Fprintln(w, "\nUsage:")
+	tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
+	for _, c := range commands {
+		fmt.Fprintf(tw, "  sessiond %s %s\t%s\n", c.name, c.args, c.summary)
+	}
+	tw.Flush()
+	fmt.Fprintln(w, "\nEvery setting is a flag and a SESSIOND_* environment variable; flags win.")
+	fmt.Fprintln(w, "Run 'sessiond COMMAND --help' for a command's flags.")
+}
+
+func (c command) run(e env, args []string) error {
+	if c.flags == nil { // version
+		fmt.Fprintln(e.stdout, "sessiond", buildVersion())
+		return nil
+	}
+	fs := flag.NewFlagSet("sessiond "+c.name, flag.ContinueOnError)
+	fs.SetOutput(e.stderr)
+	load := config.Register(fs, e.getenv, c.scopes...)
+	action := c.flags(fs)
+	printUsage := func() {
+		out := fs.Output()
+		fmt.Fprintf(out, "Usage: sessiond %s %s\n\n%s.\n\nFlags:\n", c.name, c.args, upperFirst(c.summary))
+		fs.PrintDefaults()
+	}
+	fs.Usage = func() {} // printed below, to stdout for --help
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			fs.SetOutput(e.stdout)
+			printUsage()
+			return nil
+		}
+		printUsage()
+		return errUsage
+	}
+	fs.Usage = printUsage
+	if fs.NArg() > 0 {
+		fmt.Fprintf(e.stderr, "sessiond %s: unexpected argument %q\n", c.name, fs.Arg(0))
+		fs.Usage()
+		return errUsage
+	}
+	cfg, err := load()
+	if err != nil {
+		return err
+	}
+	return action(e, cfg, fs)
+}
+
+func upperFirst(s string) string {
+	if s == "" {
+		return s
+	}
+	return strings.ToUpper(s[:1]) + s[1:]
+}
+
+func buildVersion() string {
+	if version != "" {
+		return version
+	}
+	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" {
+		return bi.Main.Version
+	}
+	return "(devel)"
+}
+
+func newLogger(cfg config.Config, w io.Writer) *slog.Logger {
+	var level slog.Level
+	_ = level.UnmarshalText([]byte(cfg.LogLevel))
+	opts := &slog.HandlerOptions{Level: level}
+	if cfg.LogFormat == "text" {
+		return slog.New(slog.NewTextHandler(w, opts))
+	}
+	return slog.New(slog.NewJSONHandler(w, opts))
+}
+
+// app is the engine opened from a configuration: store, manager, accounts.
+type app struct {
+	store    sessiond.Store
+	manager  *sessiond.Manager
+	accounts *accounts.Service
+	log      *slog.Logger
+}
+
+// open opens the store and builds the engine. Short-lived commands run
+// without a cache and without background purging.
+func open(e env, cfg config.Config, serving bool) (*app, error) {
+	log := newLogger(cfg, e.stderr)
+	store, err := sqlitestore.Open(e.ctx, cfg.StorePath(), sqlitestore.Options{})
+	if err != nil {
+		return nil, err
+	}
+	mc := sessiond.Config{
+		Lifetime:      cfg.Lifetime,
+		IdleTimeout:   cfg.IdleTimeout,
+		TouchInterval: cfg.TouchInterval,
+		CacheSize:     cfg.CacheSize,
+		CacheTTL:      cfg.CacheTTL,
+		Logger:        log,
+	}
+	if cfg.CacheSize == 0 || !serving {
+		mc.CacheSize = -1
+	}
+	if !serving {
+		mc.PurgeInterval = -1
+	}
+	m := sessiond.NewManager(store, mc)
+	return &app{
+		store:    store,
+		manager:  m,
+		accounts: accounts.New(store, m, password.New(password.Options{})),
+		log:      log,
+	}, nil
+}
+
+// Close stops the engine, writing pending touches, then closes the store.
+func (a *app) Close() error {
+	return errors.Join(a.manager.Close(), a.store.Close())
+}
+
+func serveFlags(fs *flag.FlagSet) func(env, config.Config, *flag.FlagSet) error {
+	return func(e env, cfg config.Config, _ *flag.FlagSet) error {
+		return serve(e, cfg)
+	}
+}
+
+func serve(e env, cfg config.Config) (err error) {
+	cookies, err := sessionhttp.NewCookies(sessionhttp.CookieConfig{
+		Name:     cfg.CookieName,
+		Domain:   cfg.CookieDomain,
+		Insecure: !cfg.CookieSecure,
+		SameSite: sameSite(cfg.CookieSameSite),
+	})
+	if err != nil {
+		return fmt.Errorf("invalid cookie settings (--cookie-*): %w", err)
+	}
+	a, err := open(e, cfg, true)
+	if err != nil {
+		return err
+	}
+	defer func() { err = errors.Join(err, a.Close()) }()
+	if cfg.Demo {
+		if err := ensureDemoUser(e.ctx, a); err != nil {
+			return err
+		}
+	}
+	handler := server.NewServer(server.Deps{
+		Manager:        a.manager,
+		Accounts:       a.accounts,
+		Cookies:        cookies,
+		Logger:         a.log,
+		AllowedOrigins: cfg.AllowedOrigins,
+		TrustedProxies: cfg.TrustedProxies,
+	})
+	srv := &http.Server{
+		Handler:           handler,
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      30 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(a.log.Handler(), slog.LevelWarn),
+	}
+	ln, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		return fmt.Errorf("listen on %s (--listen): %w", cfg.Listen, err)
+	}
+	a.log.Info("listening", "addr", ln.Addr().String(), "store", cfg.Store, "version", buildVersion())
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(ln) }()
+	select {
+	case err := <-done:
+		return err
+	case <-e.ctx.Done():
+	}
+	a.log.Info("shutting down: draining requests")
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(ctx); err != nil {
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	a.log.Info("stopped")
+	return nil
+}
+
+func sameSite(s string) http.SameSite {
+	switch s {
+	case "strict":
+		return http.SameSiteStrictMode
+	case "none":
+		return http.SameSiteNoneMode
+	}
+	return http.SameSiteLaxMode
+}
+
+// Demo credentials, created by --demo when absent.
+const (
+	demoEmail    = "test@example.com"
+	demoPassword = "password"
+	demoTenant   = "demo"
+)
+
+func ensureDemoUser(ctx context.Context, a *app) error {
+	_, err := a.accounts.AddUser(ctx, accounts.NewUser{Email: demoEmail, Password: demoPassword, TenantID: demoTenant})
+	switch {
+	case err == nil:
+		a.log.Warn("DEMO MODE: created user " + demoEmail + " with password '" + demoPassword + "'; never run --demo in production")
+	case errors.Is(err, sessiond.ErrConflict):
+		a.log.Warn("DEMO MODE: user " + demoEmail + " exists; never run --demo in production")
+	default:
+		return fmt.Errorf("create demo user: %w", err)
+	}
+	return nil
+}
+
+func userAddFlags(fs *flag.FlagSet) func(env, config.Config, *flag.FlagSet) error {
+	email := fs.String("email", "", "the user's email (required)")
+	tenant := fs.String("tenant", "", "the user's tenant id")
+	onboarding := fs.Bool("needs-onboarding", false, "mark the user as not yet onboarded")
+	step := fs.String("onboarding-step", "", "the user's onboarding step")
+	return func(e env, cfg config.Config, fs *flag.FlagSet) error {
+		if *email == "" {
+			return usageError(fs, e, "--email is required")
+		}
+		pw, err := readPassword(e.stdin)
+		if err != nil {
+			return err
+		}
+		a, err := open(e, cfg, false)
+		if err != nil {
+			return err
+		}
+		defer a.Close()
+		u, err := a.accounts.AddUser(e.ctx, accounts.NewUser{
+			Email: *email, Password: pw, TenantID: *tenant, NeedsOnboarding: *onboarding, OnboardingStep: *step,
+		})
+		if err != nil {
+			return cliError(err)
+		}
+		fmt.Fprintf(e.stdout, "created user %s (%s)\n", u.Email, u.ID)
+		return nil
+	}
+}
+
+// readPassword reads the first line of r, without its line ending. The
+// password is taken exactly as typed otherwise.
+func readPassword(r io.Reader) (string, error) {
+	line, err := bufio.NewReader(io.LimitReader(r, password.MaxLength+2)).ReadString('\n')
+	if err != nil && !errors.Is(err, io.EOF) {
+		return "", fmt.Errorf("read password from standard input: %w", err)
+	}
+	line = strings.TrimSuffix(strings.TrimSuffix(line, "\n"), "\r")
+	if line == "" {
+		return "", errors.New("no password on standard input (pipe it in: echo 'secret' | sessiond user add --email …)")
+	}
+	return line, nil
+}
+
+func userDisableFlags(disable bool) func(fs *flag.FlagSet) func(env, config.Config, *flag.FlagSet) error {
+	return func(fs *flag.FlagSet) func(env, config.Config, *flag.FlagSet) error {
+		email := fs.String("email", "", "the user's email (required)")
+		return func(e env, cfg config.Config, fs *flag.FlagSet) error {
+			if *email == "" {
+				return usageError(fs, e, "--email is required")
+			}
+			a, err := open(e, cfg, false)
+			if err != nil {
+				return err
+			}
+			defer a.Close()
+			u, n, err := a.accounts.SetDisabled(e.ctx, *email, disable)
+			if err != nil {
+				return cliError(err)
+			}
+			if disable {
+				fmt.Fprintf(e.stdout, "disabled user %s; %d sessions revoked\n", u.Email, n)
+			} else {
+				fmt.Fprintf(e.stdout, "enabled user %s\n", u.Email)
+			}
+			return nil
+		}
+	}
+}
+
+func sessionsListFlags(fs *flag.FlagSet) func(env, config.Config, *flag.FlagSet) error {
+	user := fs.String("user", "", "the user's email (required)")
+	asJSON := fs.Bool("json", false, "print JSON instead of a table")
+	return func(e env, cfg config.Config, fs *flag.FlagSet) error {
+		if *user == "" {
+			return usageError(fs, e, "--user is required")
+		}
+		a, err := open(e, cfg, false)
+		if err != nil {
+			return err
+		}
+		defer a.Close()
+		u, err := a.accounts.UserByEmail(e.ctx, *user)
+		if err != nil {
+			return cliError(err)
+		}
+		list, err := a.manager.List(e.ctx, u.ID)
+		if err != nil {
+			return cliError(err)
+		}
+		if *asJSON {
+			type row struct {
+				ID           string    `json:"id"`
+				Device       string    `json:"device"`
+				IPAddress    string    `json:"ip_address"`
+				CreatedAt    time.Time `json:"created_at"`
+				LastActivity time.Time `json:"last_activity"`
+				ExpiresAt    time.Time `json:"expires_at"`
+			}
+			rows := make([]row, 0, len(list))
+			for _, s := range list {
+				rows = append(rows, row{s.ID, s.Device(), s.IPAddress, s.CreatedAt, s.LastActivity, s.ExpiresAt})
+			}
+			enc := json.NewEncoder(e.stdout)
+			enc.SetIndent("", "  ")
+			return enc.Encode(rows)
+		}
+		tw := tabwriter.NewWriter(e.stdout, 2, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "ID\tDEVICE\tIP\tCREATED\tLAST ACTIVITY\tEXPIRES")
+		for _, s := range list {
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", s.ID, s.Device(), s.IPAddress,
+				s.CreatedAt.Format(time.RFC3339), s.LastActivity.Format(time.RFC3339), s.ExpiresAt.Format(time.RFC3339))
+		}
+		return tw.Flush()
+	}
+}
+
+func sessionsRevokeFlags(fs *flag.FlagSet) func(env, config.Config, *flag.FlagSet) error {
+	id := fs.String("id", "", "the public id of the session to end")
+	user := fs.String("user", "", "end every session of the user with this email")
+	return func(e env, cfg config.Config, fs *flag.FlagSet) error {
+		if (*id == "") == (*user == "") {
+			return usageError(fs, e, "give exactly one of --id and --user")
+		}
+		a, err := open(e, cfg, false)
+		if err != nil {
+			return err
+		}
+		defer a.Close()
+		if *id != "" {
+			if !sessiond.ValidID(*id) {
+				return errors.New("--id must be a session id (a UUID)")
+			}
+			s, err := a.manager.Lookup(e.ctx, *id)
+			if err != nil {
+				return cliError(err)
+			}
+			if err := a.manager.Revoke(e.ctx, s.ID); err != nil {
+				return cliError(err)
+			}
+			a.log.Info("session revoked", "reason", "cli", "user_id", s.UserID, "session_id", s.ID)
+			fmt.Fprintf(e.stdout, "revoked session %s\n", s.ID)
+			return nil
+		}
+		u, err := a.accounts.UserByEmail(e.ctx, *user)
+		if err != nil {
+			return cliError(err)
+		}
+		n, err := a.manager.RevokeUser(e.ctx, u.ID, "")
+		if err != nil {
+			return cliError(err)
+		}
+		a.log.Info("sessions revoked", "reason", "cli", "user_id", u.ID, "count", n)
+		fmt.Fprintf(e.stdout, "revoked %d sessions of %s\n", n, u.Email)
+		return nil
+	}
+}
+
+func purgeFlags(fs *flag.FlagSet) func(env, config.Config, *flag.FlagSet) error {
+	return func(e env, cfg config.Config, _ *flag.FlagSet) error {
+		a, err := open(e, cfg, false)
+		if err != nil {
+			return err
+		}
+		defer a.Close()
+		n, err := a.manager.Purge(e.ctx)
+		if err != nil {
+			return cliError(err)
+		}
+		fmt.Fprintf(e.stdout, "purged %d expired sessions\n", n)
+		return nil
+	}
+}
+
+func usageError(fs *flag.FlagSet, e env, msg string) error {
+	fmt.Fprintf(e.stderr, "%s: %s\n", fs.Name(), msg)
+	fs.Usage()
+	return errUsage
+}
+
+// cliError turns engine errors into messages for a terminal.
+func cliError(err error) error {
+	if errors.Is(err, sessiond.ErrNotFound) {
+		return errors.New("not found")
+	}
+	var e *sessiond.Error
+	if errors.As(err, &e) {
+		if e.Err != nil {
+			return fmt.Errorf("%s: %w", e.Message, e.Err)
+		}
+		return errors.New(e.Message)
+	}
+	return err
+}

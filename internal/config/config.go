@@ -1,0 +1,283 @@
+// Package config turns flags, environment variables and defaults into a
+// Config. Every setting is both a flag and an environment variable; a flag
+// wins over the environment, which wins over the default. An invalid value
+// is an error that names the flag and the variable.
+package config
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net/netip"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Config is the server's configuration. Each field names its flag, its
+// environment variable and its default.
+type Config struct {
+	Listen string // --listen, SESSIOND_LISTEN, ":8080"
+	Store  string // --store, SESSIOND_STORE, "sqlite:sessiond.db"
+	Demo   bool   // --demo, SESSIOND_DEMO, false
+
+	CookieName     string // --cookie-name, SESSIOND_COOKIE_NAME, "sid"
+	CookieDomain   string // --cookie-domain, SESSIOND_COOKIE_DOMAIN, none
+	CookieSecure   bool   // --cookie-secure, SESSIOND_COOKIE_SECURE, true
+	CookieSameSite string // --cookie-samesite, SESSIOND_COOKIE_SAMESITE, "lax"
+
+	Lifetime      time.Duration // --lifetime, SESSIOND_LIFETIME, 24h
+	IdleTimeout   time.Duration // --idle-timeout, SESSIOND_IDLE_TIMEOUT, 2h
+	TouchInterval time.Duration // --touch-interval, SESSIOND_TOUCH_INTERVAL, 1m
+
+	CacheSize int           // --cache-size, SESSIOND_CACHE_SIZE, 100000 (0: off)
+	CacheTTL  time.Duration // --cache-ttl, SESSIOND_CACHE_TTL, 10s
+
+	AllowedOrigins []string       // --allowed-origins, SESSIOND_ALLOWED_ORIGINS, none
+	TrustedProxies []netip.Prefix // --trusted-proxies, SESSIOND_TRUSTED_PROXIES, none
+
+	LogLevel  string // --log-level, SESSIOND_LOG_LEVEL, "info"
+	LogFormat string // --log-format, SESSIOND_LOG_FORMAT, "json"
+}
+
+// Scope says which commands a setting belongs to.
+type Scope int
+
+const (
+	// Common settings (the store, the session policy, logging) apply to
+	// every command that opens the store.
+	Common Scope = iota
+	// Serve settings apply to "sessiond serve" only.
+	Serve
+)
+
+type setting struct {
+	flag, env, def, usage string
+	scope                 Scope
+	set                   func(c *Config, v string) error
+}
+
+var settings = []setting{
+	{"listen", "SESSIOND_LISTEN", ":8080", "address to listen on", Serve, func(c *Config, v string) error {
+		if v == "" {
+			return errors.New("must not be empty")
+		}
+		c.Listen = v
+		return nil
+	}},
+	{"store", "SESSIOND_STORE", "sqlite:sessiond.db", "session store URL: sqlite:PATH", Common, func(c *Config, v string) error {
+		if !strings.HasPrefix(v, "sqlite:") || len(v) == len("sqlite:") {
+			return errors.New(`must be sqlite:PATH (PostgreSQL and Redis stores are not built yet)`)
+		}
+		c.Store = v
+		return nil
+	}},
+	{"demo", "SESSIOND_DEMO", "false", "create the demo user test@example.com / password (tenant demo) if absent", Serve, boolSetter(func(c *Config) *bool { return &c.Demo })},
+	{"cookie-name", "SESSIOND_COOKIE_NAME", "sid", "session cookie name (__Host-sid is offered)", Serve, func(c *Config, v string) error {
+		c.CookieName = v
+		return nil
+	}},
+	{"cookie-domain", "SESSIOND_COOKIE_DOMAIN", "", "cookie Domain attribute (empty: host-only)", Serve, func(c *Config, v string) error {
+		c.CookieDomain = v
+		return nil
+	}},
+	{"cookie-secure", "SESSIOND_COOKIE_SECURE", "true", "set the Secure attribute (false only for plain-HTTP development)", Serve, boolSetter(func(c *Config) *bool { return &c.CookieSecure })},
+	{"cookie-samesite", "SESSIOND_COOKIE_SAMESITE", "lax", "cookie SameSite: lax, strict or none", Serve, func(c *Config, v string) error {
+		switch v = strings.ToLower(v); v {
+		case "lax", "strict", "none":
+			c.CookieSameSite = v
+			return nil
+		}
+		return errors.New("must be lax, strict or none")
+	}},
+	{"lifetime", "SESSIOND_LIFETIME", "24h", "absolute session lifetime, never extended by activity", Common, durationSetter(func(c *Config) *time.Duration { return &c.Lifetime })},
+	{"idle-timeout", "SESSIOND_IDLE_TIMEOUT", "2h", "end a session after this long without a request", Common, durationSetter(func(c *Config) *time.Duration { return &c.IdleTimeout })},
+	{"touch-interval", "SESSIOND_TOUCH_INTERVAL", "1m", "record a session's activity at most this often", Common, durationSetter(func(c *Config) *time.Duration { return &c.TouchInterval })},
+	{"cache-size", "SESSIOND_CACHE_SIZE", "100000", "sessions kept in memory by this node (0: no cache)", Serve, func(c *Config, v string) error {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 0 {
+			return errors.New("must be a whole number, 0 or more")
+		}
+		c.CacheSize = n
+		return nil
+	}},
+	{"cache-ttl", "SESSIOND_CACHE_TTL", "10s", "longest a cached session is trusted without asking the store", Serve, durationSetter(func(c *Config) *time.Duration { return &c.CacheTTL })},
+	{"allowed-origins", "SESSIOND_ALLOWED_ORIGINS", "", "comma-separated front-end origins (https://app.example.com) trusted for cross-origin requests and CORS with credentials", Serve, func(c *Config, v string) error {
+		c.AllowedOrigins = nil
+		for _, o := range splitList(v) {
+			u, err := url.Parse(o)
+			if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || (u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.User != nil {
+				return fmt.Errorf("%q is not an origin such as https://app.example.com", o)
+			}
+			c.AllowedOrigins = append(c.AllowedOrigins, u.Scheme+"://"+u.Host)
+		}
+		return nil
+	}},
+	{"trusted-proxies", "SESSIOND_TRUSTED_PROXIES", "", "comma-separated CIDRs whose X-Forwarded-For is believed", Serve, func(c *Config, v string) error {
+		c.TrustedProxies = nil
+		for _, p := range splitList(v) {
+			prefix, err := netip.ParsePrefix(p)
+			if err != nil {
+				addr, aerr := netip.ParseAddr(p)
+				if aerr != nil {
+					return fmt.Errorf("%q is not a CIDR or an address", p)
+				}
+				prefix = netip.PrefixFrom(addr, addr.BitLen())
+			}
+			c.TrustedProxies = append(c.TrustedProxies, prefix.Masked())
+		}
+		return nil
+	}},
+	{"log-level", "SESSIOND_LOG_LEVEL", "info", "debug, info, warn or error", Common, func(c *Config, v string) error {
+		switch v = strings.ToLower(v); v {
+		case "debug", "info", "warn", "error":
+			c.LogLevel = v
+			return nil
+		}
+		return errors.New("must be debug, info, warn or error")
+	}},
+	{"log-format", "SESSIOND_LOG_FORMAT", "json", "json or text", Common, func(c *Config, v string) error {
+		switch v = strings.ToLower(v); v {
+		case "json", "text":
+			c.LogFormat = v
+			return nil
+		}
+		return errors.New("must be json or text")
+	}},
+}
+
+// Register adds the settings of the given scopes to fs and returns a
+// function that, after fs.Parse, fills a Config from the flags that were set,
+// then the environment, then the defaults.
+func Register(fs *flag.FlagSet, getenv func(string) string, scopes ...Scope) func() (Config, error) {
+	var active []setting
+	raw := map[string]string{}
+	for _, s := range settings {
+		for _, sc := range scopes {
+			if s.scope == sc {
+				active = append(active, s)
+				fs.Var(&rawValue{name: s.flag, raw: raw, isBool: s.def == "true" || s.def == "false"},
+					s.flag, fmt.Sprintf("%s (env %s, default %q)", s.usage, s.env, s.def))
+			}
+		}
+	}
+	return func() (Config, error) {
+		var c Config
+		// Every setting gets its default first, so that settings outside
+		// the active scopes still hold sensible values.
+		for _, s := range settings {
+			if err := s.set(&c, s.def); err != nil && s.def != "" {
+				panic(fmt.Sprintf("config: default of --%s: %v", s.flag, err))
+			}
+		}
+		for _, s := range active {
+			v, ok := raw[s.flag]
+			source := "--" + s.flag
+			if !ok {
+				if ev := getenv(s.env); ev != "" {
+					v, ok, source = ev, true, s.env
+				}
+			}
+			if !ok {
+				continue
+			}
+			if err := s.set(&c, v); err != nil {
+				return Config{}, fmt.Errorf("invalid %s %q (flag --%s, env %s): %v", source, v, s.flag, s.env, err)
+			}
+		}
+		return c, c.validate()
+	}
+}
+
+// rawValue records a flag's text; parsing happens later, in one place for
+// flags and environment alike. Boolean settings take "--demo" alone as true.
+type rawValue struct {
+	name   string
+	raw    map[string]string
+	isBool bool
+}
+
+func (v *rawValue) String() string {
+	if v == nil || v.raw == nil {
+		return ""
+	}
+	return v.raw[v.name]
+}
+
+func (v *rawValue) Set(s string) error {
+	v.raw[v.name] = s
+	return nil
+}
+
+func (v *rawValue) IsBoolFlag() bool { return v.isBool }
+
+func (c Config) validate() error {
+	if c.Lifetime <= 0 {
+		return errors.New("invalid --lifetime (SESSIOND_LIFETIME): must be positive")
+	}
+	if c.IdleTimeout <= 0 {
+		return errors.New("invalid --idle-timeout (SESSIOND_IDLE_TIMEOUT): must be positive")
+	}
+	if c.TouchInterval <= 0 || c.TouchInterval >= c.IdleTimeout {
+		return errors.New("invalid --touch-interval (SESSIOND_TOUCH_INTERVAL): must be positive and shorter than --idle-timeout")
+	}
+	if c.CacheTTL <= 0 {
+		return errors.New("invalid --cache-ttl (SESSIOND_CACHE_TTL): must be positive")
+	}
+	return nil
+}
+
+// StorePath returns the file path of a sqlite: store URL.
+func (c Config) StorePath() string { return strings.TrimPrefix(c.Store, "sqlite:") }
+
+// Table writes the settings of the scopes as a Markdown table, the one the
+// README shows.
+func Table(w io.Writer, scopes ...Scope) {
+	fmt.Fprintln(w, "| flag | environment | default | meaning |")
+	fmt.Fprintln(w, "|---|---|---|---|")
+	for _, s := range settings {
+		for _, sc := range scopes {
+			if s.scope == sc {
+				def := s.def
+				if def == "" {
+					def = "none"
+				}
+				fmt.Fprintf(w, "| `--%s` | `%s` | `%s` | %s |\n", s.flag, s.env, def, s.usage)
+			}
+		}
+	}
+}
+
+func boolSetter(field func(*Config) *bool) func(*Config, string) error {
+	return func(c *Config, v string) error {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			return errors.New("must be true or false")
+		}
+		*field(c) = b
+		return nil
+	}
+}
+
+func durationSetter(field func(*Config) *time.Duration) func(*Config, string) error {
+	return func(c *Config, v string) error {
+		d, err := time.ParseDuration(v)
+		if err != nil || d <= 0 {
+			return errors.New("must be a positive duration such as 90s, 30m or 24h")
+		}
+		*field(c) = d
+		return nil
+	}
+}
+
+func splitList(v string) []string {
+	var out []string
+	for p := range strings.SplitSeq(v, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
+}

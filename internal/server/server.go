@@ -1,0 +1,88 @@
+// Package server is the sessiond HTTP server: the JSON session API, health
+// endpoints and their middleware. It is given a *sessiond.Manager, never a
+// concrete store.
+package server
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"net/netip"
+	"time"
+
+	"github.com/sessiond/sessiond"
+	"github.com/sessiond/sessiond/accounts"
+	"github.com/sessiond/sessiond/sessionhttp"
+)
+
+// Deps is what the server needs.
+type Deps struct {
+	Manager  *sessiond.Manager
+	Accounts *accounts.Service
+	Cookies  *sessionhttp.Cookies
+	Logger   *slog.Logger
+
+	// AllowedOrigins are trusted for cross-origin state-changing requests
+	// and get CORS with credentials.
+	AllowedOrigins []string
+	// TrustedProxies are the networks whose X-Forwarded-For is believed.
+	TrustedProxies []netip.Prefix
+	// RequestTimeout bounds the store work of one request. Default 5s.
+	RequestTimeout time.Duration
+	// Now is the clock. Default time.Now.
+	Now func() time.Time
+}
+
+// Limits on request bodies.
+const (
+	maxBodyBytes = 64 << 10
+)
+
+type server struct {
+	Deps
+	log *slog.Logger
+}
+
+// NewServer returns the sessiond HTTP handler.
+func NewServer(d Deps) http.Handler {
+	if d.Logger == nil {
+		d.Logger = slog.Default()
+	}
+	if d.RequestTimeout <= 0 {
+		d.RequestTimeout = 5 * time.Second
+	}
+	if d.Now == nil {
+		d.Now = time.Now
+	}
+	s := &server{Deps: d, log: d.Logger}
+	mux := http.NewServeMux()
+	s.routes(mux)
+	return s.recoverPanics(s.withDeadline(mux))
+}
+
+// withDeadline bounds the time any handler may spend on the store: a store
+// that hangs yields a 503, not a hung client.
+func (s *server) withDeadline(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ctx, cancel := context.WithTimeout(r.Context(), s.RequestTimeout)
+		defer cancel()
+		next.ServeHTTP(w, r.WithContext(ctx))
+	})
+}
+
+// recoverPanics turns a panic into a logged 500 instead of a dropped
+// connection. No input should cause one; this is the last line.
+func (s *server) recoverPanics(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		defer func() {
+			if v := recover(); v != nil {
+				if v == http.ErrAbortHandler {
+					panic(v)
+				}
+				s.log.Error("panic in handler", "method", r.Method, "path", r.URL.Path, "panic", v)
+				writeError(w, errInternal)
+			}
+		}()
+		next.ServeHTTP(w, r)
+	})
+}

@@ -1,0 +1,219 @@
+package server
+
+import (
+	"encoding/json"
+	"errors"
+	"net/http"
+	"time"
+
+	"github.com/sessiond/sessiond"
+	"github.com/sessiond/sessiond/accounts"
+)
+
+type sessionResponse struct {
+	Authenticated bool            `json:"authenticated"`
+	User          userJSON        `json:"user"`
+	Session       sessionJSON     `json:"session"`
+	Data          json.RawMessage `json:"data"`
+	DataVersion   int64           `json:"data_version"`
+}
+
+type userJSON struct {
+	ID              string `json:"id"`
+	Email           string `json:"email"`
+	TenantID        string `json:"tenant_id"`
+	NeedsOnboarding bool   `json:"needs_onboarding"`
+	OnboardingStep  string `json:"onboarding_step"`
+}
+
+type sessionJSON struct {
+	ID              string    `json:"id"`
+	CreatedAt       time.Time `json:"created_at"`
+	LastActivity    time.Time `json:"last_activity"`
+	ExpiresAt       time.Time `json:"expires_at"`
+	IdleExpiresAt   time.Time `json:"idle_expires_at"`
+	AuthenticatedAt time.Time `json:"authenticated_at"`
+	IPAddress       string    `json:"ip_address"`
+	UserAgent       string    `json:"user_agent"`
+	Device          string    `json:"device"`
+	Flags           []string  `json:"flags"`
+}
+
+func (s *server) sessionBody(sess *sessiond.Session, u *sessiond.User) sessionResponse {
+	data := sess.Data
+	if len(data) == 0 {
+		data = json.RawMessage("{}")
+	}
+	flags := sess.Flags
+	if flags == nil {
+		flags = []string{}
+	}
+	cfg := s.Manager.Config()
+	resp := sessionResponse{
+		Authenticated: true,
+		User:          userJSON{ID: sess.UserID, TenantID: sess.TenantID},
+		Session: sessionJSON{
+			ID:              sess.ID,
+			CreatedAt:       sess.CreatedAt,
+			LastActivity:    sess.LastActivity,
+			ExpiresAt:       sess.ExpiresAt,
+			IdleExpiresAt:   sess.LastActivity.Add(cfg.IdleTimeout),
+			AuthenticatedAt: sess.AuthenticatedAt,
+			IPAddress:       sess.IPAddress,
+			UserAgent:       sess.UserAgent,
+			Device:          sess.Device(),
+			Flags:           flags,
+		},
+		Data:        data,
+		DataVersion: sess.Version,
+	}
+	if u != nil {
+		resp.User = userJSON{
+			ID:              u.ID,
+			Email:           u.Email,
+			TenantID:        u.TenantID,
+			NeedsOnboarding: u.NeedsOnboarding,
+			OnboardingStep:  u.OnboardingStep,
+		}
+	}
+	return resp
+}
+
+// handleLogin: POST /api/auth/session-v2 {email, password}.
+func (s *server) handleLogin(w http.ResponseWriter, r *http.Request) {
+	var in struct {
+		Email    string `json:"email"`
+		Password string `json:"password"`
+	}
+	if err := decodeJSON(r, &in); err != nil {
+		writeError(w, err)
+		return
+	}
+	ctx := r.Context()
+	// A session the client already holds is ended by the login (SEC-06).
+	// Failing to read it does not stop the login.
+	presented, _, _ := s.Cookies.Session(ctx, s.Manager, r)
+	token, sess, user, err := s.Accounts.Login(ctx, accounts.Login{
+		Email:     in.Email,
+		Password:  in.Password,
+		IPAddress: clientIP(r, s.TrustedProxies),
+		UserAgent: userAgent(r),
+		Presented: presented,
+	})
+	if err != nil {
+		s.logIfInternal(r, err)
+		writeError(w, err)
+		return
+	}
+	s.Cookies.Set(w, token, sess.ExpiresAt, s.Now())
+	writeJSON(w, http.StatusOK, s.sessionBody(sess, user))
+}
+
+// handleGetSession: GET /api/auth/session-v2, the current session and user.
+func (s *server) handleGetSession(w http.ResponseWriter, r *http.Request) {
+	sess, ok := s.requireSession(w, r)
+	if !ok {
+		return
+	}
+	user, err := s.userOf(r, sess)
+	if err != nil {
+		s.logIfInternal(r, err)
+		writeError(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, s.sessionBody(sess, user))
+}
+
+// handleLogout: DELETE /api/auth/session-v2. It answers 204 whether or not
+// there was a session, and always expires the cookie; with the store down it
+// answers 503, still expiring the cookie, because the server-side record may
+// live on and the client must know.
+func (s *server) handleLogout(w http.ResponseWriter, r *http.Request) {
+	var failed error
+	for _, token := range s.Cookies.Tokens(r) {
+		if _, err := s.Manager.Logout(r.Context(), token); err != nil {
+			failed = err
+		}
+	}
+	s.Cookies.Clear(w)
+	if failed != nil {
+		s.logIfInternal(r, failed)
+		writeError(w, failed)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// handlePatchSession: PATCH /api/auth/session-v2 {data, version?}, a JSON
+// merge patch of the session's application data.
+func (s *server) handlePatchSession(w http.ResponseWriter, r *http.Request) {
+	var in struct {
+		Data    json.RawMessage `json:"data"`
+		Version *int64          `json:"version"`
+	}
+	if err := decodeJSON(r, &in); err != nil {
+		writeError(w, err)
+		return
+	}
+	if len(in.Data) == 0 || in.Data[0] != '{' {
+		writeError(w, sessiond.Errorf(sessiond.CodeInvalidInput, `"data" must be a JSON object`))
+		return
+	}
+	sess, ok := s.requireSession(w, r)
+	if !ok {
+		return
+	}
+	updated, err := s.Manager.UpdateData(r.Context(), sess.ID, in.Data, in.Version)
+	if err != nil {
+		s.logIfInternal(r, err)
+		writeError(w, err)
+		return
+	}
+	user, err := s.userOf(r, updated)
+	if err != nil {
+		s.logIfInternal(r, err)
+		writeError(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, s.sessionBody(updated, user))
+}
+
+// requireSession returns the request's live session, or answers 401 (and
+// expires a cookie that names no live session) or 503.
+func (s *server) requireSession(w http.ResponseWriter, r *http.Request) (*sessiond.Session, bool) {
+	sess, _, err := s.Cookies.Session(r.Context(), s.Manager, r)
+	if err != nil {
+		if errors.Is(err, sessiond.ErrUnauthenticated) && s.Cookies.HasCookie(r) {
+			s.Cookies.Clear(w)
+		}
+		s.logIfInternal(r, err)
+		writeError(w, err)
+		return nil, false
+	}
+	return sess, true
+}
+
+// userOf returns the built-in user of the session, or nil for a session the
+// application created for a user of its own.
+func (s *server) userOf(r *http.Request, sess *sessiond.Session) (*sessiond.User, error) {
+	u, err := s.Accounts.UserByID(r.Context(), sess.UserID)
+	if errors.Is(err, sessiond.ErrNotFound) {
+		return nil, nil
+	}
+	return u, err
+}
+
+// handleHealthz: the process is up.
+func (s *server) handleHealthz(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+}
+
+// handleReadyz: the store answers.
+func (s *server) handleReadyz(w http.ResponseWriter, r *http.Request) {
+	if err := s.Manager.Ping(r.Context()); err != nil {
+		s.logIfInternal(r, err)
+		writeError(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
+}
