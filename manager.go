@@ -527,6 +527,9 @@ func (m *Manager) Ping(ctx context.Context) error {
 	return nil
 }
 
+// CacheLen reports how many sessions this node holds in memory.
+func (m *Manager) CacheLen() int { return m.cache.len() }
+
 // InvalidateUser drops the user's sessions from this node's cache; callers
 // that change a user outside the Manager (disable, delete) use it.
 func (m *Manager) InvalidateUser(userID string) { m.cache.invalidateUser(userID) }
