@@ -1,0 +1,59 @@
+package config_test
+
+import (
+	"bytes"
+	"flag"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/sessiond/sessiond/internal/config"
+)
+
+func TestREADME_ConfigurationTableMatchesTheFlags(t *testing.T) {
+	var b bytes.Buffer
+	config.Table(&b, config.Serve, config.Common)
+	readme, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(readme), b.String()) {
+		t.Fatalf("README's configuration table differs from the code; it should read:\n%s", b.String())
+	}
+}
+
+func parse(t *testing.T, args []string, env map[string]string) (config.Config, error) {
+	t.Helper()
+	fs := flag.NewFlagSet("test", flag.ContinueOnError)
+	load := config.Register(fs, func(k string) string { return env[k] }, config.Common, config.Serve)
+	if err := fs.Parse(args); err != nil {
+		return config.Config{}, err
+	}
+	return load()
+}
+
+func TestDefaults_AreThoseDocumented(t *testing.T) {
+	c, err := parse(t, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Listen != ":8080" || c.Store != "sqlite:sessiond.db" || c.Demo || c.CookieName != "sid" || !c.CookieSecure ||
+		c.CookieSameSite != "lax" || c.Lifetime != 24*time.Hour || c.IdleTimeout != 2*time.Hour ||
+		c.TouchInterval != time.Minute || c.CacheSize != 100000 || c.CacheTTL != 10*time.Second {
+		t.Fatalf("defaults: %+v", c)
+	}
+}
+
+func TestFlagsWinOverEnvironmentWhichWinsOverDefaults(t *testing.T) {
+	c, err := parse(t, []string{"--lifetime", "3h", "--demo"}, map[string]string{
+		"SESSIOND_LIFETIME": "5h", "SESSIOND_IDLE_TIMEOUT": "30m", "SESSIOND_TRUSTED_PROXIES": "10.0.0.0/8, 192.0.2.1",
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Lifetime != 3*time.Hour || c.IdleTimeout != 30*time.Minute || !c.Demo || len(c.TrustedProxies) != 2 ||
+		c.TrustedProxies[1].String() != "192.0.2.1/32" {
+		t.Fatalf("%+v", c)
+	}
+}
