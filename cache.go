@@ -24,6 +24,12 @@ type cache struct {
 	enabled bool
 	byHash  map[TokenHash]cacheEntry
 	byID    map[string]TokenHash
+	users   map[string]userEntry
+}
+
+type userEntry struct {
+	u     *User
+	until time.Time
 }
 
 type cacheEntry struct {
@@ -41,6 +47,7 @@ func newCache(size int, ttl time.Duration, enabled bool) *cache {
 		enabled: enabled,
 		byHash:  make(map[TokenHash]cacheEntry),
 		byID:    make(map[string]TokenHash),
+		users:   make(map[string]userEntry),
 	}
 }
 
@@ -92,6 +99,39 @@ func (c *cache) put(s *Session, epoch uint64, now time.Time) {
 	c.byID[s.ID] = s.TokenHash
 }
 
+// getUser returns the cached user, or nil.
+func (c *cache) getUser(id string, now time.Time) *User {
+	if c == nil {
+		return nil
+	}
+	c.mu.RLock()
+	e, ok := c.users[id]
+	c.mu.RUnlock()
+	if !ok || !now.Before(e.until) {
+		return nil
+	}
+	return e.u
+}
+
+// putUser caches u unless an invalidation happened since epoch was taken.
+func (c *cache) putUser(u *User, epoch uint64, now time.Time) {
+	if c == nil {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !c.enabled || c.epoch != epoch {
+		return
+	}
+	if _, ok := c.users[u.ID]; !ok && len(c.users) >= c.max {
+		for id := range c.users {
+			delete(c.users, id)
+			break
+		}
+	}
+	c.users[u.ID] = userEntry{u: u, until: now.Add(c.ttl)}
+}
+
 // replace swaps the cached copy of s, keeping its deadline, when it is still
 // cached under the same hash. It is for the node's own updates that do not
 // invalidate (a touch).
@@ -120,7 +160,7 @@ func (c *cache) invalidateSession(id string) {
 	}
 }
 
-// invalidateUser drops every session of the user.
+// invalidateUser drops the user and every session of the user.
 func (c *cache) invalidateUser(userID string) {
 	if c == nil {
 		return
@@ -128,6 +168,7 @@ func (c *cache) invalidateUser(userID string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.epoch++
+	delete(c.users, userID)
 	for h, e := range c.byHash {
 		if e.s.UserID == userID {
 			delete(c.byHash, h)
@@ -147,6 +188,7 @@ func (c *cache) setEnabled(on bool) {
 	c.enabled = on
 	clear(c.byHash)
 	clear(c.byID)
+	clear(c.users)
 }
 
 func (c *cache) len() int {

@@ -527,11 +527,30 @@ func (m *Manager) Ping(ctx context.Context) error {
 	return nil
 }
 
+// User returns the user with the id from this node's cache, or calls load
+// and caches what it returns. The cache follows the same rules as for
+// sessions: bounded, CacheTTL at most, dropped on InvalidateUser and on any
+// change reported by the store's change feed. Errors from load are returned
+// as they are.
+func (m *Manager) User(ctx context.Context, id string, load func(context.Context, string) (*User, error)) (*User, error) {
+	now := m.cfg.Now()
+	if u := m.cache.getUser(id, now); u != nil {
+		return u, nil
+	}
+	epoch := m.cache.snapshot()
+	u, err := load(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	m.cache.putUser(u, epoch, now)
+	return u, nil
+}
+
 // CacheLen reports how many sessions this node holds in memory.
 func (m *Manager) CacheLen() int { return m.cache.len() }
 
-// InvalidateUser drops the user's sessions from this node's cache; callers
-// that change a user outside the Manager (disable, delete) use it.
+// InvalidateUser drops the user and the user's sessions from this node's
+// cache; callers that change a user outside the Manager use it.
 func (m *Manager) InvalidateUser(userID string) { m.cache.invalidateUser(userID) }
 
 // storeErr maps a store error: our own *Error passes through (not found,

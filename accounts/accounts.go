@@ -147,13 +147,22 @@ func (s *Service) UserByEmail(ctx context.Context, email string) (*sessiond.User
 	return u, nil
 }
 
-// UserByID returns the user, or ErrNotFound.
+// UserByID returns the user, or ErrNotFound, through the Manager's node
+// cache: it is on the path of every GET of a session. The returned user must
+// not be modified.
 func (s *Service) UserByID(ctx context.Context, id string) (*sessiond.User, error) {
-	u, err := s.users.UserByID(ctx, id)
+	u, err := s.sessions.User(ctx, id, s.users.UserByID)
 	if err != nil {
 		return nil, storeErr(err)
 	}
 	return u, nil
+}
+
+// updateUser stores u and drops it from the node cache.
+func (s *Service) updateUser(ctx context.Context, u *sessiond.User) error {
+	err := s.users.UpdateUser(ctx, u)
+	s.sessions.InvalidateUser(u.ID)
+	return err
 }
 
 // Login describes a login attempt.
@@ -230,7 +239,7 @@ func (s *Service) upgradeHash(ctx context.Context, u *sessiond.User, pw string) 
 	c := *u
 	c.PasswordHash = hash
 	c.UpdatedAt = s.now().UTC()
-	if err := s.users.UpdateUser(ctx, &c); err != nil {
+	if err := s.updateUser(ctx, &c); err != nil {
 		s.log.Warn("password hash upgrade failed", "user_id", u.ID, "err", err)
 		return
 	}
@@ -249,7 +258,7 @@ func (s *Service) SetDisabled(ctx context.Context, email string, disabled bool) 
 	c := *u
 	c.Disabled = disabled
 	c.UpdatedAt = s.now().UTC()
-	if err := s.users.UpdateUser(ctx, &c); err != nil {
+	if err := s.updateUser(ctx, &c); err != nil {
 		return nil, 0, storeErr(err)
 	}
 	n := 0

@@ -54,6 +54,10 @@ type Options struct {
 type Store struct {
 	w, r *sql.DB
 	opts Options
+
+	// Hot reads are prepared once: SQLite's parser costs more than the
+	// indexed lookup itself.
+	bySessionHash, bySessionID, byUser, userByID, userByEmail *sql.Stmt
 }
 
 // Open opens (creating if needed) the database at path and applies the
@@ -108,12 +112,42 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 		s.Close()
 		return nil, fmt.Errorf("sqlitestore: %s: %w", path, err)
 	}
+	if err := s.prepare(ctx); err != nil {
+		s.Close()
+		return nil, fmt.Errorf("sqlitestore: %s: %w", path, err)
+	}
 	return s, nil
+}
+
+func (s *Store) prepare(ctx context.Context) error {
+	for _, p := range []struct {
+		stmt  **sql.Stmt
+		query string
+	}{
+		{&s.bySessionHash, `SELECT ` + sessionColumns + ` FROM sessions WHERE token_hash = ?`},
+		{&s.bySessionID, `SELECT ` + sessionColumns + ` FROM sessions WHERE id = ?`},
+		{&s.byUser, `SELECT ` + sessionColumns + ` FROM sessions WHERE user_id = ?`},
+		{&s.userByID, `SELECT ` + userColumns + ` FROM users WHERE id = ?`},
+		{&s.userByEmail, `SELECT ` + userColumns + ` FROM users WHERE email_key = ?`},
+	} {
+		stmt, err := s.r.PrepareContext(ctx, p.query)
+		if err != nil {
+			return fmt.Errorf("prepare: %w", err)
+		}
+		*p.stmt = stmt
+	}
+	return nil
 }
 
 // Close closes both connection pools. It is safe after a failed Open.
 func (s *Store) Close() error {
-	return errors.Join(closeDB(s.w), closeDB(s.r))
+	var errs []error
+	for _, stmt := range []*sql.Stmt{s.bySessionHash, s.bySessionID, s.byUser, s.userByID, s.userByEmail} {
+		if stmt != nil {
+			errs = append(errs, stmt.Close())
+		}
+	}
+	return errors.Join(append(errs, closeDB(s.w), closeDB(s.r))...)
 }
 
 func closeDB(db *sql.DB) error {
@@ -191,17 +225,17 @@ func sessionArgs(sess *sessiond.Session) []any {
 
 // SessionByTokenHash implements sessiond.SessionStore.
 func (s *Store) SessionByTokenHash(ctx context.Context, h sessiond.TokenHash) (*sessiond.Session, error) {
-	return scanSession(s.r.QueryRowContext(ctx, `SELECT `+sessionColumns+` FROM sessions WHERE token_hash = ?`, h[:]))
+	return scanSession(s.bySessionHash.QueryRowContext(ctx, h[:]))
 }
 
 // SessionByID implements sessiond.SessionStore.
 func (s *Store) SessionByID(ctx context.Context, id string) (*sessiond.Session, error) {
-	return scanSession(s.r.QueryRowContext(ctx, `SELECT `+sessionColumns+` FROM sessions WHERE id = ?`, id))
+	return scanSession(s.bySessionID.QueryRowContext(ctx, id))
 }
 
 // SessionsByUser implements sessiond.SessionStore with the user_id index.
 func (s *Store) SessionsByUser(ctx context.Context, userID string) ([]*sessiond.Session, error) {
-	rows, err := s.r.QueryContext(ctx, `SELECT `+sessionColumns+` FROM sessions WHERE user_id = ?`, userID)
+	rows, err := s.byUser.QueryContext(ctx, userID)
 	if err != nil {
 		return nil, translate(err)
 	}
@@ -350,12 +384,12 @@ func (s *Store) CreateUser(ctx context.Context, u *sessiond.User) error {
 
 // UserByID implements sessiond.UserStore.
 func (s *Store) UserByID(ctx context.Context, id string) (*sessiond.User, error) {
-	return scanUser(s.r.QueryRowContext(ctx, `SELECT `+userColumns+` FROM users WHERE id = ?`, id))
+	return scanUser(s.userByID.QueryRowContext(ctx, id))
 }
 
 // UserByEmailKey implements sessiond.UserStore.
 func (s *Store) UserByEmailKey(ctx context.Context, key string) (*sessiond.User, error) {
-	return scanUser(s.r.QueryRowContext(ctx, `SELECT `+userColumns+` FROM users WHERE email_key = ?`, key))
+	return scanUser(s.userByEmail.QueryRowContext(ctx, key))
 }
 
 // UpdateUser implements sessiond.UserStore.

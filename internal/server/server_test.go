@@ -66,6 +66,7 @@ func (p *probe) Ping(ctx context.Context) error {
 }
 
 type testServer struct {
+	handler  http.Handler
 	url      string
 	store    *probe
 	manager  *sessiond.Manager
@@ -73,6 +74,7 @@ type testServer struct {
 }
 
 type options struct {
+	cache   bool
 	origins []string
 	hasher  *password.Hasher
 	cookie  sessionhttp.CookieConfig
@@ -90,7 +92,11 @@ func start(t *testing.T, o options) *testServer {
 		t.Fatal(err)
 	}
 	p := &probe{Store: st}
-	m := sessiond.NewManager(p, sessiond.Config{CacheSize: -1, Logger: slog.New(slog.DiscardHandler)})
+	cacheSize := -1
+	if o.cache {
+		cacheSize = 0 // the default size
+	}
+	m := sessiond.NewManager(p, sessiond.Config{CacheSize: cacheSize, Logger: slog.New(slog.DiscardHandler)})
 	if o.hasher == nil {
 		o.hasher = password.New(password.Options{})
 	}
@@ -99,9 +105,10 @@ func start(t *testing.T, o options) *testServer {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ts := httptest.NewUnstartedServer(server.NewServer(server.Deps{
+	h := server.NewServer(server.Deps{
 		Manager: m, Accounts: acc, Cookies: cookies, AllowedOrigins: o.origins, Logger: slog.New(slog.DiscardHandler),
-	}))
+	})
+	ts := httptest.NewUnstartedServer(h)
 	ts.Config.MaxHeaderBytes = 64 << 10
 	ts.Start()
 	t.Cleanup(func() {
@@ -112,7 +119,7 @@ func start(t *testing.T, o options) *testServer {
 	if _, err := acc.AddUser(context.Background(), accounts.NewUser{Email: userEmail, Password: userPassword, TenantID: "acme", NeedsOnboarding: true, OnboardingStep: "profile"}); err != nil {
 		t.Fatal(err)
 	}
-	return &testServer{url: ts.URL, store: p, manager: m, accounts: acc}
+	return &testServer{handler: h, url: ts.URL, store: p, manager: m, accounts: acc}
 }
 
 type response struct {

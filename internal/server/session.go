@@ -106,7 +106,7 @@ func (s *server) handleLogin(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.Cookies.Set(w, token, sess.ExpiresAt, s.Now())
-	writeJSON(w, http.StatusOK, s.sessionBody(sess, user))
+	s.writeSession(w, sess, user)
 }
 
 // handleGetSession: GET /api/auth/session-v2, the current session and user.
@@ -121,7 +121,7 @@ func (s *server) handleGetSession(w http.ResponseWriter, r *http.Request) {
 		writeError(w, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, s.sessionBody(sess, user))
+	s.writeSession(w, sess, user)
 }
 
 // handleLogout: DELETE /api/auth/session-v2. It answers 204 whether or not
@@ -175,7 +175,7 @@ func (s *server) handlePatchSession(w http.ResponseWriter, r *http.Request) {
 		writeError(w, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, s.sessionBody(updated, user))
+	s.writeSession(w, updated, user)
 }
 
 // requireSession returns the request's live session, or answers 401 (and

@@ -1,0 +1,451 @@
+// Command bench measures sessiond side by side with a trivial net/http
+// handler and with a peer (alexedwards/scs on its in-memory store), in one
+// run on one machine, with wrk as the load generator. It reports ratios, not
+// absolute times: absolute figures say more about the machine than the code.
+//
+//	cd bench && go run . [-duration 10s] [-connections 64] [-threads 2] [-rounds 3]
+//
+// Every server runs in its own process with the same GOMAXPROCS; the rounds
+// interleave the targets so that drift in the machine's speed hits all alike.
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/alexedwards/scs/v2"
+
+	"github.com/sessiond/sessiond"
+	"github.com/sessiond/sessiond/sqlitestore"
+)
+
+func main() {
+	if len(os.Args) > 2 && os.Args[1] == "serve-trivial" {
+		serveTrivial(os.Args[2])
+		return
+	}
+	if len(os.Args) > 2 && os.Args[1] == "serve-scs" {
+		serveSCS(os.Args[2])
+		return
+	}
+	duration := flag.Duration("duration", 10*time.Second, "length of one wrk run")
+	conns := flag.Int("connections", 64, "wrk connections")
+	threads := flag.Int("threads", 2, "wrk threads")
+	rounds := flag.Int("rounds", 3, "interleaved rounds per target")
+	sessions := flag.Int("sessions", 100_000, "sessions for the memory measurement (0: skip)")
+	loginDuration := flag.Duration("login-duration", 10*time.Second, "length of the login-rate run (0: skip)")
+	flag.Parse()
+	if _, err := exec.LookPath("wrk"); err != nil {
+		log.Fatal("wrk is not installed (apt-get install wrk)")
+	}
+	b := &bench{dir: must(os.MkdirTemp("", "sessiond-bench-*")), wrkArgs: []string{
+		"-t", strconv.Itoa(*threads), "-c", strconv.Itoa(*conns), "-d", duration.String(), "--latency",
+	}}
+	defer os.RemoveAll(b.dir)
+	defer b.stopAll()
+	b.build()
+
+	fmt.Printf("# sessiond benchmark, %s\n\n", time.Now().UTC().Format(time.RFC3339))
+	fmt.Printf("machine: %s; GOMAXPROCS of every server: default (%d cores); wrk %s\n\n",
+		strings.TrimSpace(string(must(exec.Command("uname", "-srm").Output()))), numCPU(), strings.Join(b.wrkArgs, " "))
+
+	b.validation(*rounds)
+	if *sessions > 0 {
+		b.memory(*sessions)
+	}
+	if *loginDuration > 0 {
+		b.loginRate(*loginDuration)
+	}
+}
+
+type bench struct {
+	dir     string
+	wrkArgs []string
+	mu      sync.Mutex
+	procs   []*exec.Cmd
+}
+
+type target struct {
+	name, url, cookie string
+}
+
+type result struct {
+	rps, p50, p99 float64 // requests/s, milliseconds
+	errors        string
+}
+
+// validation: GET with a valid session against each target, interleaved.
+func (b *bench) validation(rounds int) {
+	db := filepath.Join(b.dir, "validate.db")
+	trivial := b.start("trivial", b.self(), "serve-trivial")
+	peer := b.start("scs", b.self(), "serve-scs")
+	cached := b.start("sessiond", b.sessiond(), "serve", "--demo", "--store", "sqlite:"+db, "--log-level", "warn")
+	uncached := b.start("sessiond-nocache", b.sessiond(), "serve", "--store", "sqlite:"+db, "--log-level", "warn", "--cache-size", "0")
+
+	token := login(cached, "test@example.com", "password")
+	peerCookie := scsLogin(peer)
+	targets := []target{
+		{"trivial handler (reads sid, writes 200)", trivial + "/", "sid=" + token},
+		{"sessiond GET /api/auth/session-v2, SQLite, node cache on (default)", cached + "/api/auth/session-v2", "sid=" + token},
+		{"sessiond GET /api/auth/session-v2, SQLite, --cache-size 0", uncached + "/api/auth/session-v2", "sid=" + token},
+		{"peer: scs v2 LoadAndSave + GetString, memstore", peer + "/", peerCookie},
+	}
+	results := make([][]result, len(targets))
+	for r := range rounds {
+		for i, t := range targets {
+			res := b.wrk(t.url, "-H", "Cookie: "+t.cookie)
+			results[i] = append(results[i], res)
+			fmt.Fprintf(os.Stderr, "round %d %-70s %10.0f req/s p50 %.2fms p99 %.2fms %s\n", r+1, t.name, res.rps, res.p50, res.p99, res.errors)
+		}
+	}
+	fmt.Printf("## Validation: GET with a valid session (%d interleaved rounds, medians)\n\n", rounds)
+	fmt.Println("| target | requests/s | p50 ms | p99 ms | req/s vs trivial | p99 vs trivial |")
+	fmt.Println("|---|---|---|---|---|---|")
+	base := medianOf(results[0])
+	for i, t := range targets {
+		m := medianOf(results[i])
+		fmt.Printf("| %s | %.0f | %.2f | %.2f | %.2f× | %.2f× |\n", t.name, m.rps, m.p50, m.p99, m.rps/base.rps, m.p99/base.p99)
+	}
+	fmt.Println()
+	for i, t := range targets {
+		for _, r := range results[i] {
+			if r.errors != "" {
+				fmt.Printf("warning: %s: %s\n", t.name, r.errors)
+			}
+		}
+	}
+}
+
+// memory: the resident size of a server holding n sessions, all of them
+// validated once so that the node cache is full.
+func (b *bench) memory(n int) {
+	db := filepath.Join(b.dir, "memory.db")
+	tokens := seed(db, n)
+	url := b.start("sessiond-memory", b.sessiond(), "serve", "--store", "sqlite:"+db, "--log-level", "warn")
+	pid := b.procs[len(b.procs)-1].Process.Pid
+	idle := rssKiB(pid)
+	start := time.Now()
+	failures := validateAll(url, tokens)
+	took := time.Since(start)
+	full := rssKiB(pid)
+	fmt.Printf("## Memory with %d sessions\n\n", n)
+	fmt.Printf("- RSS after start, before any request: %.1f MiB\n", float64(idle)/1024)
+	fmt.Printf("- RSS after validating all %d sessions once (node cache full): %.1f MiB, %.0f bytes per cached session over the idle figure\n",
+		n, float64(full)/1024, float64(full-idle)*1024/float64(n))
+	fmt.Printf("- validating them took %v over HTTP with 16 clients; failures: %d\n\n", took.Round(time.Millisecond), failures)
+}
+
+// loginRate: POST logins at the default argon2id cost.
+func (b *bench) loginRate(d time.Duration) {
+	db := filepath.Join(b.dir, "login.db")
+	url := b.start("sessiond-login", b.sessiond(), "serve", "--demo", "--store", "sqlite:"+db, "--log-level", "warn")
+	script := filepath.Join(b.dir, "login.lua")
+	os.WriteFile(script, []byte(`wrk.method = "POST"
+wrk.body = '{"email":"test@example.com","password":"password"}'
+wrk.headers["Content-Type"] = "application/json"
+`), 0o644)
+	res := b.wrkWith([]string{"-t", "2", "-c", "4", "-d", d.String(), "--latency", "-s", script}, url+"/api/auth/session-v2")
+	fmt.Printf("## Login rate at the default argon2id cost (m=19 MiB, t=2, p=1)\n\n")
+	fmt.Printf("- %.1f logins/s with 4 connections; p50 %.1f ms, p99 %.1f ms %s\n\n", res.rps, res.p50, res.p99, res.errors)
+}
+
+func (b *bench) wrk(url string, extra ...string) result {
+	return b.wrkWith(append(slices.Clone(b.wrkArgs), extra...), url)
+}
+
+func (b *bench) wrkWith(args []string, url string) result {
+	out, err := exec.Command("wrk", append(args, url)...).CombinedOutput()
+	if err != nil {
+		log.Fatalf("wrk: %v\n%s", err, out)
+	}
+	return parseWrk(string(out))
+}
+
+var (
+	rpsRE    = regexp.MustCompile(`Requests/sec:\s+([\d.]+)`)
+	latRE    = regexp.MustCompile(`(?m)^\s+(50|99)%\s+([\d.]+)(us|ms|s)\s*$`)
+	errorsRE = regexp.MustCompile(`(?m)^\s*(Non-2xx or 3xx responses: \d+|Socket errors: .*)$`)
+)
+
+func parseWrk(out string) result {
+	var r result
+	m := rpsRE.FindStringSubmatch(out)
+	if m == nil {
+		log.Fatalf("cannot parse wrk output:\n%s", out)
+	}
+	r.rps, _ = strconv.ParseFloat(m[1], 64)
+	for _, l := range latRE.FindAllStringSubmatch(out, -1) {
+		v, _ := strconv.ParseFloat(l[2], 64)
+		switch l[3] {
+		case "us":
+			v /= 1000
+		case "s":
+			v *= 1000
+		}
+		if l[1] == "50" {
+			r.p50 = v
+		} else {
+			r.p99 = v
+		}
+	}
+	var errs []string
+	for _, e := range errorsRE.FindAllStringSubmatch(out, -1) {
+		errs = append(errs, e[1])
+	}
+	r.errors = strings.Join(errs, "; ")
+	return r
+}
+
+func medianOf(rs []result) result {
+	pick := func(f func(result) float64) float64 {
+		vs := make([]float64, len(rs))
+		for i, r := range rs {
+			vs[i] = f(r)
+		}
+		slices.Sort(vs)
+		return vs[len(vs)/2]
+	}
+	return result{
+		rps: pick(func(r result) float64 { return r.rps }),
+		p50: pick(func(r result) float64 { return r.p50 }),
+		p99: pick(func(r result) float64 { return r.p99 }),
+	}
+}
+
+// build compiles sessiond (in its own module, the parent directory) and this
+// harness into the work directory.
+func (b *bench) build() {
+	for dir, out := range map[string]string{"..": b.sessiond(), ".": b.self()} {
+		cmd := exec.Command("go", "build", "-o", out, ".")
+		if dir == ".." {
+			cmd.Args[len(cmd.Args)-1] = "./cmd/sessiond"
+		}
+		cmd.Dir = dir
+		cmd.Stderr = os.Stderr
+		if err := cmd.Run(); err != nil {
+			log.Fatalf("build in %s: %v", dir, err)
+		}
+	}
+}
+
+func (b *bench) sessiond() string { return filepath.Join(b.dir, "sessiond") }
+func (b *bench) self() string     { return filepath.Join(b.dir, "bench") }
+
+// start runs a server on a free loopback port and waits until it answers.
+func (b *bench) start(name, bin string, args ...string) string {
+	addr := freeAddr()
+	if filepath.Base(bin) == "sessiond" {
+		args = append(args, "--listen", addr)
+	} else {
+		args = append(args, addr)
+	}
+	cmd := exec.Command(bin, args...)
+	cmd.Dir = b.dir
+	cmd.Stdout = os.Stderr
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		log.Fatalf("start %s: %v", name, err)
+	}
+	b.mu.Lock()
+	b.procs = append(b.procs, cmd)
+	b.mu.Unlock()
+	url := "http://" + addr
+	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		if res, err := http.Get(url + "/healthz"); err == nil {
+			res.Body.Close()
+			return url
+		}
+	}
+	log.Fatalf("%s did not start", name)
+	return ""
+}
+
+func (b *bench) stopAll() {
+	for _, p := range b.procs {
+		p.Process.Signal(os.Interrupt)
+		done := make(chan struct{})
+		go func() { p.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			p.Process.Kill()
+		}
+	}
+}
+
+func freeAddr() string {
+	ln := must(net.Listen("tcp", "127.0.0.1:0"))
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+func login(url, email, pw string) string {
+	body, _ := json.Marshal(map[string]string{"email": email, "password": pw})
+	res, err := http.Post(url+"/api/auth/session-v2", "application/json", bytes.NewReader(body))
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer res.Body.Close()
+	for _, c := range res.Cookies() {
+		if c.Name == "sid" {
+			return c.Value
+		}
+	}
+	log.Fatalf("login failed: %d", res.StatusCode)
+	return ""
+}
+
+// seed creates n sessions straight through the engine and returns their
+// tokens. It uses synchronous=NORMAL: seeding needs no durability.
+func seed(db string, n int) []string {
+	ctx := context.Background()
+	st, err := sqlitestore.Open(ctx, db, sqlitestore.Options{Synchronous: "NORMAL"})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer st.Close()
+	m := sessiond.NewManager(st, sessiond.Config{CacheSize: -1, PurgeInterval: -1})
+	defer m.Close()
+	tokens := make([]string, n)
+	for i := range n {
+		token, _, err := m.Create(ctx, sessiond.NewSession{
+			UserID:    fmt.Sprintf("user-%d", i/10),
+			TenantID:  "bench",
+			IPAddress: "192.0.2.1",
+			UserAgent: "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/140.0 Safari/537.36",
+			Data:      json.RawMessage(`{"onboarding_step":"done","theme":"dark"}`),
+		})
+		if err != nil {
+			log.Fatal(err)
+		}
+		tokens[i] = token
+	}
+	return tokens
+}
+
+func validateAll(url string, tokens []string) int {
+	var failures sync.Map
+	var wg sync.WaitGroup
+	work := make(chan string)
+	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 16}}
+	for range 16 {
+		wg.Go(func() {
+			for tok := range work {
+				req, _ := http.NewRequest("GET", url+"/api/auth/session-v2", nil)
+				req.Header.Set("Cookie", "sid="+tok)
+				res, err := client.Do(req)
+				if err == nil {
+					io.Copy(io.Discard, res.Body)
+					res.Body.Close()
+				}
+				if err != nil || res.StatusCode != 200 {
+					failures.Store(tok, true)
+				}
+			}
+		})
+	}
+	for _, t := range tokens {
+		work <- t
+	}
+	close(work)
+	wg.Wait()
+	n := 0
+	failures.Range(func(_, _ any) bool { n++; return true })
+	return n
+}
+
+func rssKiB(pid int) int64 {
+	f, err := os.Open(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		if v, ok := strings.CutPrefix(sc.Text(), "VmRSS:"); ok {
+			kb, _ := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
+			return kb
+		}
+	}
+	return 0
+}
+
+func numCPU() int {
+	out, _ := exec.Command("nproc").Output()
+	n, _ := strconv.Atoi(strings.TrimSpace(string(out)))
+	return n
+}
+
+// serveTrivial is target (a): read the sid cookie, write 200.
+func serveTrivial(addr string) {
+	mux := http.NewServeMux()
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		if c, err := r.Cookie("sid"); err == nil && c.Value != "" {
+			w.Write([]byte("ok"))
+			return
+		}
+		w.WriteHeader(http.StatusUnauthorized)
+	})
+	mux.HandleFunc("/healthz", func(w http.ResponseWriter, r *http.Request) {})
+	log.Fatal(http.ListenAndServe(addr, mux))
+}
+
+// serveSCS is the peer: scs v2 with its in-memory store, reading one value
+// from the session on every request, as an app checking "who is this" would.
+func serveSCS(addr string) {
+	sm := scs.New()
+	sm.Lifetime = 24 * time.Hour
+	mux := http.NewServeMux()
+	mux.HandleFunc("/login", func(w http.ResponseWriter, r *http.Request) {
+		sm.Put(r.Context(), "user_id", "u1")
+	})
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		if sm.GetString(r.Context(), "user_id") == "" {
+			w.WriteHeader(http.StatusUnauthorized)
+			return
+		}
+		w.Write([]byte("ok"))
+	})
+	mux.HandleFunc("/healthz", func(w http.ResponseWriter, r *http.Request) {})
+	log.Fatal(http.ListenAndServe(addr, sm.LoadAndSave(mux)))
+}
+
+func scsLogin(url string) string {
+	res, err := http.Get(url + "/login")
+	if err != nil {
+		log.Fatal(err)
+	}
+	res.Body.Close()
+	for _, c := range res.Cookies() {
+		if c.Name == "session" {
+			return "session=" + c.Value
+		}
+	}
+	log.Fatal(errors.New("scs login set no cookie"))
+	return ""
+}
+
+func must[T any](v T, err error) T {
+	if err != nil {
+		log.Fatal(err)
+	}
+	return v
+}

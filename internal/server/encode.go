@@ -1,0 +1,142 @@
+package server
+
+import (
+	"encoding/json"
+	"net/http"
+	"strconv"
+	"sync"
+	"time"
+	"unicode/utf8"
+
+	"github.com/sessiond/sessiond"
+)
+
+// The session response is on the path of every GET, so it is written by hand
+// into a pooled buffer: encoding/json's reflection and its re-validation of
+// the data field cost more than the rest of the request. TestEncode_MatchesEncodingJSON
+// holds it equal to what encoding/json produces from sessionResponse.
+
+var bufPool = sync.Pool{New: func() any { b := make([]byte, 0, 1024); return &b }}
+
+func (s *server) writeSession(w http.ResponseWriter, sess *sessiond.Session, u *sessiond.User) {
+	bp := bufPool.Get().(*[]byte)
+	b := appendSession((*bp)[:0], s.sessionBody(sess, u))
+	b = append(b, '\n')
+	h := w.Header()
+	h.Set("Content-Type", "application/json")
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("Content-Length", strconv.Itoa(len(b)))
+	w.WriteHeader(http.StatusOK)
+	w.Write(b)
+	*bp = b
+	bufPool.Put(bp)
+}
+
+func appendSession(b []byte, r sessionResponse) []byte {
+	b = append(b, `{"authenticated":`...)
+	b = strconv.AppendBool(b, r.Authenticated)
+	b = append(b, `,"user":{"id":`...)
+	b = appendString(b, r.User.ID)
+	b = append(b, `,"email":`...)
+	b = appendString(b, r.User.Email)
+	b = append(b, `,"tenant_id":`...)
+	b = appendString(b, r.User.TenantID)
+	b = append(b, `,"needs_onboarding":`...)
+	b = strconv.AppendBool(b, r.User.NeedsOnboarding)
+	b = append(b, `,"onboarding_step":`...)
+	b = appendString(b, r.User.OnboardingStep)
+	se := r.Session
+	b = append(b, `},"session":{"id":`...)
+	b = appendString(b, se.ID)
+	b = append(b, `,"created_at":`...)
+	b = appendTime(b, se.CreatedAt)
+	b = append(b, `,"last_activity":`...)
+	b = appendTime(b, se.LastActivity)
+	b = append(b, `,"expires_at":`...)
+	b = appendTime(b, se.ExpiresAt)
+	b = append(b, `,"idle_expires_at":`...)
+	b = appendTime(b, se.IdleExpiresAt)
+	b = append(b, `,"authenticated_at":`...)
+	b = appendTime(b, se.AuthenticatedAt)
+	b = append(b, `,"ip_address":`...)
+	b = appendString(b, se.IPAddress)
+	b = append(b, `,"user_agent":`...)
+	b = appendString(b, se.UserAgent)
+	b = append(b, `,"device":`...)
+	b = appendString(b, se.Device)
+	b = append(b, `,"flags":[`...)
+	for i, f := range se.Flags {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = appendString(b, f)
+	}
+	b = append(b, `]},"data":`...)
+	if json.Valid(r.Data) {
+		b = append(b, r.Data...)
+	} else {
+		b = append(b, `{}`...)
+	}
+	b = append(b, `,"data_version":`...)
+	b = strconv.AppendInt(b, r.DataVersion, 10)
+	return append(b, '}')
+}
+
+func appendTime(b []byte, t time.Time) []byte {
+	b = append(b, '"')
+	b = t.AppendFormat(b, time.RFC3339Nano)
+	return append(b, '"')
+}
+
+const hexDigits = "0123456789abcdef"
+
+// appendString writes s as a JSON string with encoding/json's escaping:
+// quotes, backslashes, control characters, <, >, &, U+2028 and U+2029 are
+// escaped and invalid UTF-8 becomes U+FFFD.
+func appendString(b []byte, s string) []byte {
+	b = append(b, '"')
+	start := 0
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c < utf8.RuneSelf {
+			if c >= 0x20 && c != '"' && c != '\\' && c != '<' && c != '>' && c != '&' {
+				i++
+				continue
+			}
+			b = append(b, s[start:i]...)
+			switch c {
+			case '"', '\\':
+				b = append(b, '\\', c)
+			case '\n':
+				b = append(b, '\\', 'n')
+			case '\r':
+				b = append(b, '\\', 'r')
+			case '\t':
+				b = append(b, '\\', 't')
+			default:
+				b = append(b, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xf])
+			}
+			i++
+			start = i
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		if r == utf8.RuneError && size == 1 {
+			b = append(b, s[start:i]...)
+			b = append(b, `\ufffd`...)
+			i += size
+			start = i
+			continue
+		}
+		if r == '\u2028' || r == '\u2029' {
+			b = append(b, s[start:i]...)
+			b = append(b, '\\', 'u', '2', '0', '2', hexDigits[r&0xf])
+			i += size
+			start = i
+			continue
+		}
+		i += size
+	}
+	b = append(b, s[start:]...)
+	return append(b, '"')
+}
