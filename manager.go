@@ -39,6 +39,10 @@ type Config struct {
 	// store's ChangeWatcher for other processes'.
 	CacheTTL time.Duration
 
+	// StoreTimeout bounds every store call; a store that does not answer
+	// in time is ErrUnavailable. Default 5s.
+	StoreTimeout time.Duration
+
 	// MaxDataSize bounds the encoded size of a session's Data. Default
 	// 8 KiB.
 	MaxDataSize int
@@ -64,6 +68,7 @@ func (c *Config) setDefaults() {
 	setDefault(&c.FlushInterval, time.Second)
 	setDefault(&c.CacheSize, 100_000)
 	setDefault(&c.CacheTTL, 10*time.Second)
+	setDefault(&c.StoreTimeout, 5*time.Second)
 	setDefault(&c.MaxDataSize, 8<<10)
 	setDefault(&c.PurgeInterval, time.Minute)
 	setDefault(&c.PurgeBatch, 500)
@@ -114,7 +119,7 @@ type pendingTouch struct {
 func NewManager(store SessionStore, cfg Config) *Manager {
 	cfg.setDefaults()
 	m := &Manager{
-		store:   store,
+		store:   timeoutStore{s: store, d: cfg.StoreTimeout},
 		cfg:     cfg,
 		log:     cfg.Logger,
 		pending: make(map[string]pendingTouch),
@@ -538,12 +543,20 @@ func (m *Manager) User(ctx context.Context, id string, load func(context.Context
 		return u, nil
 	}
 	epoch := m.cache.snapshot()
+	ctx, cancel := m.StoreContext(ctx)
+	defer cancel()
 	u, err := load(ctx, id)
 	if err != nil {
 		return nil, err
 	}
 	m.cache.putUser(u, epoch, now)
 	return u, nil
+}
+
+// StoreContext returns ctx bounded by StoreTimeout, for callers that use a
+// store directly (the built-in user directory).
+func (m *Manager) StoreContext(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(ctx, m.cfg.StoreTimeout)
 }
 
 // CacheLen reports how many sessions this node holds in memory.

@@ -124,7 +124,9 @@ func (s *Service) AddUser(ctx context.Context, nu NewUser) (*sessiond.User, erro
 		CreatedAt:       now,
 		UpdatedAt:       now,
 	}
-	if err := s.users.CreateUser(ctx, u); err != nil {
+	sctx, cancel := s.sessions.StoreContext(ctx)
+	defer cancel()
+	if err := s.users.CreateUser(sctx, u); err != nil {
 		if errors.Is(err, sessiond.ErrConflict) {
 			return nil, sessiond.Errorf(sessiond.CodeConflict, "a user with this email exists")
 		}
@@ -140,7 +142,9 @@ func (s *Service) UserByEmail(ctx context.Context, email string) (*sessiond.User
 	if err != nil {
 		return nil, err
 	}
-	u, err := s.users.UserByEmailKey(ctx, key)
+	sctx, cancel := s.sessions.StoreContext(ctx)
+	defer cancel()
+	u, err := s.users.UserByEmailKey(sctx, key)
 	if err != nil {
 		return nil, storeErr(err)
 	}
@@ -160,7 +164,9 @@ func (s *Service) UserByID(ctx context.Context, id string) (*sessiond.User, erro
 
 // updateUser stores u and drops it from the node cache.
 func (s *Service) updateUser(ctx context.Context, u *sessiond.User) error {
-	err := s.users.UpdateUser(ctx, u)
+	sctx, cancel := s.sessions.StoreContext(ctx)
+	defer cancel()
+	err := s.users.UpdateUser(sctx, u)
 	s.sessions.InvalidateUser(u.ID)
 	return err
 }
@@ -188,7 +194,9 @@ func (s *Service) Login(ctx context.Context, in Login) (string, *sessiond.Sessio
 	if err != nil {
 		return "", nil, nil, err
 	}
-	u, err := s.users.UserByEmailKey(ctx, key)
+	sctx, cancel := s.sessions.StoreContext(ctx)
+	u, err := s.users.UserByEmailKey(sctx, key)
+	cancel()
 	switch {
 	case errors.Is(err, sessiond.ErrNotFound):
 		if err := s.hasher.VerifyDummy(ctx, in.Password); err != nil {

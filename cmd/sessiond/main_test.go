@@ -256,7 +256,7 @@ func TestServe_ShutdownFlushesPendingTouches(t *testing.T) {
 	}
 }
 
-func TestCLI_UsersAndSessions(t *testing.T) {
+func TestCLI_UsersAndSessionsAndNoSecretInTheLog_SEC22(t *testing.T) {
 	db := filepath.Join(t.TempDir(), "s.db")
 	store := "sqlite:" + db
 	out, errOut, err := cli(t, "s3cret-passw0rd\n", "user", "add", "--email", "Carol@Example.com", "--tenant", "acme", "--store", store)
@@ -320,6 +320,18 @@ func TestCLI_UsersAndSessions(t *testing.T) {
 	body2, _ := json.Marshal(map[string]string{"email": "carol@example.com", "password": "s3cret-passw0rd"})
 	if res, _ := c.do("POST", "/api/auth/session-v2", string(body2), ""); res.StatusCode != 401 {
 		t.Fatalf("disabled user logged in: %d", res.StatusCode)
+	}
+
+	// SEC-22: the server's log names users and sessions, never a password
+	// or a token.
+	logs := p.stderr.String()
+	for _, secret := range []string{"s3cret-passw0rd", first, second, third} {
+		if strings.Contains(logs, secret) {
+			t.Fatalf("the server log contains a secret (%.6s…)", secret)
+		}
+	}
+	if !strings.Contains(logs, `"msg":"login"`) || !strings.Contains(logs, `"session_id"`) {
+		t.Fatalf("the server log lacks structured login events:\n%s", logs)
 	}
 
 	if out, _, err := cli(t, "", "purge", "--store", store); err != nil || !strings.HasPrefix(out, "purged ") {

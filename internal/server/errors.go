@@ -68,8 +68,8 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 		status, body = http.StatusInternalServerError, []byte(`{"error":"internal","message":"internal error"}`)
 	}
 	h := w.Header()
-	h.Set("Content-Type", "application/json")
-	h.Set("X-Content-Type-Options", "nosniff")
+	h["Content-Type"] = headerJSON
+	h["X-Content-Type-Options"] = headerNoSniff
 	w.WriteHeader(status)
 	w.Write(append(body, '\n'))
 }

@@ -53,7 +53,7 @@ func (s *server) handlePreflight(w http.ResponseWriter, r *http.Request) {
 
 func noStore(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Cache-Control", "no-store")
+		w.Header()["Cache-Control"] = headerNoStore
 		next.ServeHTTP(w, r)
 	})
 }

@@ -4,7 +4,6 @@
 package server
 
 import (
-	"context"
 	"log/slog"
 	"net/http"
 	"net/netip"
@@ -27,8 +26,6 @@ type Deps struct {
 	AllowedOrigins []string
 	// TrustedProxies are the networks whose X-Forwarded-For is believed.
 	TrustedProxies []netip.Prefix
-	// RequestTimeout bounds the store work of one request. Default 5s.
-	RequestTimeout time.Duration
 	// Now is the clock. Default time.Now.
 	Now func() time.Time
 }
@@ -48,26 +45,15 @@ func NewServer(d Deps) http.Handler {
 	if d.Logger == nil {
 		d.Logger = slog.Default()
 	}
-	if d.RequestTimeout <= 0 {
-		d.RequestTimeout = 5 * time.Second
-	}
 	if d.Now == nil {
 		d.Now = time.Now
 	}
 	s := &server{Deps: d, log: d.Logger}
 	mux := http.NewServeMux()
 	s.routes(mux)
-	return s.recoverPanics(s.withDeadline(mux))
-}
-
-// withDeadline bounds the time any handler may spend on the store: a store
-// that hangs yields a 503, not a hung client.
-func (s *server) withDeadline(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		ctx, cancel := context.WithTimeout(r.Context(), s.RequestTimeout)
-		defer cancel()
-		next.ServeHTTP(w, r.WithContext(ctx))
-	})
+	// Store calls are bounded by the Manager's StoreTimeout, not here: a
+	// request served from the cache should not pay for a timer.
+	return s.recoverPanics(mux)
 }
 
 // recoverPanics turns a panic into a logged 500 instead of a dropped
