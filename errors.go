@@ -16,6 +16,8 @@ const (
 	CodeInvalidInput       = "invalid_input"
 	CodeBusy               = "busy"
 	CodeReauthRequired     = "reauth_required"
+	CodeLimitReached       = "session_limit_reached"
+	CodeTooManyRequests    = "too_many_requests"
 	CodeInternal           = "internal"
 )
 
@@ -44,6 +46,11 @@ var (
 	ErrInvalidCredentials = &Error{Code: CodeInvalidCredentials, Message: "invalid email or password"}
 	// ErrInvalidInput: the request itself is wrong.
 	ErrInvalidInput = &Error{Code: CodeInvalidInput, Message: "invalid input"}
+	// ErrLimitReached: the user has as many sessions as allowed and the
+	// policy is to refuse new ones.
+	ErrLimitReached = &Error{Code: CodeLimitReached, Message: "too many active sessions; sign out elsewhere first"}
+	// ErrReauthRequired: the action needs a recent password check.
+	ErrReauthRequired = &Error{Code: CodeReauthRequired, Message: "please confirm your password"}
 	// ErrBusy: a bounded resource (password hashing) is saturated.
 	ErrBusy = &Error{Code: CodeBusy, Message: "server busy, retry shortly"}
 )

@@ -126,6 +126,23 @@ type SessionStore interface {
 	// whose ID is except (empty for none) and returns how many it deleted.
 	DeleteUserSessions(ctx context.Context, userID, except string) (int, error)
 
+	// CreateSessionLimited inserts s unless its user already has lim.Max
+	// live sessions (live: ExpiresAt after lim.Now and LastActivity after
+	// lim.IdleBefore). At the cap it either deletes the least recently
+	// active live sessions to make room (lim.Evict) and returns them, or
+	// inserts nothing and returns ErrLimitReached. It is atomic with
+	// respect to concurrent calls for the same user: parallel logins never
+	// exceed the cap.
+	CreateSessionLimited(ctx context.Context, s *Session, lim Limit) (evicted []*Session, err error)
+
+	// SetSessionFlags replaces the session's anomaly flags. It returns
+	// ErrNotFound when the session is gone.
+	SetSessionFlags(ctx context.Context, id string, flags []string) error
+
+	// DeleteTenantSessions deletes every session of the tenant and returns
+	// how many it deleted.
+	DeleteTenantSessions(ctx context.Context, tenantID string) (int, error)
+
 	// DeleteExpiredSessions deletes at most limit sessions whose ExpiresAt
 	// is not after now or whose LastActivity is not after idleBefore, and
 	// returns how many it deleted. A caller purges everything by calling
@@ -136,11 +153,20 @@ type SessionStore interface {
 	Ping(ctx context.Context) error
 }
 
-// Change names a session or user that some process changed or deleted.
-// Exactly one of SessionID and UserID is set.
+// Limit is a per-user cap on live sessions; see CreateSessionLimited.
+type Limit struct {
+	Max        int
+	Evict      bool
+	Now        time.Time
+	IdleBefore time.Time
+}
+
+// Change names a session, user or tenant that some process changed or
+// deleted. Exactly one field is set.
 type Change struct {
 	SessionID string
 	UserID    string
+	TenantID  string
 }
 
 // ChangeWatcher is an optional capability of a store shared by several
@@ -187,9 +213,72 @@ type UserStore interface {
 	UpdateUser(ctx context.Context, u *User) error
 }
 
+// CounterStore keeps expiring counters that every node sees: login
+// throttling counts failures in it. Counters never need a scan.
+type CounterStore interface {
+	// IncrementCounter adds one to the counter at key, creating it when
+	// absent or expired, records now as its last increment and makes it
+	// expire ttl after now. It returns the new count.
+	IncrementCounter(ctx context.Context, key string, now time.Time, ttl time.Duration) (int64, error)
+	// Counter returns the count and the time of the last increment; a
+	// missing or expired counter is 0 and the zero time, not an error.
+	Counter(ctx context.Context, key string, now time.Time) (int64, time.Time, error)
+	// ResetCounter deletes the counter. A missing one is not an error.
+	ResetCounter(ctx context.Context, key string) error
+}
+
+// Event is one entry of the audit trail. It never carries a password, a
+// token, a Cookie header or a request body.
+type Event struct {
+	ID        string
+	Type      string
+	UserID    string
+	SessionID string // the public id of the session concerned
+	IPAddress string
+	UserAgent string
+	At        time.Time
+	// Detail holds short facts: who revoked, why, which flag.
+	Detail map[string]string
+}
+
+// Event types.
+const (
+	EventLogin           = "login"
+	EventLoginFailed     = "login_failed"
+	EventLogout          = "logout"
+	EventRevoked         = "session_revoked"
+	EventThrottled       = "login_throttled"
+	EventAnomaly         = "anomaly"
+	EventNewDevice       = "new_device"
+	EventPasswordChanged = "password_changed"
+	EventReauth          = "reauthenticated"
+	EventUserDisabled    = "user_disabled"
+)
+
+// EventStore keeps each user's audit events.
+type EventStore interface {
+	// AppendEvent stores e. Its ID is unique.
+	AppendEvent(ctx context.Context, e *Event) error
+	// EventsByUser returns the user's events, newest first, at most limit.
+	EventsByUser(ctx context.Context, userID string, limit int) ([]*Event, error)
+	// DeleteEventsBefore deletes at most limit events older than before
+	// and returns how many it deleted.
+	DeleteEventsBefore(ctx context.Context, before time.Time, limit int) (int, error)
+}
+
+// DeviceStore remembers the devices each user has signed in from.
+type DeviceStore interface {
+	// SeenDevice records that the user used the device (an opaque
+	// fingerprint) at t and reports whether it had never been seen.
+	SeenDevice(ctx context.Context, userID, fingerprint string, at time.Time) (bool, error)
+}
+
 // Store is what a complete backend provides.
 type Store interface {
 	SessionStore
 	UserStore
+	CounterStore
+	EventStore
+	DeviceStore
 	Close() error
 }

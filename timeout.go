@@ -84,4 +84,22 @@ func (t timeoutStore) Ping(ctx context.Context) error {
 	return t.s.Ping(ctx)
 }
 
+func (t timeoutStore) CreateSessionLimited(ctx context.Context, s *Session, lim Limit) ([]*Session, error) {
+	ctx, cancel := t.ctx(ctx)
+	defer cancel()
+	return t.s.CreateSessionLimited(ctx, s, lim)
+}
+
+func (t timeoutStore) SetSessionFlags(ctx context.Context, id string, flags []string) error {
+	ctx, cancel := t.ctx(ctx)
+	defer cancel()
+	return t.s.SetSessionFlags(ctx, id, flags)
+}
+
+func (t timeoutStore) DeleteTenantSessions(ctx context.Context, tenantID string) (int, error) {
+	ctx, cancel := t.ctx(ctx)
+	defer cancel()
+	return t.s.DeleteTenantSessions(ctx, tenantID)
+}
+
 var _ SessionStore = timeoutStore{}

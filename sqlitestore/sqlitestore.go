@@ -292,7 +292,7 @@ func (s *Store) UpdateSessionData(ctx context.Context, id string, data json.RawM
 				return sessiond.ErrConflict
 			}
 		}
-		return logChange(ctx, tx, id, "")
+		return logChange(ctx, tx, sessiond.Change{SessionID: id})
 	})
 }
 
@@ -310,7 +310,7 @@ func (s *Store) RotateSession(ctx context.Context, oldID string, sess *sessiond.
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, sessionArgs(sess)...); err != nil {
 			return err
 		}
-		return logChange(ctx, tx, oldID, "")
+		return logChange(ctx, tx, sessiond.Change{SessionID: oldID})
 	})
 }
 
@@ -324,7 +324,7 @@ func (s *Store) DeleteSession(ctx context.Context, id string) error {
 		if n, _ := res.RowsAffected(); n == 0 {
 			return sessiond.ErrNotFound
 		}
-		return logChange(ctx, tx, id, "")
+		return logChange(ctx, tx, sessiond.Change{SessionID: id})
 	})
 }
 
@@ -340,13 +340,193 @@ func (s *Store) DeleteUserSessions(ctx context.Context, userID, except string) (
 		if n == 0 {
 			return nil
 		}
-		return logChange(ctx, tx, "", userID)
+		return logChange(ctx, tx, sessiond.Change{UserID: userID})
 	})
 	return int(n), err
 }
 
-// DeleteExpiredSessions implements sessiond.SessionStore. It also trims the
-// change feed.
+// CreateSessionLimited implements sessiond.SessionStore. The transaction
+// takes SQLite's write lock at BEGIN (IMMEDIATE), so concurrent calls for one
+// user are serialized and the count cannot be raced.
+func (s *Store) CreateSessionLimited(ctx context.Context, sess *sessiond.Session, lim sessiond.Limit) ([]*sessiond.Session, error) {
+	var evicted []*sessiond.Session
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		evicted = nil
+		if lim.Max > 0 {
+			rows, err := tx.QueryContext(ctx, `SELECT `+sessionColumns+` FROM sessions
+				WHERE user_id = ? AND expires_at > ? AND last_activity > ?
+				ORDER BY last_activity, id`, sess.UserID, micros(lim.Now), micros(lim.IdleBefore))
+			if err != nil {
+				return err
+			}
+			var live []*sessiond.Session
+			for rows.Next() {
+				ls, err := scanSession(rows)
+				if err != nil {
+					rows.Close()
+					return err
+				}
+				live = append(live, ls)
+			}
+			rows.Close()
+			if err := rows.Err(); err != nil {
+				return err
+			}
+			if over := len(live) - lim.Max + 1; over > 0 {
+				if !lim.Evict {
+					return sessiond.ErrLimitReached
+				}
+				for _, old := range live[:over] {
+					if _, err := tx.ExecContext(ctx, `DELETE FROM sessions WHERE id = ?`, old.ID); err != nil {
+						return err
+					}
+					if err := logChange(ctx, tx, sessiond.Change{SessionID: old.ID}); err != nil {
+						return err
+					}
+					evicted = append(evicted, old)
+				}
+			}
+		}
+		_, err := tx.ExecContext(ctx, `INSERT INTO sessions (`+sessionColumns+`)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, sessionArgs(sess)...)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return evicted, nil
+}
+
+// SetSessionFlags implements sessiond.SessionStore.
+func (s *Store) SetSessionFlags(ctx context.Context, id string, flags []string) error {
+	return s.tx(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `UPDATE sessions SET flags = ? WHERE id = ?`, strings.Join(flags, ","), id)
+		if err != nil {
+			return err
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return sessiond.ErrNotFound
+		}
+		return logChange(ctx, tx, sessiond.Change{SessionID: id})
+	})
+}
+
+// DeleteTenantSessions implements sessiond.SessionStore.
+func (s *Store) DeleteTenantSessions(ctx context.Context, tenantID string) (int, error) {
+	var n int64
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `DELETE FROM sessions WHERE tenant_id = ?`, tenantID)
+		if err != nil {
+			return err
+		}
+		if n, _ = res.RowsAffected(); n == 0 {
+			return nil
+		}
+		return logChange(ctx, tx, sessiond.Change{TenantID: tenantID})
+	})
+	return int(n), err
+}
+
+// IncrementCounter implements sessiond.CounterStore.
+func (s *Store) IncrementCounter(ctx context.Context, key string, now time.Time, ttl time.Duration) (int64, error) {
+	var n int64
+	err := s.w.QueryRowContext(ctx, `INSERT INTO counters (key, count, last_at, expires_at) VALUES (?, 1, ?, ?)
+		ON CONFLICT (key) DO UPDATE SET
+			count = CASE WHEN counters.expires_at <= excluded.last_at THEN 1 ELSE counters.count + 1 END,
+			last_at = excluded.last_at, expires_at = excluded.expires_at
+		RETURNING count`, key, micros(now), micros(now.Add(ttl))).Scan(&n)
+	return n, translate(err)
+}
+
+// Counter implements sessiond.CounterStore.
+func (s *Store) Counter(ctx context.Context, key string, now time.Time) (int64, time.Time, error) {
+	var n, last int64
+	err := s.r.QueryRowContext(ctx, `SELECT count, last_at FROM counters WHERE key = ? AND expires_at > ?`, key, micros(now)).Scan(&n, &last)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, time.Time{}, nil
+	}
+	if err != nil {
+		return 0, time.Time{}, translate(err)
+	}
+	return n, fromMicros(last), nil
+}
+
+// ResetCounter implements sessiond.CounterStore.
+func (s *Store) ResetCounter(ctx context.Context, key string) error {
+	_, err := s.w.ExecContext(ctx, `DELETE FROM counters WHERE key = ?`, key)
+	return translate(err)
+}
+
+// AppendEvent implements sessiond.EventStore.
+func (s *Store) AppendEvent(ctx context.Context, e *sessiond.Event) error {
+	detail, err := json.Marshal(e.Detail)
+	if err != nil {
+		return err
+	}
+	_, err = s.w.ExecContext(ctx, `INSERT INTO events (id, type, user_id, session_id, ip_address, user_agent, at, detail)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?)`, e.ID, e.Type, e.UserID, e.SessionID, e.IPAddress, e.UserAgent, micros(e.At), string(detail))
+	return translate(err)
+}
+
+// EventsByUser implements sessiond.EventStore.
+func (s *Store) EventsByUser(ctx context.Context, userID string, limit int) ([]*sessiond.Event, error) {
+	rows, err := s.r.QueryContext(ctx, `SELECT id, type, user_id, session_id, ip_address, user_agent, at, detail
+		FROM events WHERE user_id = ? ORDER BY at DESC, id DESC LIMIT ?`, userID, limit)
+	if err != nil {
+		return nil, translate(err)
+	}
+	defer rows.Close()
+	var out []*sessiond.Event
+	for rows.Next() {
+		var (
+			e      sessiond.Event
+			at     int64
+			detail string
+		)
+		if err := rows.Scan(&e.ID, &e.Type, &e.UserID, &e.SessionID, &e.IPAddress, &e.UserAgent, &at, &detail); err != nil {
+			return nil, translate(err)
+		}
+		e.At = fromMicros(at)
+		if err := json.Unmarshal([]byte(detail), &e.Detail); err != nil {
+			return nil, fmt.Errorf("sqlitestore: event %s: detail: %v", e.ID, err)
+		}
+		out = append(out, &e)
+	}
+	return out, translate(rows.Err())
+}
+
+// DeleteEventsBefore implements sessiond.EventStore.
+func (s *Store) DeleteEventsBefore(ctx context.Context, before time.Time, limit int) (int, error) {
+	res, err := s.w.ExecContext(ctx, `DELETE FROM events WHERE id IN (SELECT id FROM events WHERE at < ? LIMIT ?)`, micros(before), limit)
+	if err != nil {
+		return 0, translate(err)
+	}
+	n, _ := res.RowsAffected()
+	return int(n), nil
+}
+
+// SeenDevice implements sessiond.DeviceStore.
+func (s *Store) SeenDevice(ctx context.Context, userID, fingerprint string, at time.Time) (bool, error) {
+	var isNew bool
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `INSERT INTO devices (user_id, fingerprint, first_seen, last_seen) VALUES (?, ?, ?, ?)
+			ON CONFLICT (user_id, fingerprint) DO NOTHING`, userID, fingerprint, micros(at), micros(at))
+		if err != nil {
+			return err
+		}
+		if n, _ := res.RowsAffected(); n == 1 {
+			isNew = true
+			return nil
+		}
+		_, err = tx.ExecContext(ctx, `UPDATE devices SET last_seen = max(last_seen, ?) WHERE user_id = ? AND fingerprint = ?`,
+			micros(at), userID, fingerprint)
+		return err
+	})
+	return isNew, err
+}
+
+// DeleteExpiredSessions implements sessiond.SessionStore. It also deletes
+// expired counters and trims the change feed.
 func (s *Store) DeleteExpiredSessions(ctx context.Context, now, idleBefore time.Time, limit int) (int, error) {
 	var n int64
 	err := s.tx(ctx, func(tx *sql.Tx) error {
@@ -359,6 +539,9 @@ func (s *Store) DeleteExpiredSessions(ctx context.Context, now, idleBefore time.
 			return err
 		}
 		n, _ = res.RowsAffected()
+		if _, err := tx.ExecContext(ctx, `DELETE FROM counters WHERE expires_at <= ?`, micros(now)); err != nil {
+			return err
+		}
 		_, err = tx.ExecContext(ctx, `DELETE FROM changes WHERE at < ?`, micros(now.Add(-s.opts.ChangeRetention)))
 		return err
 	})
@@ -405,7 +588,7 @@ func (s *Store) UpdateUser(ctx context.Context, u *sessiond.User) error {
 		if n, _ := res.RowsAffected(); n == 0 {
 			return sessiond.ErrNotFound
 		}
-		return logChange(ctx, tx, "", u.ID)
+		return logChange(ctx, tx, sessiond.Change{UserID: u.ID})
 	})
 }
 
@@ -434,14 +617,14 @@ func (s *Store) WatchChanges(ctx context.Context, connected func(), onChange fun
 }
 
 func (s *Store) readChanges(ctx context.Context, after int64, onChange func(sessiond.Change)) (int64, error) {
-	rows, err := s.r.QueryContext(ctx, `SELECT seq, session_id, user_id FROM changes WHERE seq > ? ORDER BY seq`, after)
+	rows, err := s.r.QueryContext(ctx, `SELECT seq, session_id, user_id, tenant_id FROM changes WHERE seq > ? ORDER BY seq`, after)
 	if err != nil {
 		return after, translate(err)
 	}
 	defer rows.Close()
 	for rows.Next() {
 		var c sessiond.Change
-		if err := rows.Scan(&after, &c.SessionID, &c.UserID); err != nil {
+		if err := rows.Scan(&after, &c.SessionID, &c.UserID, &c.TenantID); err != nil {
 			return after, translate(err)
 		}
 		onChange(c)
@@ -462,9 +645,9 @@ func (s *Store) tx(ctx context.Context, fn func(*sql.Tx) error) error {
 	return translate(tx.Commit())
 }
 
-func logChange(ctx context.Context, tx *sql.Tx, sessionID, userID string) error {
-	_, err := tx.ExecContext(ctx, `INSERT INTO changes (session_id, user_id, at) VALUES (?, ?, ?)`,
-		sessionID, userID, time.Now().UnixMicro())
+func logChange(ctx context.Context, tx *sql.Tx, c sessiond.Change) error {
+	_, err := tx.ExecContext(ctx, `INSERT INTO changes (session_id, user_id, tenant_id, at) VALUES (?, ?, ?, ?)`,
+		c.SessionID, c.UserID, c.TenantID, time.Now().UnixMicro())
 	return err
 }
 

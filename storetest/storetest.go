@@ -48,6 +48,14 @@ var cases = []struct {
 	{"UserRoundTripAndUniqueEmailKey", testUsers},
 	{"UpdateUserOfMissingUserIsErrNotFound", testUpdateMissingUser},
 	{"ChangeWatcherReportsDeletesAndUpdates", testChangeWatcher},
+	{"CapRefusesAtTheLimitCountingOnlyLiveSessions", testCapRefuse},
+	{"CapEvictsTheLeastRecentlyActive", testCapEvict},
+	{"CapHoldsUnderParallelCreates", testCapParallel},
+	{"SetSessionFlagsReplacesFlagsOfExistingSessionsOnly", testSetFlags},
+	{"DeleteTenantSessionsDeletesOnlyThatTenant", testDeleteTenant},
+	{"CountersIncrementExpireAndReset", testCounters},
+	{"EventsComeBackNewestFirstAndAgeOut", testEvents},
+	{"SeenDeviceIsNewOncePerUser", testDevices},
 }
 
 // base is a fixed instant with microsecond precision, the precision every
@@ -527,5 +535,200 @@ func testChangeWatcher(t *testing.T, s sessiond.Store) {
 	cancel()
 	if err := <-done; err != nil && !errors.Is(err, context.Canceled) {
 		t.Fatalf("WatchChanges after cancel: %v", err)
+	}
+}
+
+func liveLimit(max int, evict bool) sessiond.Limit {
+	return sessiond.Limit{Max: max, Evict: evict, Now: base.Add(time.Hour), IdleBefore: base.Add(-time.Hour)}
+}
+
+func testCapRefuse(t *testing.T, s sessiond.Store) {
+	ctx := context.Background()
+	dead := newSession(t, "u1")
+	dead.ExpiresAt = base // expired at liveLimit's Now: does not count
+	mustCreate(t, s, dead)
+	for range 2 {
+		if _, err := s.CreateSessionLimited(ctx, newSession(t, "u1"), liveLimit(2, false)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	extra := newSession(t, "u1")
+	_, err := s.CreateSessionLimited(ctx, extra, liveLimit(2, false))
+	wantErr(t, "third session at a cap of 2", err, sessiond.ErrLimitReached)
+	_, err = s.SessionByID(ctx, extra.ID)
+	wantErr(t, "refused session", err, sessiond.ErrNotFound)
+	if _, err := s.CreateSessionLimited(ctx, newSession(t, "u2"), liveLimit(2, false)); err != nil {
+		t.Fatalf("another user is not capped by u1's sessions: %v", err)
+	}
+	if _, err := s.CreateSessionLimited(ctx, newSession(t, "u1"), liveLimit(0, false)); err != nil {
+		t.Fatalf("Max 0 means no cap: %v", err)
+	}
+}
+
+func testCapEvict(t *testing.T, s sessiond.Store) {
+	ctx := context.Background()
+	var made []*sessiond.Session
+	for i := range 3 {
+		sess := newSession(t, "u1")
+		sess.LastActivity = base.Add(time.Duration(i) * time.Minute)
+		if _, err := s.CreateSessionLimited(ctx, sess, liveLimit(3, true)); err != nil {
+			t.Fatal(err)
+		}
+		made = append(made, sess)
+	}
+	made[0].LastActivity = base.Add(10 * time.Minute) // now the most recent
+	if err := s.TouchSessions(ctx, []sessiond.Touch{{ID: made[0].ID, At: made[0].LastActivity}}); err != nil {
+		t.Fatal(err)
+	}
+	n := newSession(t, "u1")
+	evicted, err := s.CreateSessionLimited(ctx, n, liveLimit(3, true))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(evicted) != 1 || evicted[0].ID != made[1].ID {
+		t.Fatalf("evicted %v, want only the least recently active %s", evicted, made[1].ID)
+	}
+	_, err = s.SessionByID(ctx, made[1].ID)
+	wantErr(t, "evicted session", err, sessiond.ErrNotFound)
+	list, _ := s.SessionsByUser(ctx, "u1")
+	if len(list) != 3 {
+		t.Fatalf("%d sessions after eviction, want 3", len(list))
+	}
+}
+
+func testCapParallel(t *testing.T, s sessiond.Store) {
+	ctx := context.Background()
+	for _, evict := range []bool{false, true} {
+		user := fmt.Sprintf("parallel-%v", evict)
+		var wg sync.WaitGroup
+		for range 20 {
+			wg.Go(func() {
+				_, err := s.CreateSessionLimited(ctx, newSession(t, user), liveLimit(3, evict))
+				if err != nil && !errors.Is(err, sessiond.ErrLimitReached) {
+					t.Errorf("CreateSessionLimited: %v", err)
+				}
+			})
+		}
+		wg.Wait()
+		list, err := s.SessionsByUser(ctx, user)
+		if err != nil || len(list) != 3 {
+			t.Fatalf("evict=%v: %d sessions after 20 parallel creates at a cap of 3 (%v)", evict, len(list), err)
+		}
+	}
+}
+
+func testSetFlags(t *testing.T, s sessiond.Store) {
+	ctx := context.Background()
+	sess := newSession(t, "u1")
+	mustCreate(t, s, sess)
+	if err := s.SetSessionFlags(ctx, sess.ID, []string{"agent_changed", "network_changed"}); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.SessionByID(ctx, sess.ID)
+	if err != nil || !reflect.DeepEqual(got.Flags, []string{"agent_changed", "network_changed"}) {
+		t.Fatalf("flags %v, %v", got.Flags, err)
+	}
+	if err := s.SetSessionFlags(ctx, sess.ID, nil); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := s.SessionByID(ctx, sess.ID); len(got.Flags) != 0 {
+		t.Fatalf("flags %v after clearing", got.Flags)
+	}
+	wantErr(t, "flags of a missing session", s.SetSessionFlags(ctx, "00000000-0000-4000-8000-000000000000", []string{"x"}), sessiond.ErrNotFound)
+}
+
+func testDeleteTenant(t *testing.T, s sessiond.Store) {
+	ctx := context.Background()
+	a, b, c := newSession(t, "u1"), newSession(t, "u2"), newSession(t, "u3")
+	a.TenantID, b.TenantID, c.TenantID = "acme", "acme", "other"
+	for _, x := range []*sessiond.Session{a, b, c} {
+		mustCreate(t, s, x)
+	}
+	n, err := s.DeleteTenantSessions(ctx, "acme")
+	if err != nil || n != 2 {
+		t.Fatalf("DeleteTenantSessions = %d, %v; want 2", n, err)
+	}
+	if _, err := s.SessionByID(ctx, c.ID); err != nil {
+		t.Fatalf("another tenant's session went: %v", err)
+	}
+}
+
+func testCounters(t *testing.T, s sessiond.Store) {
+	ctx := context.Background()
+	for i := 1; i <= 3; i++ {
+		n, err := s.IncrementCounter(ctx, "k", base.Add(time.Duration(i)*time.Second), time.Minute)
+		if err != nil || n != int64(i) {
+			t.Fatalf("increment %d = %d, %v", i, n, err)
+		}
+	}
+	n, last, err := s.Counter(ctx, "k", base.Add(10*time.Second))
+	if err != nil || n != 3 || !last.Equal(base.Add(3*time.Second)) {
+		t.Fatalf("Counter = %d, %v, %v; want 3 at %v", n, last, err, base.Add(3*time.Second))
+	}
+	// It expires ttl after the last increment, and then starts over.
+	if n, _, _ := s.Counter(ctx, "k", base.Add(3*time.Second+time.Minute)); n != 0 {
+		t.Fatalf("expired counter reads %d, want 0", n)
+	}
+	if n, _ := s.IncrementCounter(ctx, "k", base.Add(2*time.Minute), time.Minute); n != 1 {
+		t.Fatalf("increment after expiry = %d, want 1", n)
+	}
+	if err := s.ResetCounter(ctx, "k"); err != nil {
+		t.Fatal(err)
+	}
+	if n, _, _ := s.Counter(ctx, "k", base.Add(2*time.Minute)); n != 0 {
+		t.Fatalf("reset counter reads %d", n)
+	}
+	if err := s.ResetCounter(ctx, "never"); err != nil {
+		t.Fatalf("reset of a missing counter: %v", err)
+	}
+}
+
+func testEvents(t *testing.T, s sessiond.Store) {
+	ctx := context.Background()
+	for i := range 5 {
+		e := &sessiond.Event{
+			ID: fmt.Sprintf("00000000-0000-4000-8000-00000000000%d", i), Type: sessiond.EventLogin, UserID: "u1",
+			SessionID: "s", IPAddress: "192.0.2.1", UserAgent: "ua", At: base.Add(time.Duration(i) * time.Hour),
+			Detail: map[string]string{"n": fmt.Sprint(i)},
+		}
+		if err := s.AppendEvent(ctx, e); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.AppendEvent(ctx, &sessiond.Event{ID: "other", Type: sessiond.EventLogout, UserID: "u2", At: base}); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.EventsByUser(ctx, "u1", 3)
+	if err != nil || len(got) != 3 {
+		t.Fatalf("EventsByUser = %d, %v", len(got), err)
+	}
+	if got[0].Detail["n"] != "4" || got[2].Detail["n"] != "2" || got[0].IPAddress != "192.0.2.1" || !got[0].At.Equal(base.Add(4*time.Hour)) {
+		t.Fatalf("not newest first, or fields lost: %+v", got[0])
+	}
+	n, err := s.DeleteEventsBefore(ctx, base.Add(2*time.Hour), 100)
+	if err != nil || n != 3 {
+		t.Fatalf("DeleteEventsBefore = %d, %v; want 3 (two of u1, one of u2)", n, err)
+	}
+	if got, _ := s.EventsByUser(ctx, "u1", 100); len(got) != 3 {
+		t.Fatalf("%d events left, want 3", len(got))
+	}
+}
+
+func testDevices(t *testing.T, s sessiond.Store) {
+	ctx := context.Background()
+	for i, c := range []struct {
+		user, fp string
+		want     bool
+	}{
+		{"u1", "Firefox/Linux", true},
+		{"u1", "Firefox/Linux", false},
+		{"u1", "Chrome/macOS", true},
+		{"u2", "Firefox/Linux", true},
+		{"u1", "Chrome/macOS", false},
+	} {
+		got, err := s.SeenDevice(ctx, c.user, c.fp, base)
+		if err != nil || got != c.want {
+			t.Fatalf("step %d SeenDevice(%s, %s) = %v, %v; want %v", i, c.user, c.fp, got, err, c.want)
+		}
 	}
 }
