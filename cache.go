@@ -177,6 +177,22 @@ func (c *cache) invalidateUser(userID string) {
 	}
 }
 
+// invalidateTenant drops every session of the tenant.
+func (c *cache) invalidateTenant(tenantID string) {
+	if c == nil {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.epoch++
+	for h, e := range c.byHash {
+		if e.s.TenantID == tenantID {
+			delete(c.byHash, h)
+			delete(c.byID, e.s.ID)
+		}
+	}
+}
+
 // setEnabled flushes the cache and turns it on or off.
 func (c *cache) setEnabled(on bool) {
 	if c == nil {

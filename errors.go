@@ -3,6 +3,7 @@ package sessiond
 import (
 	"errors"
 	"fmt"
+	"time"
 )
 
 // Error codes. They are part of the API: the HTTP server sends them as the
@@ -27,6 +28,9 @@ type Error struct {
 	Code    string
 	Message string
 	Err     error
+	// RetryAfter, when set, tells the caller when to try again (the HTTP
+	// server sends it as Retry-After).
+	RetryAfter time.Duration
 }
 
 // Sentinels, to test with errors.Is. Any *Error with the same code matches.

@@ -47,6 +47,37 @@ type Config struct {
 	// 8 KiB.
 	MaxDataSize int
 
+	// MaxSessionsPerUser caps each user's live sessions; 0 (the default)
+	// means no cap and 1 is single-session mode
+	// (SESSIOND_MAX_SESSIONS_PER_USER). At the cap, EvictAtLimit ends the
+	// least recently active session to make room (the default,
+	// SESSIOND_AT_LIMIT=evict); otherwise a new login is refused with
+	// ErrLimitReached (SESSIOND_AT_LIMIT=refuse).
+	MaxSessionsPerUser int
+	RefuseAtLimit      bool
+
+	// ReauthWindow is how recent the last password check must be for
+	// sensitive actions (revoke others, password change). Default 10m
+	// (SESSIOND_REAUTH_WINDOW).
+	ReauthWindow time.Duration
+
+	// Anomaly is what happens when a session is presented with another
+	// browser family or from another network than at login: AnomalyFlag
+	// (the default: record a flag and an event), AnomalyReauth (also
+	// require re-authentication before the next state-changing request)
+	// or AnomalyRevoke (end the session). SESSIOND_ANOMALY_ACTION.
+	Anomaly AnomalyAction
+	// IPv4Prefix and IPv6Prefix are the prefix lengths under which two
+	// addresses count as one network. Defaults 24 and 48.
+	IPv4Prefix, IPv6Prefix int
+
+	// EventRetention is how long audit events are kept. Default 2160h
+	// (90 days, SESSIOND_EVENT_RETENTION).
+	EventRetention time.Duration
+	// OnEvent, when set, receives every audit event after it is logged and
+	// stored. It must not block (the webhook sender queues).
+	OnEvent func(Event)
+
 	// PurgeInterval is how often expired sessions are deleted in the
 	// background; PurgeBatch is how many one statement deletes. Defaults
 	// 1m and 500. A negative PurgeInterval turns the background purge off.
@@ -72,6 +103,11 @@ func (c *Config) setDefaults() {
 	setDefault(&c.MaxDataSize, 8<<10)
 	setDefault(&c.PurgeInterval, time.Minute)
 	setDefault(&c.PurgeBatch, 500)
+	setDefault(&c.ReauthWindow, 10*time.Minute)
+	setDefault(&c.Anomaly, AnomalyFlag)
+	setDefault(&c.IPv4Prefix, 24)
+	setDefault(&c.IPv6Prefix, 48)
+	setDefault(&c.EventRetention, 90*24*time.Hour)
 	if c.Now == nil {
 		c.Now = time.Now
 	}
@@ -95,10 +131,11 @@ func setDefault[T comparable](p *T, v T) {
 // in-memory cache. It is safe for concurrent use. Close it to stop its
 // background work and write pending touches.
 type Manager struct {
-	store SessionStore
-	cfg   Config
-	log   *slog.Logger
-	cache *cache
+	store    SessionStore // bounded by StoreTimeout
+	rawStore SessionStore // the store as given, for optional capabilities
+	cfg      Config
+	log      *slog.Logger
+	cache    *cache
 
 	touchMu sync.Mutex
 	pending map[string]pendingTouch
@@ -119,10 +156,11 @@ type pendingTouch struct {
 func NewManager(store SessionStore, cfg Config) *Manager {
 	cfg.setDefaults()
 	m := &Manager{
-		store:   timeoutStore{s: store, d: cfg.StoreTimeout},
-		cfg:     cfg,
-		log:     cfg.Logger,
-		pending: make(map[string]pendingTouch),
+		store:    timeoutStore{s: store, d: cfg.StoreTimeout},
+		rawStore: store,
+		cfg:      cfg,
+		log:      cfg.Logger,
+		pending:  make(map[string]pendingTouch),
 	}
 	_, watcher := store.(ChangeWatcher)
 	// A store shared with other processes starts with the cache off until
@@ -203,7 +241,22 @@ func (m *Manager) Create(ctx context.Context, ns NewSession) (string, *Session, 
 		s.ExpiresAt = ns.NotAfter.UTC()
 	}
 	s.Data = ns.Data
-	if err := m.store.CreateSession(ctx, s); err != nil {
+	if m.cfg.MaxSessionsPerUser > 0 {
+		evicted, err := m.store.CreateSessionLimited(ctx, s, Limit{
+			Max: m.cfg.MaxSessionsPerUser, Evict: !m.cfg.RefuseAtLimit,
+			Now: now, IdleBefore: now.Add(-m.cfg.IdleTimeout),
+		})
+		if err != nil {
+			return "", nil, m.storeErr("create session", err)
+		}
+		for _, old := range evicted {
+			m.cache.invalidateSession(old.ID)
+			m.dropTouch(old.ID)
+			m.Record(ctx, Event{Type: EventRevoked, UserID: old.UserID, SessionID: old.ID,
+				IPAddress: ns.IPAddress, UserAgent: ns.UserAgent,
+				Detail: map[string]string{"reason": "session_limit", "by_session": s.ID}})
+		}
+	} else if err := m.store.CreateSession(ctx, s); err != nil {
 		return "", nil, m.storeErr("create session", err)
 	}
 	m.log.Info("session created", "user_id", s.UserID, "session_id", s.ID, "ip", s.IPAddress)
@@ -237,6 +290,19 @@ func (m *Manager) mint(now time.Time) (string, *Session, error) {
 // Validate records activity: at most once per TouchInterval per session, the
 // new last activity is queued and written in a batch off the request path.
 func (m *Manager) Validate(ctx context.Context, token string) (*Session, error) {
+	return m.ValidateClient(ctx, token, Client{})
+}
+
+// Client is what a request says about where it comes from.
+type Client struct {
+	IPAddress string
+	UserAgent string
+}
+
+// ValidateClient is Validate for a request from c: it also runs the anomaly
+// policy, comparing c with the session's address and agent at login. A zero
+// Client skips the comparison.
+func (m *Manager) ValidateClient(ctx context.Context, token string, c Client) (*Session, error) {
 	if !ValidToken(token) {
 		return nil, ErrUnauthenticated
 	}
@@ -264,6 +330,9 @@ func (m *Manager) Validate(ctx context.Context, token string) (*Session, error) 
 			return nil, ErrUnauthenticated
 		}
 		s = m.touch(s, now)
+	}
+	if c != (Client{}) {
+		return m.checkAnomaly(ctx, s, c)
 	}
 	return s, nil
 }
@@ -370,6 +439,10 @@ func (m *Manager) Rotate(ctx context.Context, s *Session, reauthenticated bool) 
 		n.AuthenticatedAt = now
 	}
 	n.Data, n.Version, n.Flags = old.Data, old.Version, old.Flags
+	if reauthenticated {
+		// A fresh password check answers the anomaly that asked for it.
+		n.Flags = withoutFlag(n.Flags, FlagReauthRequired)
+	}
 	err = m.store.RotateSession(ctx, old.ID, n)
 	m.cache.invalidateSession(old.ID)
 	if errors.Is(err, ErrNotFound) {
@@ -382,6 +455,15 @@ func (m *Manager) Rotate(ctx context.Context, s *Session, reauthenticated bool) 
 	return token, n, nil
 }
 
+// RequireRecentAuth returns ErrReauthRequired unless s's last password check
+// is within ReauthWindow and no anomaly asked for a new one (SEC-12).
+func (m *Manager) RequireRecentAuth(s *Session) error {
+	if s.HasFlag(FlagReauthRequired) || m.cfg.Now().Sub(s.AuthenticatedAt) > m.cfg.ReauthWindow {
+		return ErrReauthRequired
+	}
+	return nil
+}
+
 // Revoke deletes the session with the public id. Revoking a session that is
 // already gone is not an error.
 func (m *Manager) Revoke(ctx context.Context, id string) error {
@@ -392,6 +474,16 @@ func (m *Manager) Revoke(ctx context.Context, id string) error {
 		return m.storeErr("delete session", err)
 	}
 	return nil
+}
+
+// RevokeTenant deletes every session of the tenant and returns how many.
+func (m *Manager) RevokeTenant(ctx context.Context, tenantID string) (int, error) {
+	n, err := m.store.DeleteTenantSessions(ctx, tenantID)
+	m.cache.invalidateTenant(tenantID)
+	if err != nil {
+		return n, m.storeErr("delete tenant sessions", err)
+	}
+	return n, nil
 }
 
 // RevokeUser deletes every session of the user except the one with the
@@ -413,7 +505,7 @@ func (m *Manager) dropTouch(id string) {
 
 // Logout revokes the session of token, if it has one. A token that is
 // malformed, unknown or expired is not an error: there is nothing to end.
-func (m *Manager) Logout(ctx context.Context, token string) (*Session, error) {
+func (m *Manager) Logout(ctx context.Context, token string, c Client) (*Session, error) {
 	if !ValidToken(token) {
 		return nil, nil
 	}
@@ -427,7 +519,7 @@ func (m *Manager) Logout(ctx context.Context, token string) (*Session, error) {
 	if err := m.Revoke(ctx, s.ID); err != nil {
 		return nil, err
 	}
-	m.log.Info("session revoked", "reason", "logout", "user_id", s.UserID, "session_id", s.ID)
+	m.Record(ctx, Event{Type: EventLogout, UserID: s.UserID, SessionID: s.ID, IPAddress: c.IPAddress, UserAgent: c.UserAgent})
 	return s, nil
 }
 
@@ -467,7 +559,7 @@ func (m *Manager) Purge(ctx context.Context) (int, error) {
 			if total > 0 {
 				m.log.Info("expired sessions purged", "count", total)
 			}
-			return total, nil
+			return total, m.purgeEvents(ctx)
 		}
 		if err := ctx.Err(); err != nil {
 			return total, err
@@ -591,6 +683,9 @@ func (m *Manager) watch(ctx context.Context, w ChangeWatcher) {
 				}
 				if c.UserID != "" {
 					m.cache.invalidateUser(c.UserID)
+				}
+				if c.TenantID != "" {
+					m.cache.invalidateTenant(c.TenantID)
 				}
 			})
 		m.cache.setEnabled(false)

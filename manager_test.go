@@ -335,7 +335,7 @@ func TestLogout_RacingRequestsNeverResurrectTheSession_SEC10(t *testing.T) {
 				}
 			})
 		}
-		if _, err := f.m.Logout(ctx, token); err != nil {
+		if _, err := f.m.Logout(ctx, token, sessiond.Client{}); err != nil {
 			t.Fatal(err)
 		}
 		close(stop)
@@ -362,7 +362,7 @@ func TestStoreFailure_IsUnavailableNeverLoggedOutOrValid_SEC23(t *testing.T) {
 	if _, err := f.m.Validate(ctx, token); !errors.Is(err, sessiond.ErrUnavailable) {
 		t.Fatalf("Validate with the store down: %v, want ErrUnavailable", err)
 	}
-	if _, err := f.m.Logout(ctx, token); !errors.Is(err, sessiond.ErrUnavailable) {
+	if _, err := f.m.Logout(ctx, token, sessiond.Client{}); !errors.Is(err, sessiond.ErrUnavailable) {
 		t.Fatalf("Logout with the store down: %v, want ErrUnavailable", err)
 	}
 	if err := f.m.Revoke(ctx, s.ID); !errors.Is(err, sessiond.ErrUnavailable) {

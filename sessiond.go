@@ -230,15 +230,15 @@ type CounterStore interface {
 // Event is one entry of the audit trail. It never carries a password, a
 // token, a Cookie header or a request body.
 type Event struct {
-	ID        string
-	Type      string
-	UserID    string
-	SessionID string // the public id of the session concerned
-	IPAddress string
-	UserAgent string
-	At        time.Time
+	ID        string    `json:"id"`
+	Type      string    `json:"type"`
+	UserID    string    `json:"user_id"`
+	SessionID string    `json:"session_id"` // the public id of the session concerned
+	IPAddress string    `json:"ip_address"`
+	UserAgent string    `json:"user_agent"`
+	At        time.Time `json:"at"`
 	// Detail holds short facts: who revoked, why, which flag.
-	Detail map[string]string
+	Detail map[string]string `json:"detail"`
 }
 
 // Event types.

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"strconv"
 	"strings"
 	"time"
 	"unicode"
@@ -30,18 +31,30 @@ const MaxEmailLength = 254
 // Service is the user directory. It is safe for concurrent use.
 type Service struct {
 	users    sessiond.UserStore
+	counters sessiond.CounterStore
+	devices  sessiond.DeviceStore
 	sessions *sessiond.Manager
 	hasher   *password.Hasher
+	throttle Throttle
 	now      func() time.Time
 	rand     io.Reader
 	log      *slog.Logger
 }
 
+// Store is what the directory needs of a store.
+type Store interface {
+	sessiond.UserStore
+	sessiond.CounterStore
+	sessiond.DeviceStore
+}
+
 // New returns a Service. It takes the clock, random source and logger of
-// the Manager's configuration.
-func New(users sessiond.UserStore, sessions *sessiond.Manager, hasher *password.Hasher) *Service {
+// the Manager's configuration; zero fields of throttle take their defaults.
+func New(store Store, sessions *sessiond.Manager, hasher *password.Hasher, throttle Throttle) *Service {
 	cfg := sessions.Config()
-	return &Service{users: users, sessions: sessions, hasher: hasher, now: cfg.Now, rand: cfg.Rand, log: cfg.Logger}
+	throttle.setDefaults()
+	return &Service{users: store, counters: store, devices: store, sessions: sessions, hasher: hasher,
+		throttle: throttle, now: cfg.Now, rand: cfg.Rand, log: cfg.Logger}
 }
 
 // CanonicalEmail returns the key under which an email is unique: Unicode
@@ -185,7 +198,8 @@ type Login struct {
 
 // Login checks the credentials and creates a new session. Unknown email,
 // wrong password and disabled user all give ErrInvalidCredentials after the
-// same amount of work (SEC-15, SEC-16). The token is returned once.
+// same amount of work (SEC-15, SEC-16); repeated failures are throttled per
+// account and per address (SEC-14). The token is returned once.
 func (s *Service) Login(ctx context.Context, in Login) (string, *sessiond.Session, *sessiond.User, error) {
 	if len(in.Password) > password.MaxLength {
 		return "", nil, nil, password.ErrTooLong
@@ -194,30 +208,24 @@ func (s *Service) Login(ctx context.Context, in Login) (string, *sessiond.Sessio
 	if err != nil {
 		return "", nil, nil, err
 	}
-	sctx, cancel := s.sessions.StoreContext(ctx)
-	u, err := s.users.UserByEmailKey(sctx, key)
-	cancel()
-	switch {
-	case errors.Is(err, sessiond.ErrNotFound):
-		if err := s.hasher.VerifyDummy(ctx, in.Password); err != nil {
-			return "", nil, nil, err
-		}
-		s.log.Info("login failed", "reason", "invalid_credentials", "ip", in.IPAddress)
-		return "", nil, nil, sessiond.ErrInvalidCredentials
-	case err != nil:
-		return "", nil, nil, storeErr(err)
+	keys := s.throttleKeys(key, in.IPAddress)
+	if err := s.checkThrottle(ctx, keys, in.IPAddress); err != nil {
+		return "", nil, nil, err
 	}
-	ok, rehash, err := s.hasher.Verify(ctx, in.Password, u.PasswordHash)
+	u, err := s.verify(ctx, key, in.Password)
+	if errors.Is(err, sessiond.ErrInvalidCredentials) {
+		s.countFailure(ctx, keys)
+		userID := ""
+		if u != nil {
+			userID = u.ID
+		}
+		s.sessions.Record(ctx, sessiond.Event{Type: sessiond.EventLoginFailed, UserID: userID, IPAddress: in.IPAddress, UserAgent: in.UserAgent})
+		return "", nil, nil, err
+	}
 	if err != nil {
 		return "", nil, nil, err
 	}
-	if !ok || u.Disabled {
-		s.log.Info("login failed", "reason", "invalid_credentials", "user_id", u.ID, "ip", in.IPAddress)
-		return "", nil, nil, sessiond.ErrInvalidCredentials
-	}
-	if rehash {
-		s.upgradeHash(ctx, u, in.Password)
-	}
+	s.clearAccountFailures(ctx, keys)
 	token, sess, err := s.sessions.Create(ctx, sessiond.NewSession{
 		UserID:    u.ID,
 		TenantID:  u.TenantID,
@@ -232,8 +240,138 @@ func (s *Service) Login(ctx context.Context, in Login) (string, *sessiond.Sessio
 			s.log.Warn("could not revoke the session presented at login", "session_id", in.Presented.ID, "err", err)
 		}
 	}
-	s.log.Info("login", "user_id", u.ID, "session_id", sess.ID, "ip", in.IPAddress)
+	s.sessions.Record(ctx, sessiond.Event{Type: sessiond.EventLogin, UserID: u.ID, SessionID: sess.ID, IPAddress: in.IPAddress, UserAgent: in.UserAgent})
+	s.noteDevice(ctx, sess)
 	return token, sess, u, nil
+}
+
+// verify checks a password for the user with the email key. It returns
+// ErrInvalidCredentials, after a full hash either way, for an unknown user,
+// a wrong password or a disabled user; the user is returned beside it when
+// one exists, for the audit trail.
+func (s *Service) verify(ctx context.Context, key, pw string) (*sessiond.User, error) {
+	sctx, cancel := s.sessions.StoreContext(ctx)
+	u, err := s.users.UserByEmailKey(sctx, key)
+	cancel()
+	switch {
+	case errors.Is(err, sessiond.ErrNotFound):
+		if err := s.hasher.VerifyDummy(ctx, pw); err != nil {
+			return nil, err
+		}
+		return nil, sessiond.ErrInvalidCredentials
+	case err != nil:
+		return nil, storeErr(err)
+	}
+	ok, rehash, err := s.hasher.Verify(ctx, pw, u.PasswordHash)
+	if err != nil {
+		return nil, err
+	}
+	if !ok || u.Disabled {
+		return u, sessiond.ErrInvalidCredentials
+	}
+	if rehash {
+		s.upgradeHash(ctx, u, pw)
+	}
+	return u, nil
+}
+
+// noteDevice records the session's device and raises new_device when the
+// user never signed in from it before.
+func (s *Service) noteDevice(ctx context.Context, sess *sessiond.Session) {
+	sctx, cancel := s.sessions.StoreContext(ctx)
+	isNew, err := s.devices.SeenDevice(sctx, sess.UserID, sessiond.DeviceFingerprint(sess.UserAgent), sess.CreatedAt)
+	cancel()
+	if err != nil {
+		s.log.Warn("device not recorded", "session_id", sess.ID, "err", err)
+		return
+	}
+	if isNew {
+		s.sessions.Record(ctx, sessiond.Event{Type: sessiond.EventNewDevice, UserID: sess.UserID, SessionID: sess.ID,
+			IPAddress: sess.IPAddress, UserAgent: sess.UserAgent, Detail: map[string]string{"device": sess.Device()}})
+	}
+}
+
+// Reauthenticate checks the password of the session's user and rotates the
+// session with a fresh authentication time (SEC-12). A wrong password is
+// ErrWrongPassword and counts toward the account's throttle.
+func (s *Service) Reauthenticate(ctx context.Context, sess *sessiond.Session, pw string, c sessiond.Client) (string, *sessiond.Session, error) {
+	if _, err := s.checkOwnPassword(ctx, sess, pw, c); err != nil {
+		return "", nil, err
+	}
+	token, n, err := s.sessions.Rotate(ctx, sess, true)
+	if err != nil {
+		return "", nil, err
+	}
+	s.sessions.Record(ctx, sessiond.Event{Type: sessiond.EventReauth, UserID: n.UserID, SessionID: n.ID, IPAddress: c.IPAddress, UserAgent: c.UserAgent})
+	return token, n, nil
+}
+
+// ChangePassword sets a new password for the session's user. It needs a
+// recent authentication and the current password; it rotates the current
+// session and ends every other session of the user (SEC-07).
+func (s *Service) ChangePassword(ctx context.Context, sess *sessiond.Session, current, next string, c sessiond.Client) (string, *sessiond.Session, error) {
+	if err := s.sessions.RequireRecentAuth(sess); err != nil {
+		return "", nil, err
+	}
+	if err := CheckPassword(next); err != nil {
+		return "", nil, err
+	}
+	u, err := s.checkOwnPassword(ctx, sess, current, c)
+	if err != nil {
+		return "", nil, err
+	}
+	hash, err := s.hasher.Hash(ctx, next)
+	if err != nil {
+		return "", nil, err
+	}
+	updated := *u
+	updated.PasswordHash, updated.UpdatedAt = hash, s.now().UTC()
+	if err := s.updateUser(ctx, &updated); err != nil {
+		return "", nil, storeErr(err)
+	}
+	token, n, err := s.sessions.Rotate(ctx, sess, true)
+	if err != nil {
+		return "", nil, err
+	}
+	revoked, err := s.sessions.RevokeUser(ctx, n.UserID, n.ID)
+	if err != nil {
+		return "", nil, err
+	}
+	s.sessions.Record(ctx, sessiond.Event{Type: sessiond.EventPasswordChanged, UserID: n.UserID, SessionID: n.ID,
+		IPAddress: c.IPAddress, UserAgent: c.UserAgent, Detail: map[string]string{"sessions_revoked": strconv.Itoa(revoked)}})
+	return token, n, nil
+}
+
+// ErrWrongPassword answers a wrong password from a signed-in user: 403, so
+// that a front end does not read it as "signed out".
+var ErrWrongPassword = sessiond.Errorf(CodeWrongPassword, "the password is not correct")
+
+// CodeWrongPassword is the error code of ErrWrongPassword.
+const CodeWrongPassword = "wrong_password"
+
+// checkOwnPassword verifies the password of the session's user, throttled
+// like a login.
+func (s *Service) checkOwnPassword(ctx context.Context, sess *sessiond.Session, pw string, c sessiond.Client) (*sessiond.User, error) {
+	if len(pw) > password.MaxLength {
+		return nil, password.ErrTooLong
+	}
+	u, err := s.UserByID(ctx, sess.UserID)
+	if errors.Is(err, sessiond.ErrNotFound) {
+		return nil, sessiond.Errorf(sessiond.CodeInvalidInput, "this session's user has no password here")
+	}
+	if err != nil {
+		return nil, err
+	}
+	keys := s.throttleKeys(u.EmailKey, c.IPAddress)
+	if err := s.checkThrottle(ctx, keys, c.IPAddress); err != nil {
+		return nil, err
+	}
+	u, err = s.verify(ctx, u.EmailKey, pw)
+	if errors.Is(err, sessiond.ErrInvalidCredentials) {
+		s.countFailure(ctx, keys)
+		return nil, ErrWrongPassword
+	}
+	return u, err
 }
 
 // upgradeHash stores a hash at the current parameters (SEC-17). A failure is
@@ -263,19 +401,37 @@ func (s *Service) SetDisabled(ctx context.Context, email string, disabled bool) 
 	if err != nil {
 		return nil, 0, err
 	}
+	return s.setDisabled(ctx, u, disabled)
+}
+
+// SetDisabledByID is SetDisabled for the user with the id.
+func (s *Service) SetDisabledByID(ctx context.Context, id string, disabled bool) (*sessiond.User, int, error) {
+	sctx, cancel := s.sessions.StoreContext(ctx)
+	u, err := s.users.UserByID(sctx, id)
+	cancel()
+	if err != nil {
+		return nil, 0, storeErr(err)
+	}
+	return s.setDisabled(ctx, u, disabled)
+}
+
+func (s *Service) setDisabled(ctx context.Context, u *sessiond.User, disabled bool) (*sessiond.User, int, error) {
 	c := *u
 	c.Disabled = disabled
 	c.UpdatedAt = s.now().UTC()
 	if err := s.updateUser(ctx, &c); err != nil {
 		return nil, 0, storeErr(err)
 	}
-	n := 0
-	if disabled {
-		if n, err = s.sessions.RevokeUser(ctx, c.ID, ""); err != nil {
-			return &c, n, err
-		}
+	if !disabled {
+		s.log.Info("user updated", "user_id", c.ID, "disabled", false)
+		return &c, 0, nil
 	}
-	s.log.Info("user updated", "user_id", c.ID, "disabled", disabled, "sessions_revoked", n)
+	n, err := s.sessions.RevokeUser(ctx, c.ID, "")
+	if err != nil {
+		return &c, n, err
+	}
+	s.sessions.Record(ctx, sessiond.Event{Type: sessiond.EventUserDisabled, UserID: c.ID,
+		Detail: map[string]string{"sessions_revoked": strconv.Itoa(n)}})
 	return &c, n, nil
 }
 

@@ -121,10 +121,13 @@ var ErrAmbiguous = sessiond.Errorf(sessiond.CodeUnauthenticated, "more than one 
 // session it returns sessiond.ErrUnauthenticated; with a store failure,
 // sessiond.ErrUnavailable. A request that carries several distinct valid
 // sessions gets ErrAmbiguous whatever their order.
-func (c *Cookies) Session(ctx context.Context, m *sessiond.Manager, r *http.Request) (*sessiond.Session, string, error) {
+//
+// client, when not zero, describes the request for the anomaly policy
+// (sessiond.Manager.ValidateClient).
+func (c *Cookies) Session(ctx context.Context, m *sessiond.Manager, r *http.Request, client sessiond.Client) (*sessiond.Session, string, error) {
 	tokens := c.Tokens(r)
 	if len(tokens) == 1 {
-		s, err := m.Validate(ctx, tokens[0])
+		s, err := m.ValidateClient(ctx, tokens[0], client)
 		return s, tokens[0], err
 	}
 	var (
@@ -132,7 +135,7 @@ func (c *Cookies) Session(ctx context.Context, m *sessiond.Manager, r *http.Requ
 		token string
 	)
 	for _, t := range tokens {
-		s, err := m.Validate(ctx, t)
+		s, err := m.ValidateClient(ctx, t, client)
 		if errors.Is(err, sessiond.ErrUnauthenticated) {
 			continue
 		}
@@ -154,19 +157,29 @@ func (c *Cookies) Session(ctx context.Context, m *sessiond.Manager, r *http.Requ
 // latest (Max-Age is never longer than the session's absolute deadline,
 // SEC-04). It also marks the response Cache-Control: no-store.
 func (c *Cookies) Set(w http.ResponseWriter, token string, deadline, now time.Time) {
+	c.write(w, c.SetCookie(token, deadline, now))
+}
+
+// SetCookie returns the Set-Cookie header value that Set writes, for a
+// caller that forwards it (the admin API hands it to the application).
+func (c *Cookies) SetCookie(token string, deadline, now time.Time) string {
 	maxAge := int(deadline.Sub(now) / time.Second)
 	if maxAge <= 0 {
-		c.Clear(w)
-		return
+		return c.format("", -1)
 	}
-	c.write(w, token, maxAge)
+	return c.format(token, maxAge)
 }
 
 // Clear expires the session cookie with the same attributes it was set
 // with, so that the browser drops it.
-func (c *Cookies) Clear(w http.ResponseWriter) { c.write(w, "", -1) }
+func (c *Cookies) Clear(w http.ResponseWriter) { c.write(w, c.format("", -1)) }
 
-func (c *Cookies) write(w http.ResponseWriter, value string, maxAge int) {
+func (c *Cookies) write(w http.ResponseWriter, setCookie string) {
+	w.Header().Add("Set-Cookie", setCookie)
+	w.Header().Set("Cache-Control", "no-store")
+}
+
+func (c *Cookies) format(value string, maxAge int) string {
 	var b strings.Builder
 	b.WriteString(c.name)
 	b.WriteByte('=')
@@ -194,8 +207,7 @@ func (c *Cookies) write(w http.ResponseWriter, value string, maxAge int) {
 	default:
 		b.WriteString("; SameSite=Lax")
 	}
-	w.Header().Add("Set-Cookie", b.String())
-	w.Header().Set("Cache-Control", "no-store")
+	return b.String()
 }
 
 // validCookieName reports whether s is an RFC 6265 token.

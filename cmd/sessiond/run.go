@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"runtime/debug"
 	"strings"
 	"text/tabwriter"
@@ -20,6 +21,7 @@ import (
 	"github.com/sessiond/sessiond/accounts"
 	"github.com/sessiond/sessiond/internal/config"
 	"github.com/sessiond/sessiond/internal/server"
+	"github.com/sessiond/sessiond/internal/webhook"
 	"github.com/sessiond/sessiond/password"
 	"github.com/sessiond/sessiond/sessionhttp"
 	"github.com/sessiond/sessiond/sqlitestore"
@@ -167,6 +169,7 @@ type app struct {
 	store    sessiond.Store
 	manager  *sessiond.Manager
 	accounts *accounts.Service
+	webhook  *webhook.Sender
 	log      *slog.Logger
 }
 
@@ -179,12 +182,29 @@ func open(e env, cfg config.Config, serving bool) (*app, error) {
 		return nil, err
 	}
 	mc := sessiond.Config{
-		Lifetime:      cfg.Lifetime,
-		IdleTimeout:   cfg.IdleTimeout,
-		TouchInterval: cfg.TouchInterval,
-		CacheSize:     cfg.CacheSize,
-		CacheTTL:      cfg.CacheTTL,
-		Logger:        log,
+		Lifetime:           cfg.Lifetime,
+		IdleTimeout:        cfg.IdleTimeout,
+		TouchInterval:      cfg.TouchInterval,
+		CacheSize:          cfg.CacheSize,
+		CacheTTL:           cfg.CacheTTL,
+		MaxSessionsPerUser: cfg.MaxSessionsPerUser,
+		RefuseAtLimit:      cfg.AtLimit == "refuse",
+		ReauthWindow:       cfg.ReauthWindow,
+		Anomaly:            sessiond.AnomalyAction(cfg.AnomalyAction),
+		IPv4Prefix:         cfg.AnomalyIPv4Prefix,
+		IPv6Prefix:         cfg.AnomalyIPv6Prefix,
+		EventRetention:     cfg.EventRetention,
+		Logger:             log,
+	}
+	var hook *webhook.Sender
+	if serving && cfg.WebhookURL != "" {
+		key, err := readSecretFile(cfg.WebhookSecretFile, "--webhook-secret-file")
+		if err != nil {
+			store.Close()
+			return nil, err
+		}
+		hook = webhook.New(cfg.WebhookURL, []byte(key), log, webhook.Options{})
+		mc.OnEvent = hook.Enqueue
 	}
 	if cfg.CacheSize == 0 || !serving {
 		mc.CacheSize = -1
@@ -194,16 +214,43 @@ func open(e env, cfg config.Config, serving bool) (*app, error) {
 	}
 	m := sessiond.NewManager(store, mc)
 	return &app{
-		store:    store,
-		manager:  m,
-		accounts: accounts.New(store, m, password.New(password.Options{})),
-		log:      log,
+		store:   store,
+		manager: m,
+		accounts: accounts.New(store, m, password.New(password.Options{}), accounts.Throttle{
+			AccountAttempts: cfg.ThrottleAccountAttempts,
+			AddressAttempts: cfg.ThrottleAddressAttempts,
+			Max:             cfg.ThrottleMaxDelay,
+		}),
+		webhook: hook,
+		log:     log,
 	}, nil
 }
 
-// Close stops the engine, writing pending touches, then closes the store.
+// Close stops the engine, writing pending touches, then the webhook sender,
+// then closes the store. It is safe after a partial start.
 func (a *app) Close() error {
-	return errors.Join(a.manager.Close(), a.store.Close())
+	err := a.manager.Close()
+	if a.webhook != nil {
+		err = errors.Join(err, a.webhook.Close())
+	}
+	return errors.Join(err, a.store.Close())
+}
+
+// readSecretFile reads a token or key: the file's content without
+// surrounding white space, at least 16 bytes.
+func readSecretFile(path, flagName string) (string, error) {
+	if path == "" {
+		return "", fmt.Errorf("%s is required", flagName)
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return "", fmt.Errorf("%s: %w", flagName, err)
+	}
+	secret := strings.TrimSpace(string(b))
+	if len(secret) < 16 {
+		return "", fmt.Errorf("%s: the secret in %s is shorter than 16 bytes", flagName, path)
+	}
+	return secret, nil
 }
 
 func serveFlags(fs *flag.FlagSet) func(env, config.Config, *flag.FlagSet) error {
@@ -222,6 +269,12 @@ func serve(e env, cfg config.Config) (err error) {
 	if err != nil {
 		return fmt.Errorf("invalid cookie settings (--cookie-*): %w", err)
 	}
+	var adminToken string
+	if cfg.AdminTokenFile != "" {
+		if adminToken, err = readSecretFile(cfg.AdminTokenFile, "--admin-token-file"); err != nil {
+			return err
+		}
+	}
 	a, err := open(e, cfg, true)
 	if err != nil {
 		return err
@@ -239,6 +292,7 @@ func serve(e env, cfg config.Config) (err error) {
 		Logger:         a.log,
 		AllowedOrigins: cfg.AllowedOrigins,
 		TrustedProxies: cfg.TrustedProxies,
+		AdminToken:     adminToken,
 	})
 	srv := &http.Server{
 		Handler:           handler,

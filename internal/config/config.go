@@ -38,6 +38,22 @@ type Config struct {
 	AllowedOrigins []string       // --allowed-origins, SESSIOND_ALLOWED_ORIGINS, none
 	TrustedProxies []netip.Prefix // --trusted-proxies, SESSIOND_TRUSTED_PROXIES, none
 
+	MaxSessionsPerUser int           // --max-sessions-per-user, SESSIOND_MAX_SESSIONS_PER_USER, 0 (no cap)
+	AtLimit            string        // --at-limit, SESSIOND_AT_LIMIT, "evict" (or "refuse")
+	ReauthWindow       time.Duration // --reauth-window, SESSIOND_REAUTH_WINDOW, 10m
+	AnomalyAction      string        // --anomaly-action, SESSIOND_ANOMALY_ACTION, "flag" (or "reauth", "revoke")
+	AnomalyIPv4Prefix  int           // --anomaly-ipv4-prefix, SESSIOND_ANOMALY_IPV4_PREFIX, 24
+	AnomalyIPv6Prefix  int           // --anomaly-ipv6-prefix, SESSIOND_ANOMALY_IPV6_PREFIX, 48
+	EventRetention     time.Duration // --event-retention, SESSIOND_EVENT_RETENTION, 2160h
+
+	ThrottleAccountAttempts int           // --throttle-account-attempts, SESSIOND_THROTTLE_ACCOUNT_ATTEMPTS, 5
+	ThrottleAddressAttempts int           // --throttle-address-attempts, SESSIOND_THROTTLE_ADDRESS_ATTEMPTS, 20
+	ThrottleMaxDelay        time.Duration // --throttle-max-delay, SESSIOND_THROTTLE_MAX_DELAY, 15m
+
+	AdminTokenFile    string // --admin-token-file, SESSIOND_ADMIN_TOKEN_FILE, none (admin API off)
+	WebhookURL        string // --webhook-url, SESSIOND_WEBHOOK_URL, none
+	WebhookSecretFile string // --webhook-secret-file, SESSIOND_WEBHOOK_SECRET_FILE, none
+
 	LogLevel  string // --log-level, SESSIOND_LOG_LEVEL, "info"
 	LogFormat string // --log-format, SESSIOND_LOG_FORMAT, "json"
 }
@@ -128,6 +144,48 @@ var settings = []setting{
 			}
 			c.TrustedProxies = append(c.TrustedProxies, prefix.Masked())
 		}
+		return nil
+	}},
+	{"max-sessions-per-user", "SESSIOND_MAX_SESSIONS_PER_USER", "0", "cap on each user's live sessions (0: no cap, 1: single-session mode)", Serve, intSetter(0, 1<<20, func(c *Config) *int { return &c.MaxSessionsPerUser })},
+	{"at-limit", "SESSIOND_AT_LIMIT", "evict", "at the cap: evict the least recently active session, or refuse the login", Serve, func(c *Config, v string) error {
+		switch v = strings.ToLower(v); v {
+		case "evict", "refuse":
+			c.AtLimit = v
+			return nil
+		}
+		return errors.New("must be evict or refuse")
+	}},
+	{"reauth-window", "SESSIOND_REAUTH_WINDOW", "10m", "how recent a password check must be for revoke-others and password change", Serve, durationSetter(func(c *Config) *time.Duration { return &c.ReauthWindow })},
+	{"anomaly-action", "SESSIOND_ANOMALY_ACTION", "flag", "when a session changes browser or network: flag, reauth or revoke", Serve, func(c *Config, v string) error {
+		switch v = strings.ToLower(v); v {
+		case "flag", "reauth", "revoke":
+			c.AnomalyAction = v
+			return nil
+		}
+		return errors.New("must be flag, reauth or revoke")
+	}},
+	{"anomaly-ipv4-prefix", "SESSIOND_ANOMALY_IPV4_PREFIX", "24", "IPv4 prefix length within which an address change is not an anomaly", Serve, intSetter(0, 32, func(c *Config) *int { return &c.AnomalyIPv4Prefix })},
+	{"anomaly-ipv6-prefix", "SESSIOND_ANOMALY_IPV6_PREFIX", "48", "IPv6 prefix length within which an address change is not an anomaly", Serve, intSetter(0, 128, func(c *Config) *int { return &c.AnomalyIPv6Prefix })},
+	{"event-retention", "SESSIOND_EVENT_RETENTION", "2160h", "how long audit events are kept", Common, durationSetter(func(c *Config) *time.Duration { return &c.EventRetention })},
+	{"throttle-account-attempts", "SESSIOND_THROTTLE_ACCOUNT_ATTEMPTS", "5", "failed logins per account before back-off starts", Serve, intSetter(1, 1<<20, func(c *Config) *int { return &c.ThrottleAccountAttempts })},
+	{"throttle-address-attempts", "SESSIOND_THROTTLE_ADDRESS_ATTEMPTS", "20", "failed logins per client address before back-off starts", Serve, intSetter(1, 1<<20, func(c *Config) *int { return &c.ThrottleAddressAttempts })},
+	{"throttle-max-delay", "SESSIOND_THROTTLE_MAX_DELAY", "15m", "longest back-off between failed logins", Serve, durationSetter(func(c *Config) *time.Duration { return &c.ThrottleMaxDelay })},
+	{"admin-token-file", "SESSIOND_ADMIN_TOKEN_FILE", "", "file holding the admin API bearer token (none: admin API off)", Serve, func(c *Config, v string) error {
+		c.AdminTokenFile = v
+		return nil
+	}},
+	{"webhook-url", "SESSIOND_WEBHOOK_URL", "", "URL that receives audit events as signed JSON POSTs", Serve, func(c *Config, v string) error {
+		if v != "" {
+			u, err := url.Parse(v)
+			if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+				return errors.New("must be an http or https URL")
+			}
+		}
+		c.WebhookURL = v
+		return nil
+	}},
+	{"webhook-secret-file", "SESSIOND_WEBHOOK_SECRET_FILE", "", "file holding the webhook HMAC-SHA256 key", Serve, func(c *Config, v string) error {
+		c.WebhookSecretFile = v
 		return nil
 	}},
 	{"log-level", "SESSIOND_LOG_LEVEL", "info", "debug, info, warn or error", Common, func(c *Config, v string) error {
@@ -223,6 +281,9 @@ func (c Config) validate() error {
 	if c.TouchInterval <= 0 || c.TouchInterval >= c.IdleTimeout {
 		return errors.New("invalid --touch-interval (SESSIOND_TOUCH_INTERVAL): must be positive and shorter than --idle-timeout")
 	}
+	if c.WebhookURL != "" && c.WebhookSecretFile == "" {
+		return errors.New("invalid --webhook-url (SESSIOND_WEBHOOK_URL): needs --webhook-secret-file to sign deliveries")
+	}
 	if c.CacheTTL <= 0 {
 		return errors.New("invalid --cache-ttl (SESSIOND_CACHE_TTL): must be positive")
 	}
@@ -257,6 +318,17 @@ func boolSetter(field func(*Config) *bool) func(*Config, string) error {
 			return errors.New("must be true or false")
 		}
 		*field(c) = b
+		return nil
+	}
+}
+
+func intSetter(lo, hi int, field func(*Config) *int) func(*Config, string) error {
+	return func(c *Config, v string) error {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < lo || n > hi {
+			return fmt.Errorf("must be a whole number from %d to %d", lo, hi)
+		}
+		*field(c) = n
 		return nil
 	}
 }

@@ -4,17 +4,21 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"strconv"
+	"time"
 
 	"github.com/sessiond/sessiond"
+	"github.com/sessiond/sessiond/accounts"
 )
 
 // Codes of errors that only the HTTP layer produces.
 const (
-	codeMalformedJSON    = "malformed_json"
-	codeUnsupportedMedia = "unsupported_media_type"
-	codeBodyTooLarge     = "body_too_large"
-	codeMethodNotAllowed = "method_not_allowed"
-	codeCrossOrigin      = "cross_origin_denied"
+	codeMalformedJSON     = "malformed_json"
+	codeUnsupportedMedia  = "unsupported_media_type"
+	codeBodyTooLarge      = "body_too_large"
+	codeMethodNotAllowed  = "method_not_allowed"
+	codeCrossOrigin       = "cross_origin_denied"
+	codeAdminUnauthorized = "admin_unauthorized"
 )
 
 var (
@@ -34,6 +38,10 @@ var statusByCode = map[string]int{
 	sessiond.CodeBusy:               http.StatusServiceUnavailable,
 	sessiond.CodeReauthRequired:     http.StatusForbidden,
 	sessiond.CodeInternal:           http.StatusInternalServerError,
+	sessiond.CodeLimitReached:       http.StatusConflict,
+	sessiond.CodeTooManyRequests:    http.StatusTooManyRequests,
+	accounts.CodeWrongPassword:      http.StatusForbidden,
+	codeAdminUnauthorized:           http.StatusUnauthorized,
 	codeMalformedJSON:               http.StatusBadRequest,
 	codeUnsupportedMedia:            http.StatusUnsupportedMediaType,
 	codeBodyTooLarge:                http.StatusRequestEntityTooLarge,
@@ -56,7 +64,11 @@ func writeError(w http.ResponseWriter, err error) {
 		status = http.StatusInternalServerError
 	}
 	msg := sessiond.ErrorMessage(err)
-	if status == http.StatusServiceUnavailable {
+	var e *sessiond.Error
+	switch {
+	case errors.As(err, &e) && e.RetryAfter > 0:
+		w.Header().Set("Retry-After", strconv.Itoa(int((e.RetryAfter+time.Second-1)/time.Second)))
+	case status == http.StatusServiceUnavailable:
 		w.Header().Set("Retry-After", "1")
 	}
 	writeJSON(w, status, errorBody{Error: code, Message: msg})

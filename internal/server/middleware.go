@@ -6,6 +6,8 @@ import (
 	"net/netip"
 	"slices"
 	"strings"
+
+	"github.com/sessiond/sessiond"
 )
 
 // crossOrigin returns the standard library's CSRF protection with the
@@ -124,4 +126,9 @@ func userAgent(r *http.Request) string {
 		}
 		return c
 	}, strings.ToValidUTF8(ua, ""))
+}
+
+// client describes the request for the anomaly policy and audit events.
+func (s *server) client(r *http.Request) sessiond.Client {
+	return sessiond.Client{IPAddress: clientIP(r, s.TrustedProxies), UserAgent: userAgent(r)}
 }

@@ -21,6 +21,29 @@ func (s *server) routes(mux *http.ServeMux) {
 	mux.Handle("OPTIONS /api/auth/session-v2", api(http.HandlerFunc(s.handlePreflight)))
 	mux.Handle("/api/auth/session-v2", api(methodNotAllowed("GET, POST, PATCH, DELETE")))
 
+	mux.Handle("GET /api/auth/sessions", api(http.HandlerFunc(s.handleListSessions)))
+	mux.Handle("DELETE /api/auth/sessions/{id}", changes(s.handleRevokeSession))
+	mux.Handle("POST /api/auth/sessions/revoke-others", changes(s.handleRevokeOthers))
+	mux.Handle("POST /api/auth/reauth", changes(s.handleReauth))
+	mux.Handle("POST /api/auth/password", changes(s.handleChangePassword))
+	mux.Handle("GET /api/auth/events", api(http.HandlerFunc(s.handleEvents)))
+	for _, p := range []string{"/api/auth/sessions", "/api/auth/sessions/{id}", "/api/auth/sessions/revoke-others",
+		"/api/auth/reauth", "/api/auth/password", "/api/auth/events"} {
+		mux.Handle("OPTIONS "+p, api(http.HandlerFunc(s.handlePreflight)))
+	}
+
+	// The admin API is server to server, authenticated by a bearer token,
+	// never by a cookie: cross-origin checks do not apply to it.
+	mux.Handle("POST /admin/v1/sessions", s.adminOnly(s.handleAdminCreateSession))
+	mux.Handle("GET /admin/v1/sessions/{id}", s.adminOnly(s.handleAdminGetSession))
+	mux.Handle("DELETE /admin/v1/sessions/{id}", s.adminOnly(s.handleAdminRevokeSession))
+	mux.Handle("PATCH /admin/v1/sessions/{id}/data", s.adminOnly(s.handleAdminPatchData))
+	mux.Handle("GET /admin/v1/users/{user_id}/sessions", s.adminOnly(s.handleAdminListUser))
+	mux.Handle("DELETE /admin/v1/users/{user_id}/sessions", s.adminOnly(s.handleAdminRevokeUser))
+	mux.Handle("POST /admin/v1/users/{user_id}/disable", s.adminOnly(s.handleAdminDisableUser))
+	mux.Handle("DELETE /admin/v1/tenants/{tenant_id}/sessions", s.adminOnly(s.handleAdminRevokeTenant))
+	mux.Handle("/admin/", s.adminOnly(func(w http.ResponseWriter, r *http.Request) { writeError(w, errNotFound) }))
+
 	mux.HandleFunc("GET /healthz", s.handleHealthz)
 	mux.HandleFunc("GET /readyz", s.handleReadyz)
 

@@ -4,6 +4,7 @@
 package server
 
 import (
+	"crypto/sha256"
 	"log/slog"
 	"net/http"
 	"net/netip"
@@ -26,6 +27,8 @@ type Deps struct {
 	AllowedOrigins []string
 	// TrustedProxies are the networks whose X-Forwarded-For is believed.
 	TrustedProxies []netip.Prefix
+	// AdminToken enables the admin API when not empty.
+	AdminToken string
 	// Now is the clock. Default time.Now.
 	Now func() time.Time
 }
@@ -37,7 +40,8 @@ const (
 
 type server struct {
 	Deps
-	log *slog.Logger
+	log         *slog.Logger
+	adminDigest []byte // SHA-256 of the admin token; nil: admin API off
 }
 
 // NewServer returns the sessiond HTTP handler.
@@ -49,6 +53,10 @@ func NewServer(d Deps) http.Handler {
 		d.Now = time.Now
 	}
 	s := &server{Deps: d, log: d.Logger}
+	if d.AdminToken != "" {
+		sum := sha256.Sum256([]byte(d.AdminToken))
+		s.adminDigest = sum[:]
+	}
 	mux := http.NewServeMux()
 	s.routes(mux)
 	// Store calls are bounded by the Manager's StoreTimeout, not here: a

@@ -100,7 +100,7 @@ func start(t *testing.T, o options) *testServer {
 	if o.hasher == nil {
 		o.hasher = password.New(password.Options{})
 	}
-	acc := accounts.New(p, m, o.hasher)
+	acc := accounts.New(p, m, o.hasher, accounts.Throttle{})
 	cookies, err := sessionhttp.NewCookies(o.cookie)
 	if err != nil {
 		t.Fatal(err)

@@ -92,7 +92,7 @@ func (s *server) handleLogin(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	// A session the client already holds is ended by the login (SEC-06).
 	// Failing to read it does not stop the login.
-	presented, _, _ := s.Cookies.Session(ctx, s.Manager, r)
+	presented, _, _ := s.Cookies.Session(ctx, s.Manager, r, sessiond.Client{})
 	token, sess, user, err := s.Accounts.Login(ctx, accounts.Login{
 		Email:     in.Email,
 		Password:  in.Password,
@@ -131,7 +131,7 @@ func (s *server) handleGetSession(w http.ResponseWriter, r *http.Request) {
 func (s *server) handleLogout(w http.ResponseWriter, r *http.Request) {
 	var failed error
 	for _, token := range s.Cookies.Tokens(r) {
-		if _, err := s.Manager.Logout(r.Context(), token); err != nil {
+		if _, err := s.Manager.Logout(r.Context(), token, s.client(r)); err != nil {
 			failed = err
 		}
 	}
@@ -160,7 +160,7 @@ func (s *server) handlePatchSession(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	sess, ok := s.requireSession(w, r)
-	if !ok {
+	if !ok || !s.requireNoPendingReauth(w, sess) {
 		return
 	}
 	updated, err := s.Manager.UpdateData(r.Context(), sess.ID, in.Data, in.Version)
@@ -181,7 +181,7 @@ func (s *server) handlePatchSession(w http.ResponseWriter, r *http.Request) {
 // requireSession returns the request's live session, or answers 401 (and
 // expires a cookie that names no live session) or 503.
 func (s *server) requireSession(w http.ResponseWriter, r *http.Request) (*sessiond.Session, bool) {
-	sess, _, err := s.Cookies.Session(r.Context(), s.Manager, r)
+	sess, _, err := s.Cookies.Session(r.Context(), s.Manager, r, s.client(r))
 	if err != nil {
 		if errors.Is(err, sessiond.ErrUnauthenticated) && s.Cookies.HasCookie(r) {
 			s.Cookies.Clear(w)
@@ -191,6 +191,16 @@ func (s *server) requireSession(w http.ResponseWriter, r *http.Request) (*sessio
 		return nil, false
 	}
 	return sess, true
+}
+
+// requireNoPendingReauth answers 403 reauth_required when an anomaly asked
+// for a fresh password check before the next state-changing request.
+func (s *server) requireNoPendingReauth(w http.ResponseWriter, sess *sessiond.Session) bool {
+	if sess.HasFlag(sessiond.FlagReauthRequired) {
+		writeError(w, sessiond.ErrReauthRequired)
+		return false
+	}
+	return true
 }
 
 // userOf returns the built-in user of the session, or nil for a session the

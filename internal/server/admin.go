@@ -1,0 +1,210 @@
+package server
+
+import (
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"strconv"
+	"strings"
+
+	"github.com/sessiond/sessiond"
+)
+
+var (
+	errAdminUnauthorized = sessiond.Errorf(codeAdminUnauthorized, "a valid admin bearer token is required")
+	errNoSuchSession     = sessiond.Errorf(sessiond.CodeNotFound, "no such session")
+)
+
+// adminOnly guards the admin API: with no token configured every admin
+// route is 404; otherwise the request needs "Authorization: Bearer <token>".
+// The token is compared as SHA-256 digests in constant time, so neither its
+// value nor its length leaks through timing. A token sent any other way (a
+// cookie, the query string) does not count.
+func (s *server) adminOnly(next http.HandlerFunc) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header()["Cache-Control"] = headerNoStore
+		if s.adminDigest == nil {
+			writeError(w, errNotFound)
+			return
+		}
+		token, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+		sum := sha256.Sum256([]byte(token))
+		if !ok || token == "" || subtle.ConstantTimeCompare(sum[:], s.adminDigest) != 1 {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="sessiond-admin"`)
+			writeError(w, errAdminUnauthorized)
+			return
+		}
+		next(w, r)
+	})
+}
+
+// handleAdminCreateSession: POST /admin/v1/sessions. The application has
+// authenticated the user itself; sessiond mints the session and returns the
+// token once, with the Set-Cookie value to forward to the browser.
+func (s *server) handleAdminCreateSession(w http.ResponseWriter, r *http.Request) {
+	var in struct {
+		UserID    string          `json:"user_id"`
+		TenantID  string          `json:"tenant_id"`
+		IPAddress string          `json:"ip_address"`
+		UserAgent string          `json:"user_agent"`
+		Data      json.RawMessage `json:"data"`
+	}
+	if err := decodeJSON(r, &in); err != nil {
+		writeError(w, err)
+		return
+	}
+	if in.UserID == "" || len(in.UserID) > 256 || len(in.TenantID) > 256 || len(in.IPAddress) > 64 || len(in.UserAgent) > 512 {
+		writeError(w, sessiond.Errorf(sessiond.CodeInvalidInput, "user_id is required; user_id and tenant_id at most 256 bytes"))
+		return
+	}
+	var data json.RawMessage
+	if len(in.Data) > 0 && string(in.Data) != "null" {
+		var err error
+		if data, err = sessiond.MergePatch(nil, in.Data); err != nil {
+			writeError(w, err)
+			return
+		}
+	}
+	token, sess, err := s.Manager.Create(r.Context(), sessiond.NewSession{
+		UserID: in.UserID, TenantID: in.TenantID, IPAddress: in.IPAddress, UserAgent: in.UserAgent, Data: data,
+	})
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	s.Manager.Record(r.Context(), sessiond.Event{Type: sessiond.EventLogin, UserID: sess.UserID, SessionID: sess.ID,
+		IPAddress: in.IPAddress, UserAgent: in.UserAgent, Detail: map[string]string{"via": "admin_api"}})
+	writeJSON(w, http.StatusCreated, map[string]any{
+		"token":      token,
+		"set_cookie": s.Cookies.SetCookie(token, sess.ExpiresAt, s.Now()),
+		"session":    device(sess, "", true),
+	})
+}
+
+// handleAdminListUser: GET /admin/v1/users/{user_id}/sessions.
+func (s *server) handleAdminListUser(w http.ResponseWriter, r *http.Request) {
+	list, err := s.Manager.List(r.Context(), r.PathValue("user_id"))
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, devices(list, "", true))
+}
+
+// handleAdminRevokeUser: DELETE /admin/v1/users/{user_id}/sessions.
+func (s *server) handleAdminRevokeUser(w http.ResponseWriter, r *http.Request) {
+	userID := r.PathValue("user_id")
+	n, err := s.Manager.RevokeUser(r.Context(), userID, "")
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	s.Manager.Record(r.Context(), sessiond.Event{Type: sessiond.EventRevoked, UserID: userID,
+		Detail: map[string]string{"reason": "admin", "scope": "user", "count": strconv.Itoa(n)}})
+	writeJSON(w, http.StatusOK, map[string]int{"revoked": n})
+}
+
+// handleAdminRevokeTenant: DELETE /admin/v1/tenants/{tenant_id}/sessions.
+func (s *server) handleAdminRevokeTenant(w http.ResponseWriter, r *http.Request) {
+	n, err := s.Manager.RevokeTenant(r.Context(), r.PathValue("tenant_id"))
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	s.log.Info("audit", "event", sessiond.EventRevoked, "reason", "admin", "scope", "tenant", "tenant_id", r.PathValue("tenant_id"), "count", n)
+	writeJSON(w, http.StatusOK, map[string]int{"revoked": n})
+}
+
+// adminSession loads the session named in the path, answering 400 or 404.
+func (s *server) adminSession(w http.ResponseWriter, r *http.Request) (*sessiond.Session, bool) {
+	id := r.PathValue("id")
+	if !sessiond.ValidID(id) {
+		writeError(w, errBadSessionID)
+		return nil, false
+	}
+	sess, err := s.Manager.Lookup(r.Context(), id)
+	if errors.Is(err, sessiond.ErrNotFound) {
+		writeError(w, errNoSuchSession)
+		return nil, false
+	}
+	if err != nil {
+		s.fail(w, r, err)
+		return nil, false
+	}
+	return sess, true
+}
+
+// handleAdminGetSession: GET /admin/v1/sessions/{id}, with its data.
+func (s *server) handleAdminGetSession(w http.ResponseWriter, r *http.Request) {
+	sess, ok := s.adminSession(w, r)
+	if !ok {
+		return
+	}
+	data := sess.Data
+	if len(data) == 0 {
+		data = json.RawMessage("{}")
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"session": device(sess, "", true), "data": data, "data_version": sess.Version})
+}
+
+// handleAdminRevokeSession: DELETE /admin/v1/sessions/{id}.
+func (s *server) handleAdminRevokeSession(w http.ResponseWriter, r *http.Request) {
+	sess, ok := s.adminSession(w, r)
+	if !ok {
+		return
+	}
+	if err := s.Manager.Revoke(r.Context(), sess.ID); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	s.Manager.Record(r.Context(), sessiond.Event{Type: sessiond.EventRevoked, UserID: sess.UserID, SessionID: sess.ID,
+		Detail: map[string]string{"reason": "admin"}})
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// handleAdminPatchData: PATCH /admin/v1/sessions/{id}/data {data, version?}.
+func (s *server) handleAdminPatchData(w http.ResponseWriter, r *http.Request) {
+	var in struct {
+		Data    json.RawMessage `json:"data"`
+		Version *int64          `json:"version"`
+	}
+	if err := decodeJSON(r, &in); err != nil {
+		writeError(w, err)
+		return
+	}
+	if len(in.Data) == 0 || in.Data[0] != '{' {
+		writeError(w, sessiond.Errorf(sessiond.CodeInvalidInput, `"data" must be a JSON object`))
+		return
+	}
+	sess, ok := s.adminSession(w, r)
+	if !ok {
+		return
+	}
+	updated, err := s.Manager.UpdateData(r.Context(), sess.ID, in.Data, in.Version)
+	if errors.Is(err, sessiond.ErrUnauthenticated) {
+		writeError(w, errNoSuchSession)
+		return
+	}
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"session": device(updated, "", true), "data": updated.Data, "data_version": updated.Version})
+}
+
+// handleAdminDisableUser: POST /admin/v1/users/{user_id}/disable, for users
+// of the built-in directory: ends all their sessions at once.
+func (s *server) handleAdminDisableUser(w http.ResponseWriter, r *http.Request) {
+	_, n, err := s.Accounts.SetDisabledByID(r.Context(), r.PathValue("user_id"), true)
+	if errors.Is(err, sessiond.ErrNotFound) {
+		writeError(w, sessiond.Errorf(sessiond.CodeNotFound, "no such user in the built-in directory"))
+		return
+	}
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"disabled": true, "revoked": n})
+}
