@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -330,7 +331,7 @@ func TestCLI_UsersAndSessionsAndNoSecretInTheLog_SEC22(t *testing.T) {
 			t.Fatalf("the server log contains a secret (%.6s…)", secret)
 		}
 	}
-	if !strings.Contains(logs, `"msg":"login"`) || !strings.Contains(logs, `"session_id"`) {
+	if !strings.Contains(logs, `"msg":"audit","event":"login"`) || !strings.Contains(logs, `"session_id"`) {
 		t.Fatalf("the server log lacks structured login events:\n%s", logs)
 	}
 
@@ -450,5 +451,84 @@ func TestConfig_FlagsWinOverTheEnvironment(t *testing.T) {
 	cancel()
 	if err := <-done; err != nil {
 		t.Fatal(err)
+	}
+}
+
+func TestServe_AdminTokenFileAndWebhookFlags(t *testing.T) {
+	dir := t.TempDir()
+	tokenFile := filepath.Join(dir, "admin-token")
+	secretFile := filepath.Join(dir, "webhook-secret")
+	os.WriteFile(tokenFile, []byte("  an-admin-token-that-is-long-enough\n"), 0o600)
+	os.WriteFile(secretFile, []byte("a-webhook-secret-key-0123456789"), 0o600)
+
+	// The webhook endpoint hangs: requests must not wait for it.
+	hang := make(chan struct{})
+	var mu sync.Mutex
+	var got []string
+	hook := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		mu.Lock()
+		got = append(got, r.Header.Get("X-Sessiond-Signature")+" "+string(body))
+		mu.Unlock()
+		select {
+		case <-hang:
+		case <-r.Context().Done():
+		}
+	}))
+	defer hook.Close()
+	defer close(hang)
+
+	p := startServer(t, filepath.Join(dir, "s.db"), "--admin-token-file", tokenFile,
+		"--webhook-url", hook.URL, "--webhook-secret-file", secretFile)
+	c := client{t, p.url}
+	start := time.Now()
+	for range 3 {
+		c.login("test@example.com", "password")
+	}
+	if d := time.Since(start); d > 5*time.Second {
+		t.Fatalf("3 logins took %v with a hanging webhook endpoint", d)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		mu.Lock()
+		n := len(got)
+		mu.Unlock()
+		if n > 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("no webhook delivery was attempted")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	mu.Lock()
+	if !strings.HasPrefix(got[0], "sha256=") || !strings.Contains(got[0], `"type":"`) {
+		t.Fatalf("delivery %q", got[0])
+	}
+	mu.Unlock()
+
+	req, _ := http.NewRequest("GET", p.url+"/admin/v1/users/nobody/sessions", nil)
+	req.Header.Set("Authorization", "Bearer an-admin-token-that-is-long-enough")
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if res.StatusCode != 200 {
+		t.Fatalf("admin API with the token from the file: %d", res.StatusCode)
+	}
+
+	short := filepath.Join(dir, "short")
+	os.WriteFile(short, []byte("abc"), 0o600)
+	for _, args := range [][]string{
+		{"--admin-token-file", short},
+		{"--admin-token-file", filepath.Join(dir, "missing")},
+		{"--webhook-url", hook.URL},
+		{"--webhook-url", "ftp://x", "--webhook-secret-file", secretFile},
+	} {
+		all := append([]string{"serve", "--listen", "127.0.0.1:0", "--store", "sqlite:" + filepath.Join(dir, "s2.db")}, args...)
+		if err := run(context.Background(), all, getenvFrom(nil), strings.NewReader(""), io.Discard, io.Discard); err == nil {
+			t.Errorf("serve %v started", args)
+		}
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -65,7 +66,27 @@ func (p *probe) Ping(ctx context.Context) error {
 	return p.Store.Ping(ctx)
 }
 
+// clock is a settable clock for the Manager: tests of windows and back-off
+// move it instead of sleeping.
+type clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *clock) Advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.t = c.t.Add(d)
+}
+
 type testServer struct {
+	clock    *clock
 	handler  http.Handler
 	url      string
 	store    *probe
@@ -75,6 +96,11 @@ type testServer struct {
 
 type options struct {
 	cache   bool
+	clock   *clock
+	config  func(*sessiond.Config)
+	proxies []netip.Prefix
+	admin   string
+	store   sessiond.Store // shared with another test server: a second node
 	origins []string
 	hasher  *password.Hasher
 	cookie  sessionhttp.CookieConfig
@@ -87,16 +113,27 @@ const (
 
 func start(t *testing.T, o options) *testServer {
 	t.Helper()
-	st, err := sqlitestore.Open(context.Background(), filepath.Join(t.TempDir(), "s.db"), sqlitestore.Options{})
-	if err != nil {
-		t.Fatal(err)
+	var st sessiond.Store = o.store
+	if st == nil {
+		sq, err := sqlitestore.Open(context.Background(), filepath.Join(t.TempDir(), "s.db"), sqlitestore.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		st = sq
 	}
 	p := &probe{Store: st}
 	cacheSize := -1
 	if o.cache {
 		cacheSize = 0 // the default size
 	}
-	m := sessiond.NewManager(p, sessiond.Config{CacheSize: cacheSize, Logger: slog.New(slog.DiscardHandler)})
+	if o.clock == nil {
+		o.clock = &clock{t: time.Now()}
+	}
+	cfg := sessiond.Config{CacheSize: cacheSize, Logger: slog.New(slog.DiscardHandler), Now: o.clock.Now}
+	if o.config != nil {
+		o.config(&cfg)
+	}
+	m := sessiond.NewManager(p, cfg)
 	if o.hasher == nil {
 		o.hasher = password.New(password.Options{})
 	}
@@ -107,6 +144,7 @@ func start(t *testing.T, o options) *testServer {
 	}
 	h := server.NewServer(server.Deps{
 		Manager: m, Accounts: acc, Cookies: cookies, AllowedOrigins: o.origins, Logger: slog.New(slog.DiscardHandler),
+		TrustedProxies: o.proxies, AdminToken: o.admin, Now: o.clock.Now,
 	})
 	ts := httptest.NewUnstartedServer(h)
 	ts.Config.MaxHeaderBytes = 64 << 10
@@ -114,12 +152,15 @@ func start(t *testing.T, o options) *testServer {
 	t.Cleanup(func() {
 		ts.Close()
 		m.Close()
-		st.Close()
+		if o.store == nil {
+			st.Close()
+		}
 	})
-	if _, err := acc.AddUser(context.Background(), accounts.NewUser{Email: userEmail, Password: userPassword, TenantID: "acme", NeedsOnboarding: true, OnboardingStep: "profile"}); err != nil {
+	_, err = acc.AddUser(context.Background(), accounts.NewUser{Email: userEmail, Password: userPassword, TenantID: "acme", NeedsOnboarding: true, OnboardingStep: "profile"})
+	if err != nil && !(o.store != nil && errors.Is(err, sessiond.ErrConflict)) {
 		t.Fatal(err)
 	}
-	return &testServer{handler: h, url: ts.URL, store: p, manager: m, accounts: acc}
+	return &testServer{clock: o.clock, handler: h, url: ts.URL, store: p, manager: m, accounts: acc}
 }
 
 type response struct {
