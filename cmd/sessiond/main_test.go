@@ -96,14 +96,14 @@ func cli(t *testing.T, stdin string, args ...string) (string, string, error) {
 
 // readmeWalkthrough returns the curl commands between the walkthrough
 // markers of the README, as a user would paste them.
-func readmeWalkthrough(t *testing.T) string {
+func readmeWalkthrough(t *testing.T, marker string) string {
 	t.Helper()
 	b, err := os.ReadFile("../../README.md")
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, rest, ok := strings.Cut(string(b), "<!-- walkthrough -->")
-	block, _, ok2 := strings.Cut(rest, "<!-- /walkthrough -->")
+	_, rest, ok := strings.Cut(string(b), "<!-- "+marker+" -->")
+	block, _, ok2 := strings.Cut(rest, "<!-- /"+marker+" -->")
 	if !ok || !ok2 {
 		t.Fatal("README has no walkthrough markers")
 	}
@@ -121,28 +121,7 @@ func TestREADME_WalkthroughWorksAsWritten(t *testing.T) {
 	}
 	dir := t.TempDir()
 	p := startServer(t, filepath.Join(dir, "s.db"))
-	script := readmeWalkthrough(t)
-	var want []string
-	for _, m := range regexp.MustCompile(`#\s*(\d{3})`).FindAllStringSubmatch(script, -1) {
-		want = append(want, m[1])
-	}
-	if len(want) != 5 {
-		t.Fatalf("walkthrough promises %d statuses, want 5:\n%s", len(want), script)
-	}
-	// Only the host changes; each curl also reports its status and the
-	// headers it saw.
-	script = strings.ReplaceAll(script, "http://localhost:8080", p.url)
-	wrapper := `curl() { command curl -s -D "hdr.$((++n))" -o "body.$n" -w '%{http_code}\n' "$@"; }` + "\nn=0\n"
-	cmd := exec.Command("bash", "-euo", "pipefail", "-c", wrapper+script)
-	cmd.Dir = dir
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		t.Fatalf("walkthrough failed: %v\n%s", err, out)
-	}
-	got := strings.Fields(string(out))
-	if strings.Join(got, " ") != strings.Join(want, " ") {
-		t.Fatalf("statuses %v, README promises %v", got, want)
-	}
+	runWalkthrough(t, dir, p.url, readmeWalkthrough(t, "walkthrough"))
 	login, _ := os.ReadFile(filepath.Join(dir, "hdr.2"))
 	cookies := regexp.MustCompile(`(?im)^set-cookie: (.*)$`).FindAllStringSubmatch(string(login), -1)
 	if len(cookies) != 1 || !regexp.MustCompile(`^sid=[A-Za-z0-9_-]{36};`).MatchString(cookies[0][1]) {
@@ -156,6 +135,57 @@ func TestREADME_WalkthroughWorksAsWritten(t *testing.T) {
 	}
 	if !strings.Contains(p.stderr.String(), "DEMO MODE") {
 		t.Fatal("--demo did not say so loudly")
+	}
+}
+
+// runWalkthrough runs a README block of curl commands with bash in dir,
+// against url instead of localhost:8080, and checks each command's status
+// against the one its comment promises. Each curl's headers and body are
+// kept as hdr.N and body.N.
+func runWalkthrough(t *testing.T, dir, url, script string) {
+	t.Helper()
+	var want []string
+	for _, m := range regexp.MustCompile(`#\s*(\d{3})`).FindAllStringSubmatch(script, -1) {
+		want = append(want, m[1])
+	}
+	if len(want) < 3 {
+		t.Fatalf("walkthrough promises only %d statuses:\n%s", len(want), script)
+	}
+	script = strings.ReplaceAll(script, "http://localhost:8080", url)
+	wrapper := `curl() { command curl -s -D "hdr.$((++n))" -o "body.$n" -w '%{http_code}\n' "$@"; }` + "\nn=0\n"
+	cmd := exec.Command("bash", "-euo", "pipefail", "-c", wrapper+script)
+	cmd.Dir = dir
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("walkthrough failed: %v\n%s", err, out)
+	}
+	if got := strings.Fields(string(out)); strings.Join(got, " ") != strings.Join(want, " ") {
+		t.Fatalf("statuses %v, README promises %v", got, want)
+	}
+}
+
+// TestREADME_DevicesWalkthroughWorksAsWritten sets up as the README says
+// (an admin token made with head and base64, --demo, --admin-token-file)
+// and runs its devices and admin block.
+func TestREADME_DevicesWalkthroughWorksAsWritten(t *testing.T) {
+	if _, err := exec.LookPath("curl"); err != nil {
+		t.Skip("curl is not installed")
+	}
+	dir := t.TempDir()
+	mk := exec.Command("bash", "-c", "head -c 32 /dev/urandom | base64 > admin-token")
+	mk.Dir = dir
+	if out, err := mk.CombinedOutput(); err != nil {
+		t.Fatalf("%v %s", err, out)
+	}
+	p := startServer(t, filepath.Join(dir, "s.db"), "--admin-token-file", filepath.Join(dir, "admin-token"))
+	runWalkthrough(t, dir, p.url, readmeWalkthrough(t, "devices-walkthrough"))
+	list, _ := os.ReadFile(filepath.Join(dir, "body.3"))
+	if strings.Count(string(list), `"id"`) != 2 || strings.Count(string(list), `"current":true`) != 1 {
+		t.Fatalf("device list: %s", list)
+	}
+	created, _ := os.ReadFile(filepath.Join(dir, "body.7"))
+	if !strings.Contains(string(created), `"set_cookie":"sid=`) {
+		t.Fatalf("admin create: %s", created)
 	}
 }
 

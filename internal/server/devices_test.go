@@ -459,3 +459,21 @@ func TestEvents_AreTheUsersOwnAndCarryNoSecret_SEC22(t *testing.T) {
 		}
 	}
 }
+
+func TestThrottle_AddsNoStoreRoundTripToValidation_SEC14(t *testing.T) {
+	s := start(t, options{cache: true})
+	token := s.login(t)
+	s.get(t, token) // warm the node cache
+	counters, lookups := s.store.counters.Load(), s.store.lookups.Load()
+	for range 20 {
+		if s.get(t, token).status != http.StatusOK {
+			t.Fatal("GET failed")
+		}
+	}
+	if n := s.store.counters.Load() - counters; n != 0 {
+		t.Fatalf("20 validations read throttle counters %d times", n)
+	}
+	if n := s.store.lookups.Load() - lookups; n != 0 {
+		t.Fatalf("20 cached validations made %d session lookups", n)
+	}
+}

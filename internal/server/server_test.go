@@ -31,8 +31,19 @@ import (
 // probe wraps the real store to count lookups and to fail on demand.
 type probe struct {
 	sessiond.Store
-	lookups atomic.Int64
-	down    atomic.Bool
+	lookups  atomic.Int64
+	counters atomic.Int64
+	down     atomic.Bool
+}
+
+func (p *probe) Counter(ctx context.Context, key string, now time.Time) (int64, time.Time, error) {
+	p.counters.Add(1)
+	return p.Store.Counter(ctx, key, now)
+}
+
+func (p *probe) IncrementCounter(ctx context.Context, key string, now time.Time, ttl time.Duration) (int64, error) {
+	p.counters.Add(1)
+	return p.Store.IncrementCounter(ctx, key, now, ttl)
 }
 
 var errDown = errors.New("dial tcp: connection refused")
