@@ -11,20 +11,36 @@ import (
 //
 //   - local changes invalidate at once;
 //   - changes by other processes arrive through the store's ChangeWatcher;
-//   - an entry read from the store before an invalidation is never inserted
-//     after it (the epoch check in put), so a racing lookup cannot bring a
-//     revoked session back;
+//   - an entry read from the store before an invalidation of that session,
+//     its user or its tenant is never inserted after it (the tombstone check
+//     in put), so a racing lookup cannot bring a revoked session back;
 //   - while the watch channel is down the cache is off (see Manager.watch).
+//
+// Tombstones are per session, user and tenant, not one global counter, so
+// that a stream of unrelated revocations does not keep the cache from
+// filling.
 type cache struct {
 	ttl time.Duration
 	max int
+	// tombWindow is how long a tombstone must outlive its invalidation:
+	// longer than any store read can take (StoreTimeout).
+	tombWindow time.Duration
 
 	mu      sync.RWMutex
 	epoch   uint64 // incremented by every invalidation
+	flushed uint64 // epoch of the last flush of everything
+	dropped map[string]tomb
 	enabled bool
 	byHash  map[TokenHash]cacheEntry
 	byID    map[string]TokenHash
 	users   map[string]userEntry
+}
+
+// tomb records the epoch and time of the last invalidation of a key:
+// "s:"+session id, "u:"+user id or "t:"+tenant id.
+type tomb struct {
+	epoch uint64
+	at    time.Time
 }
 
 type userEntry struct {
@@ -37,14 +53,16 @@ type cacheEntry struct {
 	until time.Time
 }
 
-func newCache(size int, ttl time.Duration, enabled bool) *cache {
+func newCache(size int, ttl, tombWindow time.Duration, enabled bool) *cache {
 	if size <= 0 || ttl <= 0 {
 		return nil
 	}
 	return &cache{
-		ttl:     ttl,
-		max:     size,
-		enabled: enabled,
+		ttl:        ttl,
+		max:        size,
+		tombWindow: tombWindow,
+		enabled:    enabled,
+		dropped:    make(map[string]tomb),
 		byHash:  make(map[TokenHash]cacheEntry),
 		byID:    make(map[string]TokenHash),
 		users:   make(map[string]userEntry),
@@ -76,14 +94,43 @@ func (c *cache) snapshot() uint64 {
 	return c.epoch
 }
 
-// put caches s unless an invalidation happened since epoch was taken.
+// stale reports whether any key was invalidated after epoch. The caller
+// holds mu.
+func (c *cache) stale(epoch uint64, keys ...string) bool {
+	if !c.enabled || c.flushed > epoch {
+		return true
+	}
+	for _, k := range keys {
+		if t, ok := c.dropped[k]; ok && t.epoch > epoch {
+			return true
+		}
+	}
+	return false
+}
+
+// bury records the invalidation of key. The caller holds mu.
+func (c *cache) bury(key string) {
+	c.epoch++
+	now := time.Now()
+	c.dropped[key] = tomb{epoch: c.epoch, at: now}
+	if len(c.dropped) > 4096 {
+		for k, t := range c.dropped {
+			if now.Sub(t.at) > c.tombWindow {
+				delete(c.dropped, k)
+			}
+		}
+	}
+}
+
+// put caches s unless s, its user or its tenant was invalidated since epoch
+// was taken.
 func (c *cache) put(s *Session, epoch uint64, now time.Time) {
 	if c == nil {
 		return
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if !c.enabled || c.epoch != epoch {
+	if c.stale(epoch, "s:"+s.ID, "u:"+s.UserID, "t:"+s.TenantID) {
 		return
 	}
 	if _, ok := c.byHash[s.TokenHash]; !ok && len(c.byHash) >= c.max {
@@ -113,14 +160,14 @@ func (c *cache) getUser(id string, now time.Time) *User {
 	return e.u
 }
 
-// putUser caches u unless an invalidation happened since epoch was taken.
+// putUser caches u unless it was invalidated since epoch was taken.
 func (c *cache) putUser(u *User, epoch uint64, now time.Time) {
 	if c == nil {
 		return
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if !c.enabled || c.epoch != epoch {
+	if c.stale(epoch, "u:"+u.ID) {
 		return
 	}
 	if _, ok := c.users[u.ID]; !ok && len(c.users) >= c.max {
@@ -153,7 +200,7 @@ func (c *cache) invalidateSession(id string) {
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.epoch++
+	c.bury("s:" + id)
 	if h, ok := c.byID[id]; ok {
 		delete(c.byHash, h)
 		delete(c.byID, id)
@@ -167,7 +214,7 @@ func (c *cache) invalidateUser(userID string) {
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.epoch++
+	c.bury("u:" + userID)
 	delete(c.users, userID)
 	for h, e := range c.byHash {
 		if e.s.UserID == userID {
@@ -184,7 +231,7 @@ func (c *cache) invalidateTenant(tenantID string) {
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.epoch++
+	c.bury("t:" + tenantID)
 	for h, e := range c.byHash {
 		if e.s.TenantID == tenantID {
 			delete(c.byHash, h)
@@ -201,6 +248,8 @@ func (c *cache) setEnabled(on bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.epoch++
+	c.flushed = c.epoch
+	clear(c.dropped)
 	c.enabled = on
 	clear(c.byHash)
 	clear(c.byID)

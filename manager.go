@@ -165,7 +165,7 @@ func NewManager(store SessionStore, cfg Config) *Manager {
 	_, watcher := store.(ChangeWatcher)
 	// A store shared with other processes starts with the cache off until
 	// its change feed is live.
-	m.cache = newCache(cfg.CacheSize, cfg.CacheTTL, !watcher)
+	m.cache = newCache(cfg.CacheSize, cfg.CacheTTL, 2*cfg.StoreTimeout+time.Second, !watcher)
 
 	ctx, cancel := context.WithCancel(context.Background())
 	m.cancel = cancel

@@ -496,3 +496,31 @@ func TestUpdateData_MergesAndHonoursTheVersion(t *testing.T) {
 		t.Fatalf("non-object patch: %v, want ErrInvalidInput", err)
 	}
 }
+
+func TestCache_UnrelatedRevocationsDoNotKeepItFromFilling(t *testing.T) {
+	f := newFixture(t, sessiond.Config{})
+	ctx := context.Background()
+	token, _ := f.create(t)
+	_, other := f.create(t)
+	f.store.block = make(chan struct{})
+	done := make(chan error, 1)
+	go func() {
+		_, err := f.m.Validate(ctx, token)
+		done <- err
+	}()
+	for f.store.lookups.Load() == 0 {
+		time.Sleep(time.Millisecond)
+	}
+	// Another session ends while the lookup is in flight.
+	if err := f.m.Revoke(ctx, other.ID); err != nil {
+		t.Fatal(err)
+	}
+	close(f.store.block)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	f.store.block = nil
+	if n := f.m.CacheLen(); n != 1 {
+		t.Fatalf("cache holds %d sessions, want 1: an unrelated revocation kept it from filling", n)
+	}
+}

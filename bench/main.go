@@ -351,8 +351,10 @@ func seed(db string, n int) []string {
 		token, _, err := m.Create(ctx, sessiond.NewSession{
 			UserID:    fmt.Sprintf("user-%d", i/10),
 			TenantID:  "bench",
-			IPAddress: "192.0.2.1",
-			UserAgent: "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/140.0 Safari/537.36",
+			// The address and agent the validating client will present, so
+			// that the anomaly policy sees nothing unusual.
+			IPAddress: "127.0.0.1",
+			UserAgent: benchAgent,
 			Data:      json.RawMessage(`{"onboarding_step":"done","theme":"dark"}`),
 		})
 		if err != nil {
@@ -362,6 +364,8 @@ func seed(db string, n int) []string {
 	}
 	return tokens
 }
+
+const benchAgent = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/140.0 Safari/537.36"
 
 func validateAll(url string, tokens []string) int {
 	var failures sync.Map
@@ -373,6 +377,7 @@ func validateAll(url string, tokens []string) int {
 			for tok := range work {
 				req, _ := http.NewRequest("GET", url+"/api/auth/session-v2", nil)
 				req.Header.Set("Cookie", "sid="+tok)
+				req.Header.Set("User-Agent", benchAgent)
 				res, err := client.Do(req)
 				if err == nil {
 					io.Copy(io.Discard, res.Body)
