@@ -63,9 +63,9 @@ func newCache(size int, ttl, tombWindow time.Duration, enabled bool) *cache {
 		tombWindow: tombWindow,
 		enabled:    enabled,
 		dropped:    make(map[string]tomb),
-		byHash:  make(map[TokenHash]cacheEntry),
-		byID:    make(map[string]TokenHash),
-		users:   make(map[string]userEntry),
+		byHash:     make(map[TokenHash]cacheEntry),
+		byID:       make(map[string]TokenHash),
+		users:      make(map[string]userEntry),
 	}
 }
 

@@ -19,6 +19,7 @@ const (
 	CodeReauthRequired     = "reauth_required"
 	CodeLimitReached       = "session_limit_reached"
 	CodeTooManyRequests    = "too_many_requests"
+	CodeWrongPassword      = "wrong_password"
 	CodeInternal           = "internal"
 )
 

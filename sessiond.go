@@ -273,6 +273,46 @@ type DeviceStore interface {
 	SeenDevice(ctx context.Context, userID, fingerprint string, at time.Time) (bool, error)
 }
 
+// Migration is the record of one legacy credential's migration.
+type Migration struct {
+	// Key is a hash of the legacy credential; the credential itself is
+	// never stored.
+	Key   TokenHash
+	State string // MigrationPending, MigrationDone or MigrationInvalid
+	// Sealed is the new session's token, encrypted under a key derived from
+	// the legacy credential: only a holder of that credential can open it.
+	Sealed     []byte
+	CreatedAt  time.Time
+	ShareUntil time.Time // parallel requests share the session until then
+	ExpiresAt  time.Time // the record, and so replay protection, lasts until then
+}
+
+// Migration states.
+const (
+	MigrationPending = "pending"
+	MigrationDone    = "done"
+	MigrationInvalid = "invalid"
+)
+
+// MigrationStore keeps legacy migrations so that one legacy credential
+// mints at most one session, across processes (SEC-25).
+type MigrationStore interface {
+	// ClaimMigration inserts a pending record for key expiring at
+	// pendingUntil, unless an unexpired record exists. It returns the record
+	// that is now stored and whether this call inserted it. An expired
+	// record is replaced.
+	ClaimMigration(ctx context.Context, key TokenHash, now, pendingUntil time.Time) (*Migration, bool, error)
+	// MigrationByKey returns the record, or ErrNotFound (expired records
+	// included: callers compare ExpiresAt).
+	MigrationByKey(ctx context.Context, key TokenHash) (*Migration, error)
+	// FinishMigration sets a pending record's state, sealed token and
+	// deadlines. It returns ErrNotFound when no pending record exists.
+	FinishMigration(ctx context.Context, m *Migration) error
+	// DeleteMigration removes a record (a pending claim whose backend call
+	// failed). A missing record is not an error.
+	DeleteMigration(ctx context.Context, key TokenHash) error
+}
+
 // Store is what a complete backend provides.
 type Store interface {
 	SessionStore
@@ -280,5 +320,6 @@ type Store interface {
 	CounterStore
 	EventStore
 	DeviceStore
+	MigrationStore
 	Close() error
 }

@@ -344,10 +344,7 @@ func (s *Service) ChangePassword(ctx context.Context, sess *sessiond.Session, cu
 
 // ErrWrongPassword answers a wrong password from a signed-in user: 403, so
 // that a front end does not read it as "signed out".
-var ErrWrongPassword = sessiond.Errorf(CodeWrongPassword, "the password is not correct")
-
-// CodeWrongPassword is the error code of ErrWrongPassword.
-const CodeWrongPassword = "wrong_password"
+var ErrWrongPassword = sessiond.Errorf(sessiond.CodeWrongPassword, "the password is not correct")
 
 // checkOwnPassword verifies the password of the session's user, throttled
 // like a login.

@@ -349,8 +349,8 @@ func seed(db string, n int) []string {
 	tokens := make([]string, n)
 	for i := range n {
 		token, _, err := m.Create(ctx, sessiond.NewSession{
-			UserID:    fmt.Sprintf("user-%d", i/10),
-			TenantID:  "bench",
+			UserID:   fmt.Sprintf("user-%d", i/10),
+			TenantID: "bench",
 			// The address and agent the validating client will present, so
 			// that the anomaly policy sees nothing unusual.
 			IPAddress: "127.0.0.1",

@@ -56,6 +56,9 @@ var cases = []struct {
 	{"CountersIncrementExpireAndReset", testCounters},
 	{"EventsComeBackNewestFirstAndAgeOut", testEvents},
 	{"SeenDeviceIsNewOncePerUser", testDevices},
+	{"ClaimMigrationHasOneWinnerUnderParallelCalls", testClaimParallel},
+	{"FinishedMigrationReadsBackAndBlocksNewClaims", testMigrationLifecycle},
+	{"ExpiredMigrationIsClaimedAfresh", testMigrationExpiry},
 }
 
 // base is a fixed instant with microsecond precision, the precision every
@@ -730,5 +733,80 @@ func testDevices(t *testing.T, s sessiond.Store) {
 		if err != nil || got != c.want {
 			t.Fatalf("step %d SeenDevice(%s, %s) = %v, %v; want %v", i, c.user, c.fp, got, err, c.want)
 		}
+	}
+}
+
+func testClaimParallel(t *testing.T, s sessiond.Store) {
+	ctx := context.Background()
+	key := sessiond.HashToken("legacy-credential")
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	winners := 0
+	for range 20 {
+		wg.Go(func() {
+			m, claimed, err := s.ClaimMigration(ctx, key, base, base.Add(10*time.Second))
+			if err != nil {
+				t.Errorf("ClaimMigration: %v", err)
+				return
+			}
+			if m.State != sessiond.MigrationPending || m.Key != key {
+				t.Errorf("record %+v", m)
+			}
+			if claimed {
+				mu.Lock()
+				winners++
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	if winners != 1 {
+		t.Fatalf("%d of 20 parallel claims won, want exactly 1", winners)
+	}
+}
+
+func testMigrationLifecycle(t *testing.T, s sessiond.Store) {
+	ctx := context.Background()
+	key := sessiond.HashToken("legacy-credential")
+	if _, claimed, err := s.ClaimMigration(ctx, key, base, base.Add(10*time.Second)); err != nil || !claimed {
+		t.Fatalf("first claim: %v %v", claimed, err)
+	}
+	done := &sessiond.Migration{Key: key, State: sessiond.MigrationDone, Sealed: []byte("sealed-token"),
+		ShareUntil: base.Add(30 * time.Second), ExpiresAt: base.Add(24 * time.Hour)}
+	if err := s.FinishMigration(ctx, done); err != nil {
+		t.Fatal(err)
+	}
+	wantErr(t, "finishing twice", s.FinishMigration(ctx, done), sessiond.ErrNotFound)
+	m, claimed, err := s.ClaimMigration(ctx, key, base.Add(time.Hour), base.Add(time.Hour+10*time.Second))
+	if err != nil || claimed || m.State != sessiond.MigrationDone || string(m.Sealed) != "sealed-token" ||
+		!m.ShareUntil.Equal(done.ShareUntil) || !m.ExpiresAt.Equal(done.ExpiresAt) {
+		t.Fatalf("claim after finish (a replay): %+v claimed=%v err=%v", m, claimed, err)
+	}
+	got, err := s.MigrationByKey(ctx, key)
+	if err != nil || got.State != sessiond.MigrationDone {
+		t.Fatalf("MigrationByKey: %+v %v", got, err)
+	}
+	if err := s.DeleteMigration(ctx, key); err != nil {
+		t.Fatal(err)
+	}
+	_, err = s.MigrationByKey(ctx, key)
+	wantErr(t, "deleted migration", err, sessiond.ErrNotFound)
+	if err := s.DeleteMigration(ctx, key); err != nil {
+		t.Fatalf("deleting a missing migration: %v", err)
+	}
+	wantErr(t, "finishing a missing migration", s.FinishMigration(ctx, done), sessiond.ErrNotFound)
+}
+
+func testMigrationExpiry(t *testing.T, s sessiond.Store) {
+	ctx := context.Background()
+	key := sessiond.HashToken("legacy-credential")
+	if _, claimed, _ := s.ClaimMigration(ctx, key, base, base.Add(10*time.Second)); !claimed {
+		t.Fatal("first claim lost")
+	}
+	// The pending claim of a process that died expires; then anyone may
+	// claim again.
+	m, claimed, err := s.ClaimMigration(ctx, key, base.Add(11*time.Second), base.Add(21*time.Second))
+	if err != nil || !claimed || !m.ExpiresAt.Equal(base.Add(21*time.Second)) {
+		t.Fatalf("claim after expiry: %+v %v %v", m, claimed, err)
 	}
 }

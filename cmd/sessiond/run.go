@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"runtime/debug"
 	"strings"
@@ -20,6 +21,7 @@ import (
 	"github.com/sessiond/sessiond"
 	"github.com/sessiond/sessiond/accounts"
 	"github.com/sessiond/sessiond/internal/config"
+	"github.com/sessiond/sessiond/internal/metrics"
 	"github.com/sessiond/sessiond/internal/server"
 	"github.com/sessiond/sessiond/internal/webhook"
 	"github.com/sessiond/sessiond/password"
@@ -285,7 +287,32 @@ func serve(e env, cfg config.Config) (err error) {
 			return err
 		}
 	}
+	met := metrics.New(a.manager.CacheLen)
+	var migrator *sessionhttp.Migrator
+	if cfg.LegacyValidateURL != "" {
+		migrator = &sessionhttp.Migrator{
+			Store:        a.store,
+			Validator:    &sessionhttp.HTTPValidator{URL: cfg.LegacyValidateURL},
+			CookieNames:  cfg.LegacyCookies,
+			CookieDomain: cfg.LegacyCookieDomain,
+			Observe:      met.Migration,
+			Log:          a.log,
+		}
+		migrator.Enabled.Store(cfg.Migration == "on")
+		a.log.Info("legacy migration", "enabled", cfg.Migration == "on", "cookies", strings.Join(cfg.LegacyCookies, ","))
+	}
+	var upstream *url.URL
+	if cfg.Upstream != "" {
+		upstream, _ = url.Parse(cfg.Upstream)
+	}
+	ih := cfg.IdentityHeaders
 	handler := server.NewServer(server.Deps{
+		Identity:       sessionhttp.IdentityHeaders{UserID: ih[0], Email: ih[1], TenantID: ih[2], SessionID: ih[3]},
+		Migrator:       migrator,
+		Upstream:       upstream,
+		Metrics:        met,
+		LoginURL:       cfg.LoginURL,
+		RedirectHosts:  originHosts(cfg.AllowedOrigins),
 		Manager:        a.manager,
 		Accounts:       a.accounts,
 		Cookies:        cookies,
@@ -323,6 +350,18 @@ func serve(e env, cfg config.Config) (err error) {
 	}
 	a.log.Info("stopped")
 	return nil
+}
+
+// originHosts returns the hosts of the allowed origins: the only hosts an
+// absolute redirect target may name.
+func originHosts(origins []string) []string {
+	var hosts []string
+	for _, o := range origins {
+		if u, err := url.Parse(o); err == nil {
+			hosts = append(hosts, strings.ToLower(u.Host))
+		}
+	}
+	return hosts
 }
 
 func sameSite(s string) http.SameSite {

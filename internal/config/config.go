@@ -54,6 +54,14 @@ type Config struct {
 	WebhookURL        string // --webhook-url, SESSIOND_WEBHOOK_URL, none
 	WebhookSecretFile string // --webhook-secret-file, SESSIOND_WEBHOOK_SECRET_FILE, none
 
+	LegacyValidateURL  string   // --legacy-validate-url, SESSIOND_LEGACY_VALIDATE_URL, none (migration off)
+	LegacyCookies      []string // --legacy-cookies, SESSIOND_LEGACY_COOKIES, the five of DESIGN.md
+	LegacyCookieDomain string   // --legacy-cookie-domain, SESSIOND_LEGACY_COOKIE_DOMAIN, none
+	Migration          string   // --migration, SESSIOND_MIGRATION, "on" (or "off", the rollback switch)
+	Upstream           string   // --upstream, SESSIOND_UPSTREAM, none (reverse-proxy mode when set)
+	LoginURL           string   // --login-url, SESSIOND_LOGIN_URL, none
+	IdentityHeaders    []string // --identity-headers, SESSIOND_IDENTITY_HEADERS, X-User-Id,X-User-Email,X-Tenant-Id,X-Session-Id
+
 	LogLevel  string // --log-level, SESSIOND_LOG_LEVEL, "info"
 	LogFormat string // --log-format, SESSIOND_LOG_FORMAT, "json"
 }
@@ -186,6 +194,69 @@ var settings = []setting{
 	}},
 	{"webhook-secret-file", "SESSIOND_WEBHOOK_SECRET_FILE", "", "file holding the webhook HMAC-SHA256 key", Serve, func(c *Config, v string) error {
 		c.WebhookSecretFile = v
+		return nil
+	}},
+	{"legacy-validate-url", "SESSIOND_LEGACY_VALIDATE_URL", "", "old backend URL that validates legacy session cookies (none: migration off)", Serve, func(c *Config, v string) error {
+		if v != "" {
+			if u, err := url.Parse(v); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+				return errors.New("must be an http or https URL")
+			}
+		}
+		c.LegacyValidateURL = v
+		return nil
+	}},
+	{"legacy-cookies", "SESSIOND_LEGACY_COOKIES", "dott_auth_session,session_token,onboarding_status,businessInfoCompleted,onboardingStep", "comma-separated names of the legacy cookies", Serve, func(c *Config, v string) error {
+		c.LegacyCookies = splitList(v)
+		for _, n := range c.LegacyCookies {
+			if strings.ContainsAny(n, "=;, \t\r\n\"") {
+				return fmt.Errorf("%q is not a cookie name", n)
+			}
+		}
+		return nil
+	}},
+	{"legacy-cookie-domain", "SESSIOND_LEGACY_COOKIE_DOMAIN", "", "parent domain the legacy cookies were also set on (they are expired there too)", Serve, func(c *Config, v string) error {
+		if strings.ContainsAny(v, ";, \t\r\n\"") {
+			return errors.New("must be a domain")
+		}
+		c.LegacyCookieDomain = v
+		return nil
+	}},
+	{"migration", "SESSIOND_MIGRATION", "on", "legacy migration: on (when a validate URL is set) or off, the rollback switch", Serve, func(c *Config, v string) error {
+		switch v = strings.ToLower(v); v {
+		case "on", "off":
+			c.Migration = v
+			return nil
+		}
+		return errors.New("must be on or off")
+	}},
+	{"upstream", "SESSIOND_UPSTREAM", "", "application URL to proxy every other path to (reverse-proxy mode)", Serve, func(c *Config, v string) error {
+		if v != "" {
+			if u, err := url.Parse(v); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+				return errors.New("must be an http or https URL")
+			}
+		}
+		c.Upstream = v
+		return nil
+	}},
+	{"login-url", "SESSIOND_LOGIN_URL", "", "login page that unauthenticated browsers are sent to (forward auth with ?redirect=1, /auth/migrate)", Serve, func(c *Config, v string) error {
+		if v != "" && !strings.HasPrefix(v, "/") {
+			if u, err := url.Parse(v); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+				return errors.New("must be a path or an http(s) URL")
+			}
+		}
+		c.LoginURL = v
+		return nil
+	}},
+	{"identity-headers", "SESSIOND_IDENTITY_HEADERS", "X-User-Id,X-User-Email,X-Tenant-Id,X-Session-Id", "names of the user id, email, tenant and session id headers", Serve, func(c *Config, v string) error {
+		c.IdentityHeaders = splitList(v)
+		if len(c.IdentityHeaders) != 4 {
+			return errors.New("must be four comma-separated header names")
+		}
+		for _, h := range c.IdentityHeaders {
+			if strings.ContainsAny(h, " :\t\r\n") {
+				return fmt.Errorf("%q is not a header name", h)
+			}
+		}
 		return nil
 	}},
 	{"log-level", "SESSIOND_LOG_LEVEL", "info", "debug, info, warn or error", Common, func(c *Config, v string) error {

@@ -10,10 +10,11 @@ import (
 	"strings"
 
 	"github.com/sessiond/sessiond"
+	"github.com/sessiond/sessiond/sessionhttp"
 )
 
 var (
-	errAdminUnauthorized = sessiond.Errorf(codeAdminUnauthorized, "a valid admin bearer token is required")
+	errAdminUnauthorized = sessiond.Errorf(sessionhttp.CodeAdminUnauthorized, "a valid admin bearer token is required")
 	errNoSuchSession     = sessiond.Errorf(sessiond.CodeNotFound, "no such session")
 )
 

@@ -11,6 +11,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/sessiond/sessiond"
+	"github.com/sessiond/sessiond/sessionhttp"
 )
 
 // decodeJSON reads the request body into dst with the strictness an
@@ -26,9 +27,9 @@ func decodeJSON(r *http.Request, dst any) error {
 	if err != nil {
 		var tooBig *http.MaxBytesError
 		if errors.As(err, &tooBig) {
-			return sessiond.Errorf(codeBodyTooLarge, "request body larger than %d bytes", maxBodyBytes)
+			return sessiond.Errorf(sessionhttp.CodeBodyTooLarge, "request body larger than %d bytes", maxBodyBytes)
 		}
-		return sessiond.Errorf(codeMalformedJSON, "could not read the request body")
+		return sessiond.Errorf(sessionhttp.CodeMalformedJSON, "could not read the request body")
 	}
 	return DecodeStrict(body, dst)
 }
@@ -38,11 +39,11 @@ func decodeJSON(r *http.Request, dst any) error {
 // malformed_json or invalid_input.
 func DecodeStrict(body []byte, dst any) error {
 	if !utf8.Valid(body) {
-		return sessiond.Errorf(codeMalformedJSON, "request body is not valid UTF-8")
+		return sessiond.Errorf(sessionhttp.CodeMalformedJSON, "request body is not valid UTF-8")
 	}
 	trimmed := bytes.TrimLeft(body, " \t\r\n")
 	if len(trimmed) == 0 || trimmed[0] != '{' {
-		return sessiond.Errorf(codeMalformedJSON, "request body must be a JSON object")
+		return sessiond.Errorf(sessionhttp.CodeMalformedJSON, "request body must be a JSON object")
 	}
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
@@ -56,10 +57,10 @@ func DecodeStrict(body []byte, dst any) error {
 		if field, ok := strings.CutPrefix(err.Error(), "json: unknown field "); ok {
 			return sessiond.Errorf(sessiond.CodeInvalidInput, "unknown field %s", field)
 		}
-		return sessiond.Errorf(codeMalformedJSON, "request body is not valid JSON")
+		return sessiond.Errorf(sessionhttp.CodeMalformedJSON, "request body is not valid JSON")
 	}
 	if _, err := dec.Token(); err != io.EOF {
-		return sessiond.Errorf(codeMalformedJSON, "request body has data after the JSON object")
+		return sessiond.Errorf(sessionhttp.CodeMalformedJSON, "request body has data after the JSON object")
 	}
 	return nil
 }
@@ -67,10 +68,10 @@ func DecodeStrict(body []byte, dst any) error {
 func requireJSON(r *http.Request) error {
 	mt, params, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
 	if err != nil || mt != "application/json" {
-		return sessiond.Errorf(codeUnsupportedMedia, "Content-Type must be application/json")
+		return sessiond.Errorf(sessionhttp.CodeUnsupportedMedia, "Content-Type must be application/json")
 	}
 	if cs, ok := params["charset"]; ok && !strings.EqualFold(cs, "utf-8") {
-		return sessiond.Errorf(codeUnsupportedMedia, "charset must be utf-8, not %s", cs)
+		return sessiond.Errorf(sessionhttp.CodeUnsupportedMedia, "charset must be utf-8, not %s", cs)
 	}
 	return nil
 }

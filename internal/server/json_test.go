@@ -7,6 +7,7 @@ import (
 
 	"github.com/sessiond/sessiond"
 	"github.com/sessiond/sessiond/internal/server"
+	"github.com/sessiond/sessiond/sessionhttp"
 )
 
 // FuzzDecodeLogin checks the strict decoder on arbitrary bodies: it never
@@ -21,7 +22,7 @@ func FuzzDecodeLogin(f *testing.F) {
 		err := server.DecodeStrict(body, &in)
 		if err != nil {
 			switch code := sessiond.ErrorCode(err); code {
-			case "malformed_json", sessiond.CodeInvalidInput:
+			case sessionhttp.CodeMalformedJSON, sessiond.CodeInvalidInput:
 			default:
 				t.Fatalf("error code %q for %q", code, body)
 			}

@@ -4,6 +4,7 @@ import (
 	"net/http"
 
 	"github.com/sessiond/sessiond"
+	"github.com/sessiond/sessiond/sessionhttp"
 )
 
 // routes lists every route. State-changing routes go through the
@@ -44,18 +45,34 @@ func (s *server) routes(mux *http.ServeMux) {
 	mux.Handle("DELETE /admin/v1/tenants/{tenant_id}/sessions", s.adminOnly(s.handleAdminRevokeTenant))
 	mux.Handle("/admin/", s.adminOnly(func(w http.ResponseWriter, r *http.Request) { writeError(w, errNotFound) }))
 
+	verify := noStore(&sessionhttp.ForwardAuth{
+		Sessions: s.sessions, Headers: s.Identity, Email: s.emailOf,
+		LoginURL: s.LoginURL, RedirectHosts: s.RedirectHosts,
+	})
+	mux.Handle("/auth/verify", verify)
+	mux.HandleFunc("/auth/migrate", s.handleForwardMigrate)
+	mux.Handle("POST /api/auth/migrate-session", changes(s.handleMigrateSession))
+	mux.Handle("OPTIONS /api/auth/migrate-session", api(http.HandlerFunc(s.handlePreflight)))
+	if s.Metrics != nil {
+		mux.Handle("GET /metrics", s.Metrics.Handler())
+	}
+
 	mux.HandleFunc("GET /healthz", s.handleHealthz)
 	mux.HandleFunc("GET /readyz", s.handleReadyz)
 
-	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		writeError(w, errNotFound)
-	})
+	if s.Upstream != nil {
+		mux.Handle("/", s.proxy(s.Upstream))
+	} else {
+		mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+			writeError(w, errNotFound)
+		})
+	}
 }
 
 // methodNotAllowed answers 405 with the Allow header for a known path.
 func methodNotAllowed(allow string) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Allow", allow)
-		writeError(w, sessiond.Errorf(codeMethodNotAllowed, "method %s not allowed; use %s", r.Method, allow))
+		writeError(w, sessiond.Errorf(sessionhttp.CodeMethodNotAllowed, "method %s not allowed; use %s", r.Method, allow))
 	})
 }

@@ -8,10 +8,12 @@ import (
 	"log/slog"
 	"net/http"
 	"net/netip"
+	"net/url"
 	"time"
 
 	"github.com/sessiond/sessiond"
 	"github.com/sessiond/sessiond/accounts"
+	"github.com/sessiond/sessiond/internal/metrics"
 	"github.com/sessiond/sessiond/sessionhttp"
 )
 
@@ -29,6 +31,21 @@ type Deps struct {
 	TrustedProxies []netip.Prefix
 	// AdminToken enables the admin API when not empty.
 	AdminToken string
+	// Identity names the identity headers of forward auth and of the
+	// reverse proxy. Default sessionhttp.DefaultIdentityHeaders.
+	Identity sessionhttp.IdentityHeaders
+	// LoginURL and RedirectHosts configure forward auth's optional
+	// redirect to a login page (see sessionhttp.ForwardAuth).
+	LoginURL      string
+	RedirectHosts []string
+	// Migrator, when set, migrates legacy cookies (forward auth, the
+	// reverse proxy, POST /api/auth/migrate-session).
+	Migrator *sessionhttp.Migrator
+	// Upstream, when set, is the application sessiond proxies every path
+	// it does not serve itself to.
+	Upstream *url.URL
+	// Metrics, when set, counts requests and serves GET /metrics.
+	Metrics *metrics.Metrics
 	// Now is the clock. Default time.Now.
 	Now func() time.Time
 }
@@ -42,6 +59,7 @@ type server struct {
 	Deps
 	log         *slog.Logger
 	adminDigest []byte // SHA-256 of the admin token; nil: admin API off
+	sessions    *sessionhttp.Sessions
 }
 
 // NewServer returns the sessiond HTTP handler.
@@ -52,7 +70,14 @@ func NewServer(d Deps) http.Handler {
 	if d.Now == nil {
 		d.Now = time.Now
 	}
+	if d.Identity == (sessionhttp.IdentityHeaders{}) {
+		d.Identity = sessionhttp.DefaultIdentityHeaders
+	}
 	s := &server{Deps: d, log: d.Logger}
+	s.sessions = &sessionhttp.Sessions{Manager: d.Manager, Cookies: d.Cookies, Client: s.client}
+	if d.Migrator != nil && d.Migrator.Sessions == nil {
+		d.Migrator.Sessions = s.sessions
+	}
 	if d.AdminToken != "" {
 		sum := sha256.Sum256([]byte(d.AdminToken))
 		s.adminDigest = sum[:]
@@ -61,7 +86,11 @@ func NewServer(d Deps) http.Handler {
 	s.routes(mux)
 	// Store calls are bounded by the Manager's StoreTimeout, not here: a
 	// request served from the cache should not pay for a timer.
-	return s.recoverPanics(mux)
+	var h http.Handler = mux
+	if d.Metrics != nil {
+		h = d.Metrics.Instrument(h)
+	}
+	return s.recoverPanics(h)
 }
 
 // recoverPanics turns a panic into a logged 500 instead of a dropped

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"net/http"
@@ -67,7 +68,10 @@ func (s *server) sessionBody(sess *sessiond.Session, u *sessiond.User) sessionRe
 		Data:        data,
 		DataVersion: sess.Version,
 	}
-	if u != nil {
+	if u == nil {
+		p := profileOf(sess)
+		resp.User.Email, resp.User.NeedsOnboarding, resp.User.OnboardingStep = p.Email, p.NeedsOnboarding, p.OnboardingStep
+	} else {
 		resp.User = userJSON{
 			ID:              u.ID,
 			Email:           u.Email,
@@ -100,6 +104,13 @@ func (s *server) handleLogin(w http.ResponseWriter, r *http.Request) {
 		UserAgent: userAgent(r),
 		Presented: presented,
 	})
+	if s.Metrics != nil {
+		outcome := "success"
+		if err != nil {
+			outcome = sessiond.ErrorCode(err)
+		}
+		s.Metrics.Login(outcome)
+	}
 	if err != nil {
 		s.logIfInternal(r, err)
 		writeError(w, err)
@@ -211,6 +222,31 @@ func (s *server) userOf(r *http.Request, sess *sessiond.Session) (*sessiond.User
 		return nil, nil
 	}
 	return u, err
+}
+
+// emailOf returns the email of the session's user: from the built-in
+// directory, or from the profile a migration kept in the session's data.
+func (s *server) emailOf(ctx context.Context, sess *sessiond.Session) (string, error) {
+	u, err := s.Accounts.UserByID(ctx, sess.UserID)
+	if errors.Is(err, sessiond.ErrNotFound) {
+		return profileOf(sess).Email, nil
+	}
+	if err != nil {
+		return "", err
+	}
+	return u.Email, nil
+}
+
+// profileOf returns the user fields a legacy migration kept in the
+// session's data under "profile".
+func profileOf(sess *sessiond.Session) userJSON {
+	var d struct {
+		Profile userJSON `json:"profile"`
+	}
+	if len(sess.Data) > 0 {
+		json.Unmarshal(sess.Data, &d)
+	}
+	return d.Profile
 }
 
 // handleHealthz: the process is up.

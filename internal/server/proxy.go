@@ -1,0 +1,147 @@
+package server
+
+import (
+	"errors"
+	"net/http"
+	"net/http/httputil"
+	"net/url"
+	"strings"
+
+	"github.com/sessiond/sessiond"
+	"github.com/sessiond/sessiond/sessionhttp"
+)
+
+// proxy returns the reverse proxy to the application: it runs the legacy
+// migration, loads the session, and sets the identity headers on the
+// upstream request after deleting any copy the client sent. The session
+// cookie itself is not passed upstream: the application never needs the
+// token. Bodies, server-sent events and websockets stream through.
+func (s *server) proxy(upstream *url.URL) http.Handler {
+	rp := &httputil.ReverseProxy{
+		Rewrite: func(pr *httputil.ProxyRequest) {
+			pr.SetURL(upstream)
+			pr.Out.Host = pr.In.Host
+			pr.SetXForwarded()
+			stripCookie(pr.Out.Header, s.Cookies.Name())
+			sess := sessiond.FromContext(pr.In.Context())
+			email := ""
+			if sess != nil {
+				email, _ = s.emailOf(pr.In.Context(), sess)
+			}
+			s.Identity.Set(pr.Out.Header, sess, email)
+		},
+		FlushInterval: -1,
+		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
+			if !errors.Is(err, r.Context().Err()) {
+				s.log.Warn("upstream failed", "method", r.Method, "path", r.URL.Path, "err", err)
+			}
+			writeError(w, sessiond.Errorf(sessiond.CodeUnavailable, "the application did not answer"))
+		},
+	}
+	var h http.Handler = s.sessions.Middleware(rp)
+	if s.Migrator != nil {
+		h = s.Migrator.Middleware(h)
+	}
+	return h
+}
+
+// stripCookie removes the cookie named name from the Cookie headers.
+func stripCookie(h http.Header, name string) {
+	lines := h.Values("Cookie")
+	if len(lines) == 0 {
+		return
+	}
+	var kept []string
+	for _, line := range lines {
+		for part := range strings.SplitSeq(line, ";") {
+			p := strings.TrimSpace(part)
+			if n, _, _ := strings.Cut(p, "="); p != "" && n != name {
+				kept = append(kept, p)
+			}
+		}
+	}
+	h.Del("Cookie")
+	if len(kept) > 0 {
+		h.Set("Cookie", strings.Join(kept, "; "))
+	}
+}
+
+// handleMigrateSession: POST /api/auth/migrate-session, the manual
+// migration for a fetch call: JSON instead of a redirect.
+func (s *server) handleMigrateSession(w http.ResponseWriter, r *http.Request) {
+	if s.Migrator == nil || !s.Migrator.Enabled.Load() {
+		writeError(w, sessiond.Errorf(sessiond.CodeNotFound, "legacy migration is off"))
+		return
+	}
+	if !s.Migrator.HasLegacy(r) {
+		writeError(w, sessiond.Errorf(sessiond.CodeInvalidInput, "the request carries no legacy session cookie"))
+		return
+	}
+	if sess, _, err := s.Cookies.Session(r.Context(), s.Manager, r, sessiond.Client{}); err == nil {
+		// The session cookie wins; the legacy cookies still go.
+		s.Migrator.ExpireLegacy(w)
+		s.answerSession(w, r, sess)
+		return
+	}
+	res := s.Migrator.Migrate(r.Context(), r)
+	switch res.Outcome {
+	case sessionhttp.OutcomeMigrated, sessionhttp.OutcomeDeduplicated:
+		s.Migrator.ExpireLegacy(w)
+		s.Cookies.Set(w, res.Token, res.Session.ExpiresAt, s.Now())
+		s.answerSession(w, r, res.Session)
+	case sessionhttp.OutcomeInvalid, sessionhttp.OutcomeReplay:
+		s.Migrator.ExpireLegacy(w)
+		writeError(w, sessiond.Errorf(sessiond.CodeUnauthenticated, "the legacy session is not valid"))
+	default:
+		writeError(w, sessiond.Errorf(sessiond.CodeUnavailable, "the legacy session could not be checked; retry shortly"))
+	}
+}
+
+// handleForwardMigrate: /auth/migrate, where a proxy sends a request that
+// forward auth refused (nginx: error_page 401 = /_sessiond_migrate). With
+// valid legacy cookies the browser is sent back to X-Forwarded-Uri with the
+// new cookie; otherwise 401, or a redirect to the login page.
+func (s *server) handleForwardMigrate(w http.ResponseWriter, r *http.Request) {
+	w.Header()["Cache-Control"] = headerNoStore
+	target, ok := sessionhttp.SafeRedirect(r.Header.Get("X-Forwarded-Uri"), s.RedirectHosts)
+	if !ok {
+		target = "/"
+	}
+	if s.Migrator != nil && s.Migrator.HasLegacy(r) {
+		res := s.Migrator.Migrate(r.Context(), r)
+		switch res.Outcome {
+		case sessionhttp.OutcomeMigrated, sessionhttp.OutcomeDeduplicated:
+			s.Migrator.ExpireLegacy(w)
+			s.Cookies.Set(w, res.Token, res.Session.ExpiresAt, s.Now())
+			status := http.StatusSeeOther
+			if m := r.Header.Get("X-Forwarded-Method"); m != "" && m != http.MethodGet && m != http.MethodHead {
+				status = http.StatusTemporaryRedirect
+			}
+			http.Redirect(w, r, target, status)
+			return
+		case sessionhttp.OutcomeInvalid, sessionhttp.OutcomeReplay:
+			s.Migrator.ExpireLegacy(w)
+		default:
+			writeError(w, sessiond.Errorf(sessiond.CodeUnavailable, "the legacy session could not be checked; retry shortly"))
+			return
+		}
+	}
+	if s.LoginURL != "" && strings.Contains(r.Header.Get("Accept"), "text/html") {
+		next := s.LoginURL + "?next=" + url.QueryEscape(target)
+		if strings.Contains(s.LoginURL, "?") {
+			next = s.LoginURL + "&next=" + url.QueryEscape(target)
+		}
+		http.Redirect(w, r, next, http.StatusFound)
+		return
+	}
+	writeError(w, sessiond.ErrUnauthenticated)
+}
+
+func (s *server) answerSession(w http.ResponseWriter, r *http.Request, sess *sessiond.Session) {
+	user, err := s.userOf(r, sess)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	s.writeSession(w, sess, user)
+}

@@ -1,0 +1,129 @@
+package sessionhttp
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"strings"
+
+	"github.com/sessiond/sessiond"
+)
+
+// IdentityHeaders names the headers that carry the identity of a verified
+// request: in forward-auth answers and on requests proxied upstream.
+type IdentityHeaders struct {
+	UserID, Email, TenantID, SessionID string
+}
+
+// DefaultIdentityHeaders are X-User-Id, X-User-Email, X-Tenant-Id and
+// X-Session-Id.
+var DefaultIdentityHeaders = IdentityHeaders{
+	UserID: "X-User-Id", Email: "X-User-Email", TenantID: "X-Tenant-Id", SessionID: "X-Session-Id",
+}
+
+// Names returns the four header names.
+func (h IdentityHeaders) Names() []string { return []string{h.UserID, h.Email, h.TenantID, h.SessionID} }
+
+// Set deletes every copy of the identity headers in hdr (a client may have
+// sent its own) and, when s is not nil, sets them for s; email may be empty.
+func (h IdentityHeaders) Set(hdr http.Header, s *sessiond.Session, email string) {
+	for _, n := range h.Names() {
+		hdr.Del(n)
+	}
+	if s == nil {
+		return
+	}
+	hdr.Set(h.UserID, s.UserID)
+	hdr.Set(h.TenantID, s.TenantID)
+	hdr.Set(h.SessionID, s.ID)
+	if email != "" {
+		hdr.Set(h.Email, email)
+	}
+}
+
+// ForwardAuth answers the sub-requests of nginx auth_request, Traefik
+// ForwardAuth and Caddy forward_auth: 200 with the identity headers for a
+// valid session, 401 otherwise (SEC-24). It never creates a session.
+type ForwardAuth struct {
+	Sessions *Sessions
+	Headers  IdentityHeaders
+	// Email, when set, returns the email of the session's user for
+	// X-User-Email.
+	Email func(ctx context.Context, s *sessiond.Session) (string, error)
+	// LoginURL, when set, lets a caller ask for a redirect instead of a
+	// 401 (Traefik and Caddy pass it to the browser; nginx cannot): add
+	// ?redirect=1, and the browser is sent to LoginURL with "next" set to
+	// the original URL (rd parameter, or X-Forwarded-Uri), if that is safe.
+	LoginURL string
+	// RedirectHosts are the hosts an absolute "next" may point to.
+	RedirectHosts []string
+}
+
+func (f *ForwardAuth) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	w.Header()["Cache-Control"] = []string{"no-store"}
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		w.Header().Set("Allow", "GET, HEAD")
+		WriteError(w, sessiond.Errorf(CodeMethodNotAllowed, "forward auth answers GET and HEAD"))
+		return
+	}
+	if bad := hostileForwarded(r.Header); bad != "" {
+		WriteError(w, sessiond.Errorf(CodeBadForwardedHeader, "%s contains a control character", bad))
+		return
+	}
+	var c sessiond.Client
+	if f.Sessions.Client != nil {
+		c = f.Sessions.Client(r)
+	}
+	s, _, err := f.Sessions.Cookies.Session(r.Context(), f.Sessions.Manager, r, c)
+	if err != nil && !errors.Is(err, sessiond.ErrUnauthenticated) {
+		WriteError(w, err)
+		return
+	}
+	if err != nil {
+		f.deny(w, r)
+		return
+	}
+	email := ""
+	if f.Email != nil {
+		if email, err = f.Email(r.Context(), s); err != nil && !errors.Is(err, sessiond.ErrNotFound) {
+			WriteError(w, err)
+			return
+		}
+	}
+	f.Headers.Set(w.Header(), s, email)
+	w.WriteHeader(http.StatusOK)
+}
+
+func (f *ForwardAuth) deny(w http.ResponseWriter, r *http.Request) {
+	if f.LoginURL != "" && r.URL.Query().Get("redirect") == "1" {
+		next := r.URL.Query().Get("rd")
+		if next == "" {
+			next = r.Header.Get("X-Forwarded-Uri")
+		}
+		if safe, ok := SafeRedirect(next, f.RedirectHosts); ok {
+			http.Redirect(w, r, withNext(f.LoginURL, safe), http.StatusFound)
+			return
+		}
+		http.Redirect(w, r, f.LoginURL, http.StatusFound)
+		return
+	}
+	WriteError(w, sessiond.ErrUnauthenticated)
+}
+
+// hostileForwarded returns the name of the first forwarded header that
+// carries a control character, or "".
+func hostileForwarded(h http.Header) string {
+	for name, values := range h {
+		if !strings.HasPrefix(name, "X-Forwarded-") && name != "Forwarded" && name != "X-Original-Uri" && name != "X-Original-Url" {
+			continue
+		}
+		for _, v := range values {
+			for i := 0; i < len(v); i++ {
+				if c := v[i]; c < 0x20 || c == 0x7f {
+					return name
+				}
+			}
+		}
+	}
+	return ""
+}

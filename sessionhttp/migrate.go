@@ -1,0 +1,464 @@
+package sessionhttp
+
+import (
+	"bytes"
+	"context"
+	"crypto/aes"
+	"crypto/cipher"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"slices"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/sessiond/sessiond"
+)
+
+// LegacyUser is what an old backend says about a valid legacy session.
+type LegacyUser struct {
+	UserID          string
+	Email           string
+	TenantID        string
+	NeedsOnboarding bool
+	OnboardingStep  string
+	// ExpiresAt, when set, is when the legacy session would have ended:
+	// the new session never outlives it (SEC-25).
+	ExpiresAt time.Time
+}
+
+// ErrLegacyInvalid is what a LegacyValidator returns for a legacy session
+// the old backend rejects.
+var ErrLegacyInvalid = errors.New("legacy session is not valid")
+
+// LegacyValidator checks legacy cookies with the old backend.
+type LegacyValidator interface {
+	// ValidateLegacy returns the user of a valid legacy session,
+	// ErrLegacyInvalid for an invalid one, and any other error when it
+	// cannot tell (the backend is down, slow or answers nonsense).
+	ValidateLegacy(ctx context.Context, cookies []*http.Cookie) (*LegacyUser, error)
+}
+
+// LegacyValidatorFunc adapts a function, for Go applications that can check
+// their old sessions in process.
+type LegacyValidatorFunc func(ctx context.Context, cookies []*http.Cookie) (*LegacyUser, error)
+
+// ValidateLegacy calls f.
+func (f LegacyValidatorFunc) ValidateLegacy(ctx context.Context, c []*http.Cookie) (*LegacyUser, error) {
+	return f(ctx, c)
+}
+
+// HTTPValidator asks the old backend: GET URL with the legacy cookies, and
+// nothing else of the request, in a Cookie header. 200 with
+// {"user_id", "email", "tenant_id", "needs_onboarding", "onboarding_step",
+// "expires_at"} is a valid session; 401 or 403 an invalid one; anything else
+// (a redirect included), a body over MaxBody or no answer within Timeout is
+// an error.
+type HTTPValidator struct {
+	URL     string
+	Timeout time.Duration // default 3s
+	MaxBody int64         // default 64 KiB
+	Client  *http.Client  // default: one that follows no redirects
+}
+
+// ValidateLegacy implements LegacyValidator.
+func (v *HTTPValidator) ValidateLegacy(ctx context.Context, cookies []*http.Cookie) (*LegacyUser, error) {
+	timeout, maxBody := v.Timeout, v.MaxBody
+	if timeout <= 0 {
+		timeout = 3 * time.Second
+	}
+	if maxBody <= 0 {
+		maxBody = 64 << 10
+	}
+	client := v.Client
+	if client == nil {
+		client = &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, v.URL, nil)
+	if err != nil {
+		return nil, err
+	}
+	parts := make([]string, 0, len(cookies))
+	for _, c := range cookies {
+		parts = append(parts, c.Name+"="+c.Value)
+	}
+	req.Header.Set("Cookie", strings.Join(parts, "; "))
+	req.Header.Set("Accept", "application/json")
+	res, err := client.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("legacy backend: %w", err)
+	}
+	defer res.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(res.Body, maxBody+1))
+	if err != nil {
+		return nil, fmt.Errorf("legacy backend: reading the answer: %w", err)
+	}
+	switch {
+	case res.StatusCode == http.StatusUnauthorized || res.StatusCode == http.StatusForbidden:
+		return nil, ErrLegacyInvalid
+	case res.StatusCode != http.StatusOK:
+		return nil, fmt.Errorf("legacy backend answered %d", res.StatusCode)
+	case int64(len(body)) > maxBody:
+		return nil, fmt.Errorf("legacy backend answered more than %d bytes", maxBody)
+	}
+	var in struct {
+		UserID          json.RawMessage `json:"user_id"`
+		Email           string          `json:"email"`
+		TenantID        json.RawMessage `json:"tenant_id"`
+		NeedsOnboarding bool            `json:"needs_onboarding"`
+		OnboardingStep  json.RawMessage `json:"onboarding_step"`
+		ExpiresAt       *time.Time      `json:"expires_at"`
+	}
+	if err := json.Unmarshal(body, &in); err != nil {
+		return nil, fmt.Errorf("legacy backend answered something that is not the expected JSON: %v", err)
+	}
+	u := &LegacyUser{Email: in.Email, NeedsOnboarding: in.NeedsOnboarding,
+		UserID: scalar(in.UserID), TenantID: scalar(in.TenantID), OnboardingStep: scalar(in.OnboardingStep)}
+	if in.ExpiresAt != nil {
+		u.ExpiresAt = *in.ExpiresAt
+	}
+	if u.UserID == "" || len(u.UserID) > 256 || len(u.TenantID) > 256 || len(u.Email) > 320 {
+		return nil, errors.New("legacy backend answered without a usable user_id")
+	}
+	return u, nil
+}
+
+// scalar returns a JSON string's or number's text, "" for anything else.
+func scalar(raw json.RawMessage) string {
+	var s string
+	if json.Unmarshal(raw, &s) == nil {
+		return s
+	}
+	var n json.Number
+	if json.Unmarshal(raw, &n) == nil {
+		return n.String()
+	}
+	return ""
+}
+
+// Migration outcomes, as logged and counted.
+const (
+	OutcomeMigrated     = "migrated"
+	OutcomeDeduplicated = "deduplicated"
+	OutcomeInvalid      = "invalid"
+	OutcomeBackendError = "backend_error"
+	OutcomeReplay       = "replay_refused"
+	OutcomeStoreError   = "store_error"
+)
+
+// Migrator moves users from legacy cookies to one session cookie without
+// logging them out (SEC-25): it validates the legacy cookies with the old
+// backend, mints a session, expires every legacy cookie (host-only and on
+// the parent domain) and sends the browser back to the same URL.
+//
+// One legacy credential mints one session. The first request to see it
+// claims it in the store and asks the old backend; parallel requests (a page
+// load fires many, possibly at different nodes) wait for that answer and get
+// the same session: its token is kept, for ShareWindow, under a hash of the
+// legacy credential and encrypted with a key derived from the credential
+// itself, so only its holder can open it. After the window a replay mints
+// nothing until ReplayRetention has passed.
+type Migrator struct {
+	Sessions  *Sessions
+	Store     sessiond.MigrationStore
+	Validator LegacyValidator
+	// CookieNames are the legacy cookies; CookieDomain, when set, is the
+	// parent domain they were also set on.
+	CookieNames  []string
+	CookieDomain string
+	// Enabled is the rollback switch: while it holds false, legacy cookies
+	// are left alone. Sessions already created are untouched.
+	Enabled atomic.Bool
+	// ShareWindow defaults to 30s; ReplayRetention to 720h (30 days).
+	ShareWindow     time.Duration
+	ReplayRetention time.Duration
+	// Observe, when set, is told every outcome (for metrics).
+	Observe func(outcome string)
+	Log     *slog.Logger
+}
+
+// legacy returns the request's legacy cookies, sorted by name then value.
+func (m *Migrator) legacy(r *http.Request) []*http.Cookie {
+	var out []*http.Cookie
+	for _, c := range r.Cookies() {
+		if c.Value != "" && slices.Contains(m.CookieNames, c.Name) {
+			out = append(out, c)
+		}
+	}
+	slices.SortFunc(out, func(a, b *http.Cookie) int {
+		if c := strings.Compare(a.Name, b.Name); c != 0 {
+			return c
+		}
+		return strings.Compare(a.Value, b.Value)
+	})
+	return out
+}
+
+// HasLegacy reports whether the request carries a legacy cookie and
+// migration is on.
+func (m *Migrator) HasLegacy(r *http.Request) bool {
+	return m.Enabled.Load() && len(m.legacy(r)) > 0
+}
+
+// Result is the outcome of one migration attempt.
+type Result struct {
+	Outcome string
+	Token   string
+	Session *sessiond.Session
+}
+
+// Migrate runs the migration for the request's legacy cookies. With a
+// result of OutcomeMigrated or OutcomeDeduplicated the caller sets the
+// session cookie; with OutcomeInvalid or OutcomeReplay it expires the
+// legacy cookies; otherwise it leaves them alone.
+func (m *Migrator) Migrate(ctx context.Context, r *http.Request) Result {
+	res := m.migrate(ctx, r)
+	attrs := []any{"event", "migration", "outcome", res.Outcome}
+	if res.Session != nil {
+		attrs = append(attrs, "user_id", res.Session.UserID, "session_id", res.Session.ID)
+	}
+	m.logger().Info("audit", attrs...)
+	if m.Observe != nil {
+		m.Observe(res.Outcome)
+	}
+	return res
+}
+
+func (m *Migrator) migrate(ctx context.Context, r *http.Request) Result {
+	cookies := m.legacy(r)
+	var cred bytes.Buffer
+	for _, c := range cookies {
+		cred.WriteString(c.Name + "=" + c.Value + "\n")
+	}
+	if cred.Len() > 16<<10 {
+		// No legitimate legacy credential is that large; it is not
+		// worth a call to the old backend.
+		return Result{Outcome: OutcomeInvalid}
+	}
+	key := derive("sessiond/migration/id", cred.Bytes())
+	seal := derive("sessiond/migration/key", cred.Bytes())
+	now := time.Now()
+	rec, claimed, err := m.Store.ClaimMigration(ctx, key, now, now.Add(15*time.Second))
+	if err != nil {
+		m.logger().Warn("migration store error", "err", err)
+		return Result{Outcome: OutcomeStoreError}
+	}
+	if !claimed {
+		return m.follow(ctx, r, rec, seal)
+	}
+	lu, err := m.Validator.ValidateLegacy(ctx, cookies)
+	if errors.Is(err, ErrLegacyInvalid) {
+		m.finish(ctx, &sessiond.Migration{Key: key, State: sessiond.MigrationInvalid, ShareUntil: now.Add(m.shareWindow()), ExpiresAt: now.Add(m.shareWindow())})
+		return Result{Outcome: OutcomeInvalid}
+	}
+	if err != nil {
+		m.logger().Warn("legacy backend error", "err", err)
+		m.Store.DeleteMigration(context.WithoutCancel(ctx), key)
+		return Result{Outcome: OutcomeBackendError}
+	}
+	c := m.client(r)
+	token, sess, err := m.Sessions.Manager.Create(ctx, sessiond.NewSession{
+		UserID: lu.UserID, TenantID: lu.TenantID, IPAddress: c.IPAddress, UserAgent: c.UserAgent,
+		Data: profile(lu), NotAfter: lu.ExpiresAt,
+	})
+	if err != nil {
+		m.logger().Warn("migration could not create a session", "err", err)
+		m.Store.DeleteMigration(context.WithoutCancel(ctx), key)
+		return Result{Outcome: OutcomeStoreError}
+	}
+	sealed, err := sealToken(seal, token)
+	if err == nil {
+		err = m.finish(ctx, &sessiond.Migration{Key: key, State: sessiond.MigrationDone, Sealed: sealed,
+			ShareUntil: now.Add(m.shareWindow()), ExpiresAt: now.Add(m.replayRetention())})
+	}
+	if err != nil {
+		m.logger().Warn("migration record not saved; parallel requests may not share the session", "err", err)
+	}
+	m.Sessions.Manager.Record(ctx, sessiond.Event{Type: "migrated", UserID: sess.UserID, SessionID: sess.ID,
+		IPAddress: c.IPAddress, UserAgent: c.UserAgent})
+	return Result{Outcome: OutcomeMigrated, Token: token, Session: sess}
+}
+
+// follow handles a legacy credential that another request claimed: wait
+// for a pending claim, then share its session, or refuse a replay.
+func (m *Migrator) follow(ctx context.Context, r *http.Request, rec *sessiond.Migration, seal sessiond.TokenHash) Result {
+	deadline := time.Now().Add(5 * time.Second)
+	for rec.State == sessiond.MigrationPending {
+		if time.Now().After(deadline) {
+			return Result{Outcome: OutcomeBackendError}
+		}
+		select {
+		case <-ctx.Done():
+			return Result{Outcome: OutcomeBackendError}
+		case <-time.After(20 * time.Millisecond):
+		}
+		var err error
+		rec, err = m.Store.MigrationByKey(ctx, rec.Key)
+		if errors.Is(err, sessiond.ErrNotFound) {
+			// The claimant gave up (the backend failed): go on unmigrated.
+			return Result{Outcome: OutcomeBackendError}
+		}
+		if err != nil {
+			return Result{Outcome: OutcomeStoreError}
+		}
+	}
+	switch {
+	case rec.State == sessiond.MigrationInvalid:
+		return Result{Outcome: OutcomeInvalid}
+	case time.Now().After(rec.ShareUntil):
+		return Result{Outcome: OutcomeReplay}
+	}
+	token, err := openToken(seal, rec.Sealed)
+	if err != nil {
+		return Result{Outcome: OutcomeReplay}
+	}
+	sess, err := m.Sessions.Manager.ValidateClient(ctx, token, m.client(r))
+	if errors.Is(err, sessiond.ErrUnauthenticated) {
+		return Result{Outcome: OutcomeReplay}
+	}
+	if err != nil {
+		return Result{Outcome: OutcomeStoreError}
+	}
+	return Result{Outcome: OutcomeDeduplicated, Token: token, Session: sess}
+}
+
+func (m *Migrator) finish(ctx context.Context, rec *sessiond.Migration) error {
+	return m.Store.FinishMigration(context.WithoutCancel(ctx), rec)
+}
+
+func (m *Migrator) client(r *http.Request) sessiond.Client {
+	if m.Sessions.Client != nil {
+		return m.Sessions.Client(r)
+	}
+	return sessiond.Client{}
+}
+
+func (m *Migrator) shareWindow() time.Duration {
+	if m.ShareWindow > 0 {
+		return m.ShareWindow
+	}
+	return 30 * time.Second
+}
+
+func (m *Migrator) replayRetention() time.Duration {
+	if m.ReplayRetention > 0 {
+		return m.ReplayRetention
+	}
+	return 30 * 24 * time.Hour
+}
+
+func (m *Migrator) logger() *slog.Logger {
+	if m.Log != nil {
+		return m.Log
+	}
+	return slog.Default()
+}
+
+// ExpireLegacy adds Set-Cookie headers that expire every legacy cookie,
+// host-only and, when configured, on the parent domain.
+func (m *Migrator) ExpireLegacy(w http.ResponseWriter) {
+	for _, name := range m.CookieNames {
+		w.Header().Add("Set-Cookie", name+"=; Path=/; Max-Age=0; Expires=Thu, 01 Jan 1970 00:00:00 GMT")
+		if m.CookieDomain != "" {
+			w.Header().Add("Set-Cookie", name+"=; Path=/; Domain="+m.CookieDomain+"; Max-Age=0; Expires=Thu, 01 Jan 1970 00:00:00 GMT")
+		}
+	}
+}
+
+// Middleware migrates requests that carry legacy cookies and no valid
+// session: on success the browser is sent back to the same URL with the new
+// cookie (303 for GET and HEAD; 307 for other methods, so that the body is
+// sent again). An invalid legacy session has its cookies expired and the
+// request goes on unauthenticated; a backend failure leaves everything as it
+// was. A request with a valid session keeps it, and its legacy cookies are
+// expired.
+func (m *Migrator) Middleware(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !m.HasLegacy(r) {
+			next.ServeHTTP(w, r)
+			return
+		}
+		if _, _, err := m.Sessions.Cookies.Session(r.Context(), m.Sessions.Manager, r, sessiond.Client{}); err == nil {
+			m.ExpireLegacy(w)
+			next.ServeHTTP(w, r)
+			return
+		}
+		res := m.Migrate(r.Context(), r)
+		switch res.Outcome {
+		case OutcomeMigrated, OutcomeDeduplicated:
+			m.ExpireLegacy(w)
+			m.Sessions.Cookies.Set(w, res.Token, res.Session.ExpiresAt, time.Now())
+			status := http.StatusSeeOther
+			if r.Method != http.MethodGet && r.Method != http.MethodHead {
+				status = http.StatusTemporaryRedirect
+			}
+			http.Redirect(w, r, r.URL.RequestURI(), status)
+			return
+		case OutcomeInvalid, OutcomeReplay:
+			m.ExpireLegacy(w)
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// profile keeps the legacy user's display fields with the session, for
+// users that are not in sessiond's own directory.
+func profile(u *LegacyUser) json.RawMessage {
+	b, _ := json.Marshal(map[string]any{"profile": map[string]any{
+		"email": u.Email, "needs_onboarding": u.NeedsOnboarding, "onboarding_step": u.OnboardingStep,
+	}})
+	return b
+}
+
+func derive(label string, secret []byte) sessiond.TokenHash {
+	h := sha256.New()
+	h.Write([]byte(label))
+	h.Write([]byte{0})
+	h.Write(secret)
+	var out sessiond.TokenHash
+	copy(out[:], h.Sum(nil))
+	return out
+}
+
+func sealToken(key sessiond.TokenHash, token string) ([]byte, error) {
+	block, err := aes.NewCipher(key[:])
+	if err != nil {
+		return nil, err
+	}
+	gcm, err := cipher.NewGCM(block)
+	if err != nil {
+		return nil, err
+	}
+	nonce := make([]byte, gcm.NonceSize())
+	if _, err := rand.Read(nonce); err != nil {
+		return nil, err
+	}
+	return gcm.Seal(nonce, nonce, []byte(token), nil), nil
+}
+
+func openToken(key sessiond.TokenHash, sealed []byte) (string, error) {
+	block, err := aes.NewCipher(key[:])
+	if err != nil {
+		return "", err
+	}
+	gcm, err := cipher.NewGCM(block)
+	if err != nil {
+		return "", err
+	}
+	if len(sealed) < gcm.NonceSize() {
+		return "", errors.New("sealed token too short")
+	}
+	plain, err := gcm.Open(nil, sealed[:gcm.NonceSize()], sealed[gcm.NonceSize():], nil)
+	if err != nil {
+		return "", err
+	}
+	return string(plain), nil
+}
