@@ -22,7 +22,9 @@ var DefaultIdentityHeaders = IdentityHeaders{
 }
 
 // Names returns the four header names.
-func (h IdentityHeaders) Names() []string { return []string{h.UserID, h.Email, h.TenantID, h.SessionID} }
+func (h IdentityHeaders) Names() []string {
+	return []string{h.UserID, h.Email, h.TenantID, h.SessionID}
+}
 
 // Set deletes every copy of the identity headers in hdr (a client may have
 // sent its own) and, when s is not nil, sets them for s; email may be empty.
