@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
+	"net/url"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -22,6 +23,7 @@ import (
 
 	"github.com/sessiond/sessiond"
 	"github.com/sessiond/sessiond/accounts"
+	"github.com/sessiond/sessiond/internal/metrics"
 	"github.com/sessiond/sessiond/internal/server"
 	"github.com/sessiond/sessiond/password"
 	"github.com/sessiond/sessiond/sessionhttp"
@@ -112,6 +114,11 @@ type options struct {
 	proxies []netip.Prefix
 	admin   string
 	store   sessiond.Store // shared with another test server: a second node
+	// legacyURL turns on legacy migration against that validation URL.
+	legacyURL string
+	upstream  *url.URL
+	loginURL  string
+	metrics   bool
 	origins []string
 	hasher  *password.Hasher
 	cookie  sessionhttp.CookieConfig
@@ -153,10 +160,23 @@ func start(t *testing.T, o options) *testServer {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h := server.NewServer(server.Deps{
+	deps := server.Deps{
 		Manager: m, Accounts: acc, Cookies: cookies, AllowedOrigins: o.origins, Logger: slog.New(slog.DiscardHandler),
-		TrustedProxies: o.proxies, AdminToken: o.admin, Now: o.clock.Now,
-	})
+		TrustedProxies: o.proxies, AdminToken: o.admin, Now: o.clock.Now, Upstream: o.upstream, LoginURL: o.loginURL,
+	}
+	if o.metrics {
+		deps.Metrics = metrics.New(m.CacheLen)
+	}
+	if o.legacyURL != "" {
+		deps.Migrator = &sessionhttp.Migrator{Store: p, Validator: &sessionhttp.HTTPValidator{URL: o.legacyURL},
+			CookieNames: []string{"dott_auth_session", "session_token", "onboarding_status"}, CookieDomain: "example.com",
+			Log: slog.New(slog.DiscardHandler)}
+		if deps.Metrics != nil {
+			deps.Migrator.Observe = deps.Metrics.Migration
+		}
+		deps.Migrator.Enabled.Store(true)
+	}
+	h := server.NewServer(deps)
 	ts := httptest.NewUnstartedServer(h)
 	ts.Config.MaxHeaderBytes = 64 << 10
 	ts.Start()
