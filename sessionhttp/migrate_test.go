@@ -218,12 +218,14 @@ func TestMigration_InvalidLegacyCookiesAreClearedAndTheRequestGoesOn(t *testing.
 
 func TestMigration_BackendFailuresLeaveEverythingAsItWas(t *testing.T) {
 	cases := map[string]http.HandlerFunc{
-		"500":       func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(500) },
-		"garbage":   func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "<html>not json") },
-		"no user":   func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, `{"email":"a@b.c"}`) },
-		"redirect":  func(w http.ResponseWriter, r *http.Request) { http.Redirect(w, r, "/login", http.StatusFound) },
-		"huge body": func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, `{"user_id":"`+strings.Repeat("a", 100<<10)+`"}`) },
-		"hangs":     func(w http.ResponseWriter, r *http.Request) { <-r.Context().Done() },
+		"500":      func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(500) },
+		"garbage":  func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "<html>not json") },
+		"no user":  func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, `{"email":"a@b.c"}`) },
+		"redirect": func(w http.ResponseWriter, r *http.Request) { http.Redirect(w, r, "/login", http.StatusFound) },
+		"huge body": func(w http.ResponseWriter, r *http.Request) {
+			io.WriteString(w, `{"user_id":"`+strings.Repeat("a", 100<<10)+`"}`)
+		},
+		"hangs": func(w http.ResponseWriter, r *http.Request) { <-r.Context().Done() },
 	}
 	for name, h := range cases {
 		t.Run(name, func(t *testing.T) {

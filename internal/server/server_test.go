@@ -119,9 +119,9 @@ type options struct {
 	upstream  *url.URL
 	loginURL  string
 	metrics   bool
-	origins []string
-	hasher  *password.Hasher
-	cookie  sessionhttp.CookieConfig
+	origins   []string
+	hasher    *password.Hasher
+	cookie    sessionhttp.CookieConfig
 }
 
 const (
