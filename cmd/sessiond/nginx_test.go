@@ -1,0 +1,251 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/cookiejar"
+	"net/http/httptest"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// needTool returns the path of a program the test needs: it skips when the
+// program is missing, unless SESSIOND_TEST_REQUIRE_SERVICES=1 (CI), where a
+// missing tool fails the test.
+func needTool(t *testing.T, name string) string {
+	t.Helper()
+	p, err := exec.LookPath(name)
+	if err == nil {
+		return p
+	}
+	for _, dir := range []string{"/usr/sbin", "/usr/bin"} {
+		if _, err := os.Stat(filepath.Join(dir, name)); err == nil {
+			return filepath.Join(dir, name)
+		}
+	}
+	if os.Getenv("SESSIOND_TEST_REQUIRE_SERVICES") == "1" {
+		t.Fatalf("%s is not installed and SESSIOND_TEST_REQUIRE_SERVICES=1", name)
+	}
+	t.Skipf("%s is not installed: skipping (CI installs it)", name)
+	return ""
+}
+
+func freePort(t *testing.T) int {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port
+}
+
+// legacyApp is the stand-in for an existing deployment: the old backend's
+// validation endpoint and the application behind the proxy.
+type legacyApp struct {
+	backend, app *httptest.Server
+	mu           sync.Mutex
+	seen         []http.Header
+}
+
+func newLegacyApp(t *testing.T) *legacyApp {
+	l := &legacyApp{}
+	l.backend = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		c, err := r.Cookie("dott_auth_session")
+		if err != nil || c.Value != "old-session-of-maria" {
+			w.WriteHeader(http.StatusUnauthorized)
+			return
+		}
+		json.NewEncoder(w).Encode(map[string]any{"user_id": "maria-7", "email": "maria@example.com", "tenant_id": "bakery",
+			"needs_onboarding": false, "onboarding_step": "done"})
+	}))
+	l.app = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		l.mu.Lock()
+		l.seen = append(l.seen, r.Header.Clone())
+		l.mu.Unlock()
+		fmt.Fprintf(w, "app page %s for %q", r.URL.Path, r.Header.Get("X-User-Id"))
+	}))
+	t.Cleanup(l.backend.Close)
+	t.Cleanup(l.app.Close)
+	return l
+}
+
+func (l *legacyApp) count() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return len(l.seen)
+}
+
+func (l *legacyApp) last() http.Header {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if len(l.seen) == 0 {
+		return nil
+	}
+	return l.seen[len(l.seen)-1]
+}
+
+// startNginx runs nginx in the foreground with examples/nginx/sessiond.conf,
+// its addresses pointed at this test's sessiond and application.
+func startNginx(t *testing.T, sessiondAddr, appAddr string) string {
+	bin := needTool(t, "nginx")
+	dir := t.TempDir()
+	example, err := os.ReadFile("../../examples/nginx/sessiond.conf")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := freePort(t)
+	site := strings.NewReplacer(
+		"server 127.0.0.1:8080;", "server "+sessiondAddr+";",
+		"server 127.0.0.1:3000;", "server "+appAddr+";",
+		"listen 80;", fmt.Sprintf("listen 127.0.0.1:%d;", port),
+	).Replace(string(example))
+	os.WriteFile(filepath.Join(dir, "site.conf"), []byte(site), 0o644)
+	main := fmt.Sprintf(`daemon off;
+master_process off;
+pid %[1]s/nginx.pid;
+error_log %[1]s/error.log warn;
+events { worker_connections 256; }
+http {
+    access_log off;
+    client_body_temp_path %[1]s/body;
+    proxy_temp_path %[1]s/proxy;
+    fastcgi_temp_path %[1]s/fastcgi;
+    uwsgi_temp_path %[1]s/uwsgi;
+    scgi_temp_path %[1]s/scgi;
+    include %[1]s/site.conf;
+}
+`, dir)
+	os.WriteFile(filepath.Join(dir, "nginx.conf"), []byte(main), 0o644)
+	cmd := exec.Command(bin, "-p", dir, "-c", filepath.Join(dir, "nginx.conf"))
+	out := &syncBuffer{}
+	cmd.Stdout, cmd.Stderr = out, out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		cmd.Process.Kill()
+		cmd.Wait()
+	})
+	addr := fmt.Sprintf("127.0.0.1:%d", port)
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		if c, err := net.Dial("tcp", addr); err == nil {
+			c.Close()
+			return "http://" + addr
+		}
+		if time.Now().After(deadline) {
+			log, _ := os.ReadFile(filepath.Join(dir, "error.log"))
+			t.Fatalf("nginx did not start: %s\n%s", out, log)
+		}
+	}
+}
+
+// browser is a client that keeps cookies and counts redirects, as a browser
+// would follow them.
+type browser struct {
+	*http.Client
+	redirects int
+}
+
+func newBrowser(t *testing.T) *browser {
+	jar, _ := cookiejar.New(nil)
+	b := &browser{}
+	b.Client = &http.Client{Jar: jar, CheckRedirect: func(req *http.Request, via []*http.Request) error {
+		b.redirects++
+		if len(via) > 5 {
+			return fmt.Errorf("redirect loop")
+		}
+		return nil
+	}}
+	return b
+}
+
+func (b *browser) get(t *testing.T, u string, headers ...string) (int, string) {
+	t.Helper()
+	req, _ := http.NewRequest("GET", u, nil)
+	for i := 0; i+1 < len(headers); i += 2 {
+		req.Header.Set(headers[i], headers[i+1])
+	}
+	res, err := b.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	body, _ := io.ReadAll(res.Body)
+	return res.StatusCode, string(body)
+}
+
+func TestNginx_AuthRequestMigratesLegacyCookiesAndGuardsTheApp(t *testing.T) {
+	legacy := newLegacyApp(t)
+	p := startServer(t, filepath.Join(t.TempDir(), "s.db"), "--cookie-secure=false", "--trusted-proxies", "127.0.0.1/32",
+		"--legacy-validate-url", legacy.backend.URL)
+	site := startNginx(t, strings.TrimPrefix(p.url, "http://"), strings.TrimPrefix(legacy.app.URL, "http://"))
+	u, _ := url.Parse(site)
+
+	b := newBrowser(t)
+	b.Jar.SetCookies(u, []*http.Cookie{
+		{Name: "dott_auth_session", Value: "old-session-of-maria"},
+		{Name: "onboarding_status", Value: "done"},
+		{Name: "businessInfoCompleted", Value: "true"},
+		{Name: "theme", Value: "dark"},
+	})
+	status, body := b.get(t, site+"/orders?page=2", "X-User-Id", "admin", "X-Tenant-Id", "root")
+	if status != 200 || body != `app page /orders for "maria-7"` {
+		t.Fatalf("first visit: %d %q", status, body)
+	}
+	if b.redirects != 1 {
+		t.Fatalf("%d redirects, want exactly one", b.redirects)
+	}
+	var names []string
+	for _, c := range b.Jar.Cookies(u) {
+		names = append(names, c.Name)
+	}
+	if strings.Join(names, ",") != "theme,sid" && strings.Join(names, ",") != "sid,theme" {
+		t.Fatalf("cookies after migration: %v, want only sid besides the unrelated theme", names)
+	}
+	h := legacy.last()
+	if h.Get("X-User-Id") != "maria-7" || h.Get("X-Tenant-Id") != "bakery" || h.Get("X-User-Email") != "maria@example.com" ||
+		len(h.Values("X-User-Id")) != 1 || h.Get("X-Session-Id") == "" {
+		t.Fatalf("the application saw identity headers %v", h)
+	}
+
+	// Signed in, the spoofed headers are replaced again on every request.
+	b.get(t, site+"/profile", "X-User-Id", "admin")
+	if h := legacy.last(); h.Get("X-User-Id") != "maria-7" {
+		t.Fatalf("spoofed X-User-Id reached the app: %v", h)
+	}
+
+	// Logout through nginx, then the app is closed: 401 through nginx.
+	req, _ := http.NewRequest("DELETE", site+"/api/auth/session-v2", nil)
+	res, err := b.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if res.StatusCode != 204 {
+		t.Fatalf("logout through nginx: %d", res.StatusCode)
+	}
+	before := legacy.count()
+	if status, _ := b.get(t, site+"/orders", "X-User-Id", "maria-7"); status != 401 {
+		t.Fatalf("after logout: %d, want 401", status)
+	}
+	if legacy.count() != before {
+		t.Fatal("the application was reached without a session")
+	}
+
+	// A stranger with a forged legacy cookie gets 401, and it is cleared.
+	s := newBrowser(t)
+	s.Jar.SetCookies(u, []*http.Cookie{{Name: "dott_auth_session", Value: "forged"}})
+	if status, _ := s.get(t, site+"/orders"); status != 401 || len(s.Jar.Cookies(u)) != 0 {
+		t.Fatalf("forged legacy cookie: %d, cookies left %v", status, s.Jar.Cookies(u))
+	}
+}
