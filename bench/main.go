@@ -42,6 +42,10 @@ func main() {
 		serveTrivial(os.Args[2])
 		return
 	}
+	if len(os.Args) > 2 && os.Args[1] == "serve-app" {
+		serveApp(os.Args[2])
+		return
+	}
 	if len(os.Args) > 2 && os.Args[1] == "serve-scs" {
 		serveSCS(os.Args[2])
 		return
@@ -99,6 +103,9 @@ func (b *bench) validation(rounds int) {
 	peer := b.start("scs", b.self(), "serve-scs")
 	cached := b.start("sessiond", b.sessiond(), "serve", "--demo", "--store", "sqlite:"+db, "--log-level", "warn")
 	uncached := b.start("sessiond-nocache", b.sessiond(), "serve", "--store", "sqlite:"+db, "--log-level", "warn", "--cache-size", "0")
+	proxied := b.start("sessiond-proxy", b.sessiond(), "serve", "--store", "sqlite:"+db, "--log-level", "warn", "--upstream", trivial)
+	app := b.start("app", b.self(), "serve-app")
+	proxiedApp := b.start("sessiond-proxy-app", b.sessiond(), "serve", "--store", "sqlite:"+db, "--log-level", "warn", "--upstream", app)
 
 	token := login(cached, "test@example.com", "password")
 	peerCookie := scsLogin(peer)
@@ -106,6 +113,10 @@ func (b *bench) validation(rounds int) {
 		{"trivial handler (reads sid, writes 200)", trivial + "/", "sid=" + token},
 		{"sessiond GET /api/auth/session-v2, SQLite, node cache on (default)", cached + "/api/auth/session-v2", "sid=" + token},
 		{"sessiond GET /api/auth/session-v2, SQLite, --cache-size 0", uncached + "/api/auth/session-v2", "sid=" + token},
+		{"sessiond forward auth GET /auth/verify (nginx auth_request's call)", cached + "/auth/verify", "sid=" + token},
+		{"sessiond reverse proxy (--upstream) in front of the trivial handler", proxied + "/", "sid=" + token},
+		{"an application that works 2 ms per request, direct", app + "/", "sid=" + token},
+		{"the same application through sessiond's reverse proxy", proxiedApp + "/", "sid=" + token},
 		{"peer: scs v2 LoadAndSave + GetString, memstore", peer + "/", peerCookie},
 	}
 	results := make([][]result, len(targets))
@@ -421,15 +432,29 @@ func numCPU() int {
 	return n
 }
 
-// serveTrivial is target (a): read the sid cookie, write 200.
+// serveTrivial is target (a): read the sid cookie, write 200. Behind
+// sessiond's reverse proxy it sees X-User-Id instead (sessiond keeps the
+// token to itself), and does the same.
 func serveTrivial(addr string) {
 	mux := http.NewServeMux()
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		if c, err := r.Cookie("sid"); err == nil && c.Value != "" {
+		if c, err := r.Cookie("sid"); err == nil && c.Value != "" || r.Header.Get("X-User-Id") != "" {
 			w.Write([]byte("ok"))
 			return
 		}
 		w.WriteHeader(http.StatusUnauthorized)
+	})
+	mux.HandleFunc("/healthz", func(w http.ResponseWriter, r *http.Request) {})
+	log.Fatal(http.ListenAndServe(addr, mux))
+}
+
+// serveApp stands for a real application: 2 ms of work (waiting on its own
+// database, say) per request.
+func serveApp(addr string) {
+	mux := http.NewServeMux()
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		time.Sleep(2 * time.Millisecond)
+		w.Write([]byte("ok"))
 	})
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, r *http.Request) {})
 	log.Fatal(http.ListenAndServe(addr, mux))

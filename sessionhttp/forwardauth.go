@@ -72,11 +72,7 @@ func (f *ForwardAuth) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		WriteError(w, sessiond.Errorf(CodeBadForwardedHeader, "%s contains a control character", bad))
 		return
 	}
-	var c sessiond.Client
-	if f.Sessions.Client != nil {
-		c = f.Sessions.Client(r)
-	}
-	s, _, err := f.Sessions.Cookies.Session(r.Context(), f.Sessions.Manager, r, c)
+	s, err := f.Sessions.Session(r)
 	if err != nil && !errors.Is(err, sessiond.ErrUnauthenticated) {
 		WriteError(w, err)
 		return

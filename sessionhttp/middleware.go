@@ -18,6 +18,23 @@ type Sessions struct {
 	// policy. ClientFrom builds one that trusts forwarded headers only
 	// from given networks.
 	Client func(*http.Request) sessiond.Client
+	// Observe, when set, is told the outcome of every validation (for
+	// metrics): nil for a valid session.
+	Observe func(err error)
+}
+
+// Session returns the request's live session (see Cookies.Session), with
+// the anomaly policy applied and the outcome observed.
+func (s *Sessions) Session(r *http.Request) (*sessiond.Session, error) {
+	var c sessiond.Client
+	if s.Client != nil {
+		c = s.Client(r)
+	}
+	sess, _, err := s.Cookies.Session(r.Context(), s.Manager, r, c)
+	if s.Observe != nil {
+		s.Observe(err)
+	}
+	return sess, err
 }
 
 // Middleware loads the request's session, if it has a valid one, onto the
@@ -25,11 +42,7 @@ type Sessions struct {
 // without; a store failure is answered 503, never treated as "no session".
 func (s *Sessions) Middleware(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		var c sessiond.Client
-		if s.Client != nil {
-			c = s.Client(r)
-		}
-		sess, _, err := s.Cookies.Session(r.Context(), s.Manager, r, c)
+		sess, err := s.Session(r)
 		switch {
 		case err == nil:
 			r = r.WithContext(sessiond.NewContext(r.Context(), sess))

@@ -17,11 +17,15 @@ import (
 // Metrics holds the collectors of one server. Its zero value is not usable;
 // build it with New.
 type Metrics struct {
-	reg        *prometheus.Registry
-	requests   *prometheus.CounterVec
-	latency    *prometheus.HistogramVec
-	logins     *prometheus.CounterVec
-	migrations *prometheus.CounterVec
+	reg         *prometheus.Registry
+	requests    *prometheus.CounterVec
+	latency     *prometheus.HistogramVec
+	logins      *prometheus.CounterVec
+	migrations  *prometheus.CounterVec
+	validations *prometheus.CounterVec
+	// The three validation outcomes, resolved once: validation is the hot
+	// path.
+	valid, invalid, unavailable prometheus.Counter
 
 	mu     sync.RWMutex
 	routes map[string]prometheus.Observer
@@ -45,9 +49,15 @@ func New(cacheLen func() int) *Metrics {
 		migrations: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "sessiond_legacy_migrations_total", Help: "Legacy-cookie migrations by outcome.",
 		}, []string{"outcome"}),
+		validations: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "sessiond_validations_total", Help: "Session validations by outcome (valid, invalid, unavailable).",
+		}, []string{"outcome"}),
 		routes: map[string]prometheus.Observer{},
 	}
-	m.reg.MustRegister(m.requests, m.latency, m.logins, m.migrations,
+	m.valid = m.validations.WithLabelValues("valid")
+	m.invalid = m.validations.WithLabelValues("invalid")
+	m.unavailable = m.validations.WithLabelValues("unavailable")
+	m.reg.MustRegister(m.requests, m.latency, m.logins, m.migrations, m.validations,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	if cacheLen != nil {
 		m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
@@ -64,6 +74,19 @@ func (m *Metrics) Handler() http.Handler {
 
 // Login counts a login attempt's outcome.
 func (m *Metrics) Login(outcome string) { m.logins.WithLabelValues(outcome).Inc() }
+
+// Validation counts a session validation: err nil is valid, an
+// unavailable store is unavailable, anything else invalid.
+func (m *Metrics) Validation(err error, unavailable bool) {
+	switch {
+	case err == nil:
+		m.valid.Inc()
+	case unavailable:
+		m.unavailable.Inc()
+	default:
+		m.invalid.Inc()
+	}
+}
 
 // Migration counts a migration outcome.
 func (m *Metrics) Migration(outcome string) { m.migrations.WithLabelValues(outcome).Inc() }

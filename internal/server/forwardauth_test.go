@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
@@ -162,7 +163,8 @@ func TestMigrateEndpoints_ManualAndForwarded_SEC25(t *testing.T) {
 
 	m := s.do(t, "GET", "/metrics", "")
 	for _, want := range []string{`sessiond_legacy_migrations_total{outcome="migrated"}`, `sessiond_legacy_migrations_total{outcome="invalid"} 1`,
-		`sessiond_http_requests_total{code="200",route="POST /api/auth/migrate-session"}`, "sessiond_http_request_duration_seconds_bucket"} {
+		`sessiond_http_requests_total{code="200",route="POST /api/auth/migrate-session"}`, "sessiond_http_request_duration_seconds_bucket",
+		`sessiond_validations_total{outcome="valid"}`, `sessiond_validations_total{outcome="invalid"}`, "sessiond_cache_sessions"} {
 		if !strings.Contains(m.body, want) {
 			t.Errorf("/metrics lacks %s", want)
 		}
@@ -243,5 +245,48 @@ func TestReverseProxy_UpstreamDownIs503(t *testing.T) {
 	s := start(t, options{upstream: up})
 	if r := s.do(t, "GET", "/x", ""); r.status != http.StatusServiceUnavailable {
 		t.Fatalf("upstream down: %d", r.status)
+	}
+}
+
+func TestReverseProxy_Websockets(t *testing.T) {
+	app := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("Upgrade") != "websocket" || r.Header.Get("X-User-Id") == "" {
+			w.WriteHeader(http.StatusBadRequest)
+			return
+		}
+		conn, rw, err := http.NewResponseController(w).Hijack()
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		defer conn.Close()
+		rw.WriteString("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n")
+		rw.Flush()
+		buf := make([]byte, 4)
+		if _, err := io.ReadFull(rw, buf); err == nil {
+			rw.Write(buf)
+			rw.Flush()
+		}
+	}))
+	defer app.Close()
+	up, _ := url.Parse(app.URL)
+	s := start(t, options{upstream: up, metrics: true})
+	token := s.login(t)
+	conn, err := net.Dial("tcp", strings.TrimPrefix(s.url, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	conn.SetDeadline(time.Now().Add(10 * time.Second))
+	fmt.Fprintf(conn, "GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nCookie: sid=%s\r\n\r\n", token)
+	br := bufio.NewReader(conn)
+	res, err := http.ReadResponse(br, nil)
+	if err != nil || res.StatusCode != http.StatusSwitchingProtocols {
+		t.Fatalf("upgrade through the proxy: %v %v", res, err)
+	}
+	conn.Write([]byte("ping"))
+	buf := make([]byte, 4)
+	if _, err := io.ReadFull(br, buf); err != nil || string(buf) != "ping" {
+		t.Fatalf("echo through the upgraded connection: %q %v", buf, err)
 	}
 }

@@ -2,10 +2,12 @@ package server
 
 import (
 	"errors"
+	"net"
 	"net/http"
 	"net/http/httputil"
 	"net/url"
 	"strings"
+	"time"
 
 	"github.com/sessiond/sessiond"
 	"github.com/sessiond/sessiond/sessionhttp"
@@ -30,7 +32,20 @@ func (s *server) proxy(upstream *url.URL) http.Handler {
 			}
 			s.Identity.Set(pr.Out.Header, sess, email)
 		},
-		FlushInterval: -1,
+		// FlushInterval stays 0: ReverseProxy flushes streaming responses
+		// (server-sent events, unknown length) after every write by itself,
+		// and buffers the rest into few writes.
+		// http.DefaultTransport keeps 2 idle connections per host: under
+		// load every other request would dial the application anew.
+		Transport: &http.Transport{
+			Proxy:                 nil,
+			DialContext:           (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
+			MaxIdleConns:          1024,
+			MaxIdleConnsPerHost:   256,
+			IdleConnTimeout:       90 * time.Second,
+			ResponseHeaderTimeout: 60 * time.Second,
+			ExpectContinueTimeout: time.Second,
+		},
 		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
 			if !errors.Is(err, r.Context().Err()) {
 				s.log.Warn("upstream failed", "method", r.Method, "path", r.URL.Path, "err", err)

@@ -5,6 +5,7 @@ package server
 
 import (
 	"crypto/sha256"
+	"errors"
 	"log/slog"
 	"net/http"
 	"net/netip"
@@ -75,6 +76,9 @@ func NewServer(d Deps) http.Handler {
 	}
 	s := &server{Deps: d, log: d.Logger}
 	s.sessions = &sessionhttp.Sessions{Manager: d.Manager, Cookies: d.Cookies, Client: s.client}
+	if d.Metrics != nil {
+		s.sessions.Observe = func(err error) { d.Metrics.Validation(err, errors.Is(err, sessiond.ErrUnavailable)) }
+	}
 	if d.Migrator != nil && d.Migrator.Sessions == nil {
 		d.Migrator.Sessions = s.sessions
 	}

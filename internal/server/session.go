@@ -192,7 +192,7 @@ func (s *server) handlePatchSession(w http.ResponseWriter, r *http.Request) {
 // requireSession returns the request's live session, or answers 401 (and
 // expires a cookie that names no live session) or 503.
 func (s *server) requireSession(w http.ResponseWriter, r *http.Request) (*sessiond.Session, bool) {
-	sess, _, err := s.Cookies.Session(r.Context(), s.Manager, r, s.client(r))
+	sess, err := s.sessions.Session(r)
 	if err != nil {
 		if errors.Is(err, sessiond.ErrUnauthenticated) && s.Cookies.HasCookie(r) {
 			s.Cookies.Clear(w)
