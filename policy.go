@@ -54,11 +54,13 @@ func DeviceFingerprint(userAgent string) string {
 // the policy. Each kind of change is acted on once per session: the flag it
 // sets marks it as seen.
 func (m *Manager) checkAnomaly(ctx context.Context, s *Session, c Client) (*Session, error) {
+	// A session created without an agent or an address (through the admin
+	// API, say) has nothing to compare with.
 	var found []string
-	if c.UserAgent != s.UserAgent && !s.HasFlag(FlagAgentChanged) && BrowserFamily(c.UserAgent) != BrowserFamily(s.UserAgent) {
+	if s.UserAgent != "" && c.UserAgent != s.UserAgent && !s.HasFlag(FlagAgentChanged) && BrowserFamily(c.UserAgent) != BrowserFamily(s.UserAgent) {
 		found = append(found, FlagAgentChanged)
 	}
-	if c.IPAddress != s.IPAddress && !s.HasFlag(FlagNetworkChanged) && !m.sameNetwork(c.IPAddress, s.IPAddress) {
+	if s.IPAddress != "" && c.IPAddress != s.IPAddress && !s.HasFlag(FlagNetworkChanged) && !m.sameNetwork(c.IPAddress, s.IPAddress) {
 		found = append(found, FlagNetworkChanged)
 	}
 	if len(found) == 0 {

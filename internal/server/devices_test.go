@@ -477,3 +477,15 @@ func TestThrottle_AddsNoStoreRoundTripToValidation_SEC14(t *testing.T) {
 		t.Fatalf("20 cached validations made %d session lookups", n)
 	}
 }
+
+func TestAnomaly_SessionsWithoutLoginMetadataAreNeverFlagged_SEC20(t *testing.T) {
+	s := start(t, options{admin: adminToken, config: func(c *sessiond.Config) { c.Anomaly = sessiond.AnomalyRevoke }})
+	r := s.admin(t, "POST", "/admin/v1/sessions", `{"user_id":"ext-1"}`)
+	var created struct{ Token string }
+	json.Unmarshal([]byte(r.body), &created)
+	for range 2 {
+		if r := s.call(t, "GET", sessionPath, "", created.Token, "User-Agent", chromeMac); r.status != http.StatusOK || strings.Contains(r.body, "changed") {
+			t.Fatalf("admin-made session without agent or address: %d %s", r.status, r.body)
+		}
+	}
+}
