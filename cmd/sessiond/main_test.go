@@ -57,7 +57,11 @@ func startServer(t *testing.T, db string, extra ...string) *proc {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	stderr := &syncBuffer{}
-	args := append([]string{"serve", "--listen", "127.0.0.1:0", "--store", "sqlite:" + db, "--demo"}, extra...)
+	args := []string{"serve", "--listen", "127.0.0.1:0", "--demo"}
+	if db != "" {
+		args = append(args, "--store", "sqlite:"+db)
+	}
+	args = append(args, extra...)
 	done := make(chan error, 1)
 	go func() { done <- run(ctx, args, getenvFrom(nil), strings.NewReader(""), io.Discard, stderr) }()
 	addrRE := regexp.MustCompile(`"msg":"listening","addr":"([^"]+)"`)

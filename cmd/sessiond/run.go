@@ -25,6 +25,7 @@ import (
 	"github.com/sessiond/sessiond/internal/server"
 	"github.com/sessiond/sessiond/internal/webhook"
 	"github.com/sessiond/sessiond/password"
+	"github.com/sessiond/sessiond/pgstore"
 	"github.com/sessiond/sessiond/sessionhttp"
 	"github.com/sessiond/sessiond/sqlitestore"
 )
@@ -179,7 +180,7 @@ type app struct {
 // without a cache and without background purging.
 func open(e env, cfg config.Config, serving bool) (*app, error) {
 	log := newLogger(cfg, e.stderr)
-	store, err := sqlitestore.Open(e.ctx, cfg.StorePath(), sqlitestore.Options{})
+	store, err := openStore(e.ctx, cfg.Store)
 	if err != nil {
 		return nil, err
 	}
@@ -226,6 +227,15 @@ func open(e env, cfg config.Config, serving bool) (*app, error) {
 		webhook: hook,
 		log:     log,
 	}, nil
+}
+
+// openStore picks the store from its URL: the only place that knows them
+// all.
+func openStore(ctx context.Context, url string) (sessiond.Store, error) {
+	if path, ok := strings.CutPrefix(url, "sqlite:"); ok {
+		return sqlitestore.Open(ctx, path, sqlitestore.Options{})
+	}
+	return pgstore.Open(ctx, url, pgstore.Options{})
 }
 
 // Close stops the engine, writing pending touches, then the webhook sender,

@@ -91,9 +91,12 @@ var settings = []setting{
 		c.Listen = v
 		return nil
 	}},
-	{"store", "SESSIOND_STORE", "sqlite:sessiond.db", "session store URL: sqlite:PATH", Common, func(c *Config, v string) error {
-		if !strings.HasPrefix(v, "sqlite:") || len(v) == len("sqlite:") {
-			return errors.New(`must be sqlite:PATH (PostgreSQL and Redis stores are not built yet)`)
+	{"store", "SESSIOND_STORE", "sqlite:sessiond.db", "session store URL: sqlite:PATH or postgres://… (search_path=SCHEMA picks the schema, default sessiond)", Common, func(c *Config, v string) error {
+		switch {
+		case strings.HasPrefix(v, "sqlite:") && len(v) > len("sqlite:"):
+		case strings.HasPrefix(v, "postgres://"), strings.HasPrefix(v, "postgresql://"):
+		default:
+			return errors.New(`must be sqlite:PATH or postgres://… (the Redis store is not built yet)`)
 		}
 		c.Store = v
 		return nil
@@ -360,9 +363,6 @@ func (c Config) validate() error {
 	}
 	return nil
 }
-
-// StorePath returns the file path of a sqlite: store URL.
-func (c Config) StorePath() string { return strings.TrimPrefix(c.Store, "sqlite:") }
 
 // Table writes the settings of the scopes as a Markdown table, the one the
 // README shows.

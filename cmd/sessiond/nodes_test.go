@@ -1,0 +1,118 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// postgresStore returns a store URL in a schema of this test's own, dropped
+// at the end; it skips (or fails, with SESSIOND_TEST_REQUIRE_SERVICES=1)
+// without SESSIOND_TEST_POSTGRES_URL.
+func postgresStore(t *testing.T) string {
+	t.Helper()
+	url := os.Getenv("SESSIOND_TEST_POSTGRES_URL")
+	if url == "" {
+		if os.Getenv("SESSIOND_TEST_REQUIRE_SERVICES") == "1" {
+			t.Fatal("SESSIOND_TEST_POSTGRES_URL is not set and SESSIOND_TEST_REQUIRE_SERVICES=1")
+		}
+		t.Skip("SESSIOND_TEST_POSTGRES_URL is not set")
+	}
+	var b [6]byte
+	rand.Read(b[:])
+	schema := "sessiond_e2e_" + hex.EncodeToString(b[:])
+	t.Cleanup(func() {
+		conn, err := pgx.Connect(context.Background(), url)
+		if err != nil {
+			t.Errorf("drop schema: %v", err)
+			return
+		}
+		defer conn.Close(context.Background())
+		conn.Exec(context.Background(), `DROP SCHEMA IF EXISTS `+pgx.Identifier{schema}.Sanitize()+` CASCADE`)
+	})
+	sep := "?"
+	if strings.Contains(url, "?") {
+		sep = "&"
+	}
+	return url + sep + "search_path=" + schema
+}
+
+// startNode is startServer for a store URL (a shared PostgreSQL schema).
+func startNode(t *testing.T, store string, extra ...string) *proc {
+	t.Helper()
+	return startServer(t, "", append([]string{"--store", store}, extra...)...)
+}
+
+func TestTwoNodes_PostgreSQL_LoginOnOneLogoutOnTheOther(t *testing.T) {
+	store := postgresStore(t)
+	a := startNode(t, store, "--cache-ttl", "1h")
+	b := startNode(t, store, "--cache-ttl", "1h")
+	ca, cb := client{t, a.url}, client{t, b.url}
+	token := ca.login("test@example.com", "password")
+	if cb.status(token) != 200 || ca.status(token) != 200 {
+		t.Fatal("a session made on node A does not work on both nodes")
+	}
+	res, _ := cb.do("DELETE", "/api/auth/session-v2", "", token)
+	if res.StatusCode != 204 {
+		t.Fatalf("logout on B: %d", res.StatusCode)
+	}
+	revoked := time.Now()
+	for ca.status(token) != 401 {
+		if time.Since(revoked) > 2*time.Second {
+			t.Fatal("node A still accepts a session revoked on node B after 2s (its cache TTL is 1h)")
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+	t.Logf("revocation on B reached A's cache in %v", time.Since(revoked))
+}
+
+// TestTwoNodes_PostgreSQL_LostChannelFlushesTheCache_SEC21 kills node A's
+// LISTEN connection, then deletes a session behind everyone's back (no
+// NOTIFY): a node that lost its channel must not serve its cached copy.
+func TestTwoNodes_PostgreSQL_LostChannelFlushesTheCache_SEC21(t *testing.T) {
+	store := postgresStore(t)
+	a := startNode(t, store, "--cache-ttl", "1h")
+	ca := client{t, a.url}
+	token := ca.login("test@example.com", "password")
+	// Wait until the session is in A's cache (its feed is live).
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		if ca.status(token) != 200 {
+			t.Fatal("GET failed")
+		}
+		_, metrics := ca.do("GET", "/metrics", "", "")
+		if strings.Contains(metrics, "\nsessiond_cache_sessions 1\n") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the session never reached node A's cache")
+		}
+	}
+	conn, err := pgx.Connect(context.Background(), os.Getenv("SESSIOND_TEST_POSTGRES_URL"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(context.Background())
+	schema := store[strings.LastIndex(store, "=")+1:]
+	var killed int
+	err = conn.QueryRow(context.Background(), `SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
+		WHERE query LIKE 'LISTEN %' AND query LIKE '%' || $1 || '%'`, schema).Scan(&killed)
+	if err != nil || killed == 0 {
+		t.Fatalf("terminated %d listeners: %v", killed, err)
+	}
+	if _, err := conn.Exec(context.Background(), `DELETE FROM `+pgx.Identifier{schema, "sessions"}.Sanitize()); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(2 * time.Second)
+	for ca.status(token) != 401 {
+		if time.Now().After(deadline) {
+			t.Fatal("a session deleted while the node's channel was down is still served from its cache")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}

@@ -1,0 +1,718 @@
+// Package pgstore is sessiond's PostgreSQL store, for several stateless
+// sessiond nodes on one database (pgx connection pool). Every update is
+// conditional (no upsert can bring a revoked session back), each statement
+// has a timeout, expired rows are purged in batches by one node at a time
+// (an advisory lock), and every revocation is announced with NOTIFY in its
+// own transaction, so that each node's cache hears of it on commit.
+package pgstore
+
+import (
+	"context"
+	"embed"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/sessiond/sessiond"
+)
+
+//go:embed migrations/*.sql
+var migrations embed.FS
+
+// Options configure a Store. Zero fields take their defaults.
+type Options struct {
+	// Schema holds sessiond's tables; it is created if missing. Default:
+	// the search_path parameter of the URL, or "sessiond".
+	Schema string
+	// StatementTimeout bounds every statement on the server. Default 5s.
+	StatementTimeout time.Duration
+	// MaxConns bounds the pool. Default pgxpool's (max(4, CPUs)).
+	MaxConns int32
+}
+
+// Store is a sessiond.Store on PostgreSQL.
+type Store struct {
+	pool    *pgxpool.Pool
+	schema  string
+	channel string
+}
+
+// Open connects to the database at url (postgres://…), creates the schema
+// if needed and applies the embedded migrations.
+func Open(ctx context.Context, url string, opts Options) (*Store, error) {
+	if opts.StatementTimeout <= 0 {
+		opts.StatementTimeout = 5 * time.Second
+	}
+	cfg, err := pgxpool.ParseConfig(url)
+	if err != nil {
+		return nil, fmt.Errorf("pgstore: %w", err)
+	}
+	if opts.Schema == "" {
+		opts.Schema = cfg.ConnConfig.RuntimeParams["search_path"]
+	}
+	if opts.Schema == "" {
+		opts.Schema = "sessiond"
+	}
+	if opts.MaxConns > 0 {
+		cfg.MaxConns = opts.MaxConns
+	}
+	rp := cfg.ConnConfig.RuntimeParams
+	rp["search_path"] = opts.Schema
+	rp["statement_timeout"] = fmt.Sprint(opts.StatementTimeout.Milliseconds())
+	// A revocation is acknowledged only once it is durable.
+	rp["synchronous_commit"] = "on"
+	rp["application_name"] = "sessiond"
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("pgstore: %w", err)
+	}
+	s := &Store{pool: pool, schema: opts.Schema, channel: "sessiond_" + opts.Schema}
+	if len(s.channel) > 63 {
+		s.channel = s.channel[:63]
+	}
+	if err := s.migrate(ctx); err != nil {
+		pool.Close()
+		return nil, fmt.Errorf("pgstore: %w", err)
+	}
+	return s, nil
+}
+
+// Close closes the pool. It is safe after a failed Open.
+func (s *Store) Close() error {
+	if s.pool != nil {
+		s.pool.Close()
+	}
+	return nil
+}
+
+// migrate creates the schema and applies every embedded migration not yet
+// recorded, holding an advisory lock so that nodes starting together do not
+// race.
+func (s *Store) migrate(ctx context.Context) error {
+	conn, err := s.pool.Acquire(ctx)
+	if err != nil {
+		return err
+	}
+	defer conn.Release()
+	lock := "sessiond_migrate_" + s.schema
+	if _, err := conn.Exec(ctx, `SELECT pg_advisory_lock(hashtext($1))`, lock); err != nil {
+		return fmt.Errorf("migration lock: %w", err)
+	}
+	defer conn.Exec(context.WithoutCancel(ctx), `SELECT pg_advisory_unlock(hashtext($1))`, lock)
+	if _, err := conn.Exec(ctx, `CREATE SCHEMA IF NOT EXISTS `+pgx.Identifier{s.schema}.Sanitize()); err != nil {
+		return fmt.Errorf("schema: %w", err)
+	}
+	if _, err := conn.Exec(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (version text PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())`); err != nil {
+		return fmt.Errorf("migrations table: %w", err)
+	}
+	names, err := fs.Glob(migrations, "migrations/*.sql")
+	if err != nil {
+		return err
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		body, err := migrations.ReadFile(name)
+		if err != nil {
+			return err
+		}
+		err = pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {
+			var n int
+			if err := tx.QueryRow(ctx, `SELECT count(*) FROM schema_migrations WHERE version = $1`, name).Scan(&n); err != nil || n > 0 {
+				return err
+			}
+			if _, err := tx.Exec(ctx, string(body)); err != nil {
+				return err
+			}
+			_, err := tx.Exec(ctx, `INSERT INTO schema_migrations (version) VALUES ($1)`, name)
+			return err
+		})
+		if err != nil {
+			return fmt.Errorf("migration %s: %w", name, err)
+		}
+	}
+	return nil
+}
+
+const sessionColumns = `id, token_hash, user_id, tenant_id, ip_address, user_agent,
+	created_at, last_activity, expires_at, authenticated_at, data, version, flags`
+
+const insertSession = `INSERT INTO sessions (` + sessionColumns + `)
+	VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)`
+
+func sessionArgs(s *sessiond.Session) []any {
+	var data []byte
+	if s.Data != nil {
+		data = s.Data
+	}
+	flags := s.Flags
+	if flags == nil {
+		flags = []string{}
+	}
+	return []any{s.ID, s.TokenHash[:], s.UserID, s.TenantID, s.IPAddress, s.UserAgent,
+		s.CreatedAt, s.LastActivity, s.ExpiresAt, s.AuthenticatedAt, data, s.Version, flags}
+}
+
+// CreateSession implements sessiond.SessionStore.
+func (s *Store) CreateSession(ctx context.Context, sess *sessiond.Session) error {
+	_, err := s.pool.Exec(ctx, insertSession, sessionArgs(sess)...)
+	return translate(err)
+}
+
+// SessionByTokenHash implements sessiond.SessionStore.
+func (s *Store) SessionByTokenHash(ctx context.Context, h sessiond.TokenHash) (*sessiond.Session, error) {
+	return scanSession(s.pool.QueryRow(ctx, `SELECT `+sessionColumns+` FROM sessions WHERE token_hash = $1`, h[:]))
+}
+
+// SessionByID implements sessiond.SessionStore.
+func (s *Store) SessionByID(ctx context.Context, id string) (*sessiond.Session, error) {
+	return scanSession(s.pool.QueryRow(ctx, `SELECT `+sessionColumns+` FROM sessions WHERE id = $1`, id))
+}
+
+// SessionsByUser implements sessiond.SessionStore with the user_id index.
+func (s *Store) SessionsByUser(ctx context.Context, userID string) ([]*sessiond.Session, error) {
+	return s.querySessions(ctx, s.pool, `SELECT `+sessionColumns+` FROM sessions WHERE user_id = $1`, userID)
+}
+
+type querier interface {
+	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
+}
+
+func (s *Store) querySessions(ctx context.Context, q querier, sql string, args ...any) ([]*sessiond.Session, error) {
+	rows, err := q.Query(ctx, sql, args...)
+	if err != nil {
+		return nil, translate(err)
+	}
+	defer rows.Close()
+	var out []*sessiond.Session
+	for rows.Next() {
+		sess, err := scanSession(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, sess)
+	}
+	return out, translate(rows.Err())
+}
+
+// TouchSessions implements sessiond.SessionStore with one statement.
+func (s *Store) TouchSessions(ctx context.Context, touches []sessiond.Touch) error {
+	ids := make([]string, len(touches))
+	ats := make([]time.Time, len(touches))
+	for i, t := range touches {
+		ids[i], ats[i] = t.ID, t.At
+	}
+	_, err := s.pool.Exec(ctx, `UPDATE sessions SET last_activity = t.at
+		FROM unnest($1::text[], $2::timestamptz[]) AS t(id, at)
+		WHERE sessions.id = t.id AND sessions.last_activity < t.at`, ids, ats)
+	return translate(err)
+}
+
+// UpdateSessionData implements sessiond.SessionStore.
+func (s *Store) UpdateSessionData(ctx context.Context, id string, data json.RawMessage, version int64) error {
+	return s.tx(ctx, func(tx pgx.Tx) error {
+		var d []byte
+		if data != nil {
+			d = data
+		}
+		tag, err := tx.Exec(ctx, `UPDATE sessions SET data = $1, version = version + 1 WHERE id = $2 AND version = $3`, d, id, version)
+		if err != nil {
+			return err
+		}
+		if tag.RowsAffected() == 0 {
+			var exists bool
+			if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM sessions WHERE id = $1)`, id).Scan(&exists); err != nil {
+				return err
+			}
+			if !exists {
+				return sessiond.ErrNotFound
+			}
+			return sessiond.ErrConflict
+		}
+		return s.notify(ctx, tx, sessiond.Change{SessionID: id})
+	})
+}
+
+// RotateSession implements sessiond.SessionStore.
+func (s *Store) RotateSession(ctx context.Context, oldID string, sess *sessiond.Session) error {
+	return s.tx(ctx, func(tx pgx.Tx) error {
+		tag, err := tx.Exec(ctx, `DELETE FROM sessions WHERE id = $1`, oldID)
+		if err != nil {
+			return err
+		}
+		if tag.RowsAffected() == 0 {
+			return sessiond.ErrNotFound
+		}
+		if _, err := tx.Exec(ctx, insertSession, sessionArgs(sess)...); err != nil {
+			return err
+		}
+		return s.notify(ctx, tx, sessiond.Change{SessionID: oldID})
+	})
+}
+
+// DeleteSession implements sessiond.SessionStore.
+func (s *Store) DeleteSession(ctx context.Context, id string) error {
+	return s.tx(ctx, func(tx pgx.Tx) error {
+		tag, err := tx.Exec(ctx, `DELETE FROM sessions WHERE id = $1`, id)
+		if err != nil {
+			return err
+		}
+		if tag.RowsAffected() == 0 {
+			return sessiond.ErrNotFound
+		}
+		return s.notify(ctx, tx, sessiond.Change{SessionID: id})
+	})
+}
+
+// DeleteUserSessions implements sessiond.SessionStore.
+func (s *Store) DeleteUserSessions(ctx context.Context, userID, except string) (int, error) {
+	var n int64
+	err := s.tx(ctx, func(tx pgx.Tx) error {
+		tag, err := tx.Exec(ctx, `DELETE FROM sessions WHERE user_id = $1 AND id <> $2`, userID, except)
+		if err != nil {
+			return err
+		}
+		if n = tag.RowsAffected(); n == 0 {
+			return nil
+		}
+		return s.notify(ctx, tx, sessiond.Change{UserID: userID})
+	})
+	return int(n), err
+}
+
+// CreateSessionLimited implements sessiond.SessionStore. A transaction-scoped
+// advisory lock on the user serializes concurrent logins of that user on
+// every node, so the count cannot be raced.
+func (s *Store) CreateSessionLimited(ctx context.Context, sess *sessiond.Session, lim sessiond.Limit) ([]*sessiond.Session, error) {
+	var evicted []*sessiond.Session
+	err := s.tx(ctx, func(tx pgx.Tx) error {
+		evicted = nil
+		if lim.Max > 0 {
+			if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtext('sessiond_user:' || $1))`, sess.UserID); err != nil {
+				return err
+			}
+			live, err := s.querySessions(ctx, tx, `SELECT `+sessionColumns+` FROM sessions
+				WHERE user_id = $1 AND expires_at > $2 AND last_activity > $3 ORDER BY last_activity, id`,
+				sess.UserID, lim.Now, lim.IdleBefore)
+			if err != nil {
+				return err
+			}
+			if over := len(live) - lim.Max + 1; over > 0 {
+				if !lim.Evict {
+					return sessiond.ErrLimitReached
+				}
+				for _, old := range live[:over] {
+					if _, err := tx.Exec(ctx, `DELETE FROM sessions WHERE id = $1`, old.ID); err != nil {
+						return err
+					}
+					if err := s.notify(ctx, tx, sessiond.Change{SessionID: old.ID}); err != nil {
+						return err
+					}
+					evicted = append(evicted, old)
+				}
+			}
+		}
+		_, err := tx.Exec(ctx, insertSession, sessionArgs(sess)...)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return evicted, nil
+}
+
+// SetSessionFlags implements sessiond.SessionStore.
+func (s *Store) SetSessionFlags(ctx context.Context, id string, flags []string) error {
+	if flags == nil {
+		flags = []string{}
+	}
+	return s.tx(ctx, func(tx pgx.Tx) error {
+		tag, err := tx.Exec(ctx, `UPDATE sessions SET flags = $1 WHERE id = $2`, flags, id)
+		if err != nil {
+			return err
+		}
+		if tag.RowsAffected() == 0 {
+			return sessiond.ErrNotFound
+		}
+		return s.notify(ctx, tx, sessiond.Change{SessionID: id})
+	})
+}
+
+// DeleteTenantSessions implements sessiond.SessionStore.
+func (s *Store) DeleteTenantSessions(ctx context.Context, tenantID string) (int, error) {
+	var n int64
+	err := s.tx(ctx, func(tx pgx.Tx) error {
+		tag, err := tx.Exec(ctx, `DELETE FROM sessions WHERE tenant_id = $1`, tenantID)
+		if err != nil {
+			return err
+		}
+		if n = tag.RowsAffected(); n == 0 {
+			return nil
+		}
+		return s.notify(ctx, tx, sessiond.Change{TenantID: tenantID})
+	})
+	return int(n), err
+}
+
+// DeleteExpiredSessions implements sessiond.SessionStore. Only one node
+// purges at a time: a node that does not get the advisory lock deletes
+// nothing and returns 0. It also deletes expired counters and migration
+// records.
+func (s *Store) DeleteExpiredSessions(ctx context.Context, now, idleBefore time.Time, limit int) (int, error) {
+	var n int64
+	err := s.tx(ctx, func(tx pgx.Tx) error {
+		var leader bool
+		if err := tx.QueryRow(ctx, `SELECT pg_try_advisory_xact_lock(hashtext('sessiond_purge_' || current_schema()))`).Scan(&leader); err != nil || !leader {
+			return err
+		}
+		tag, err := tx.Exec(ctx, `DELETE FROM sessions WHERE id IN (
+			SELECT id FROM sessions WHERE expires_at <= $1
+			UNION
+			SELECT id FROM sessions WHERE last_activity <= $2
+			LIMIT $3)`, now, idleBefore, limit)
+		if err != nil {
+			return err
+		}
+		n = tag.RowsAffected()
+		if _, err := tx.Exec(ctx, `DELETE FROM counters WHERE expires_at <= $1`, now); err != nil {
+			return err
+		}
+		_, err = tx.Exec(ctx, `DELETE FROM legacy_migrations WHERE expires_at <= $1`, now)
+		return err
+	})
+	return int(n), err
+}
+
+// Ping implements sessiond.SessionStore.
+func (s *Store) Ping(ctx context.Context) error { return translate(s.pool.Ping(ctx)) }
+
+const userColumns = `id, email, email_key, password_hash, tenant_id, needs_onboarding,
+	onboarding_step, disabled, created_at, updated_at`
+
+// CreateUser implements sessiond.UserStore.
+func (s *Store) CreateUser(ctx context.Context, u *sessiond.User) error {
+	_, err := s.pool.Exec(ctx, `INSERT INTO users (`+userColumns+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
+		u.ID, u.Email, u.EmailKey, u.PasswordHash, u.TenantID, u.NeedsOnboarding, u.OnboardingStep, u.Disabled, u.CreatedAt, u.UpdatedAt)
+	return translate(err)
+}
+
+// UserByID implements sessiond.UserStore.
+func (s *Store) UserByID(ctx context.Context, id string) (*sessiond.User, error) {
+	return scanUser(s.pool.QueryRow(ctx, `SELECT `+userColumns+` FROM users WHERE id = $1`, id))
+}
+
+// UserByEmailKey implements sessiond.UserStore.
+func (s *Store) UserByEmailKey(ctx context.Context, key string) (*sessiond.User, error) {
+	return scanUser(s.pool.QueryRow(ctx, `SELECT `+userColumns+` FROM users WHERE email_key = $1`, key))
+}
+
+// UpdateUser implements sessiond.UserStore.
+func (s *Store) UpdateUser(ctx context.Context, u *sessiond.User) error {
+	return s.tx(ctx, func(tx pgx.Tx) error {
+		tag, err := tx.Exec(ctx, `UPDATE users SET email = $1, email_key = $2, password_hash = $3, tenant_id = $4,
+			needs_onboarding = $5, onboarding_step = $6, disabled = $7, updated_at = $8 WHERE id = $9`,
+			u.Email, u.EmailKey, u.PasswordHash, u.TenantID, u.NeedsOnboarding, u.OnboardingStep, u.Disabled, u.UpdatedAt, u.ID)
+		if err != nil {
+			return err
+		}
+		if tag.RowsAffected() == 0 {
+			return sessiond.ErrNotFound
+		}
+		return s.notify(ctx, tx, sessiond.Change{UserID: u.ID})
+	})
+}
+
+// IncrementCounter implements sessiond.CounterStore.
+func (s *Store) IncrementCounter(ctx context.Context, key string, now time.Time, ttl time.Duration) (int64, error) {
+	var n int64
+	err := s.pool.QueryRow(ctx, `INSERT INTO counters (key, count, last_at, expires_at) VALUES ($1, 1, $2, $3)
+		ON CONFLICT (key) DO UPDATE SET
+			count = CASE WHEN counters.expires_at <= excluded.last_at THEN 1 ELSE counters.count + 1 END,
+			last_at = excluded.last_at, expires_at = excluded.expires_at
+		RETURNING count`, key, now, now.Add(ttl)).Scan(&n)
+	return n, translate(err)
+}
+
+// Counter implements sessiond.CounterStore.
+func (s *Store) Counter(ctx context.Context, key string, now time.Time) (int64, time.Time, error) {
+	var (
+		n    int64
+		last time.Time
+	)
+	err := s.pool.QueryRow(ctx, `SELECT count, last_at FROM counters WHERE key = $1 AND expires_at > $2`, key, now).Scan(&n, &last)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return 0, time.Time{}, nil
+	}
+	if err != nil {
+		return 0, time.Time{}, translate(err)
+	}
+	return n, last.UTC(), nil
+}
+
+// ResetCounter implements sessiond.CounterStore.
+func (s *Store) ResetCounter(ctx context.Context, key string) error {
+	_, err := s.pool.Exec(ctx, `DELETE FROM counters WHERE key = $1`, key)
+	return translate(err)
+}
+
+// AppendEvent implements sessiond.EventStore.
+func (s *Store) AppendEvent(ctx context.Context, e *sessiond.Event) error {
+	detail := e.Detail
+	if detail == nil {
+		detail = map[string]string{}
+	}
+	_, err := s.pool.Exec(ctx, `INSERT INTO events (id, type, user_id, session_id, ip_address, user_agent, at, detail)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`, e.ID, e.Type, e.UserID, e.SessionID, e.IPAddress, e.UserAgent, e.At, detail)
+	return translate(err)
+}
+
+// EventsByUser implements sessiond.EventStore.
+func (s *Store) EventsByUser(ctx context.Context, userID string, limit int) ([]*sessiond.Event, error) {
+	rows, err := s.pool.Query(ctx, `SELECT id, type, user_id, session_id, ip_address, user_agent, at, detail
+		FROM events WHERE user_id = $1 ORDER BY at DESC, id DESC LIMIT $2`, userID, limit)
+	if err != nil {
+		return nil, translate(err)
+	}
+	defer rows.Close()
+	var out []*sessiond.Event
+	for rows.Next() {
+		var e sessiond.Event
+		if err := rows.Scan(&e.ID, &e.Type, &e.UserID, &e.SessionID, &e.IPAddress, &e.UserAgent, &e.At, &e.Detail); err != nil {
+			return nil, translate(err)
+		}
+		e.At = e.At.UTC()
+		if len(e.Detail) == 0 {
+			e.Detail = nil
+		}
+		out = append(out, &e)
+	}
+	return out, translate(rows.Err())
+}
+
+// DeleteEventsBefore implements sessiond.EventStore.
+func (s *Store) DeleteEventsBefore(ctx context.Context, before time.Time, limit int) (int, error) {
+	tag, err := s.pool.Exec(ctx, `DELETE FROM events WHERE id IN (SELECT id FROM events WHERE at < $1 LIMIT $2)`, before, limit)
+	if err != nil {
+		return 0, translate(err)
+	}
+	return int(tag.RowsAffected()), nil
+}
+
+// SeenDevice implements sessiond.DeviceStore.
+func (s *Store) SeenDevice(ctx context.Context, userID, fingerprint string, at time.Time) (bool, error) {
+	var isNew bool
+	err := s.tx(ctx, func(tx pgx.Tx) error {
+		tag, err := tx.Exec(ctx, `INSERT INTO devices (user_id, fingerprint, first_seen, last_seen) VALUES ($1, $2, $3, $3)
+			ON CONFLICT (user_id, fingerprint) DO NOTHING`, userID, fingerprint, at)
+		if err != nil {
+			return err
+		}
+		if isNew = tag.RowsAffected() == 1; isNew {
+			return nil
+		}
+		_, err = tx.Exec(ctx, `UPDATE devices SET last_seen = GREATEST(last_seen, $3) WHERE user_id = $1 AND fingerprint = $2`,
+			userID, fingerprint, at)
+		return err
+	})
+	return isNew, err
+}
+
+const migrationColumns = `key, state, sealed, created_at, share_until, expires_at`
+
+// ClaimMigration implements sessiond.MigrationStore: an insert that does
+// nothing on conflict, then a conditional takeover of an expired record, so
+// that of any number of concurrent claims on any nodes exactly one wins.
+func (s *Store) ClaimMigration(ctx context.Context, key sessiond.TokenHash, now, pendingUntil time.Time) (*sessiond.Migration, bool, error) {
+	m := &sessiond.Migration{Key: key, State: sessiond.MigrationPending, CreatedAt: now, ShareUntil: pendingUntil, ExpiresAt: pendingUntil}
+	tag, err := s.pool.Exec(ctx, `INSERT INTO legacy_migrations (key, state, created_at, share_until, expires_at)
+		VALUES ($1, $2, $3, $4, $4) ON CONFLICT (key) DO NOTHING`, key[:], m.State, now, pendingUntil)
+	if err != nil {
+		return nil, false, translate(err)
+	}
+	if tag.RowsAffected() == 1 {
+		return m, true, nil
+	}
+	tag, err = s.pool.Exec(ctx, `UPDATE legacy_migrations SET state = $2, sealed = NULL, created_at = $3, share_until = $4, expires_at = $4
+		WHERE key = $1 AND expires_at <= $3`, key[:], m.State, now, pendingUntil)
+	if err != nil {
+		return nil, false, translate(err)
+	}
+	if tag.RowsAffected() == 1 {
+		return m, true, nil
+	}
+	cur, err := s.MigrationByKey(ctx, key)
+	if err != nil {
+		return nil, false, err
+	}
+	return cur, false, nil
+}
+
+// MigrationByKey implements sessiond.MigrationStore.
+func (s *Store) MigrationByKey(ctx context.Context, key sessiond.TokenHash) (*sessiond.Migration, error) {
+	var (
+		m      sessiond.Migration
+		keyRaw []byte
+	)
+	err := s.pool.QueryRow(ctx, `SELECT `+migrationColumns+` FROM legacy_migrations WHERE key = $1`, key[:]).
+		Scan(&keyRaw, &m.State, &m.Sealed, &m.CreatedAt, &m.ShareUntil, &m.ExpiresAt)
+	if err != nil {
+		return nil, translate(err)
+	}
+	copy(m.Key[:], keyRaw)
+	m.CreatedAt, m.ShareUntil, m.ExpiresAt = m.CreatedAt.UTC(), m.ShareUntil.UTC(), m.ExpiresAt.UTC()
+	return &m, nil
+}
+
+// FinishMigration implements sessiond.MigrationStore.
+func (s *Store) FinishMigration(ctx context.Context, m *sessiond.Migration) error {
+	tag, err := s.pool.Exec(ctx, `UPDATE legacy_migrations SET state = $1, sealed = $2, share_until = $3, expires_at = $4
+		WHERE key = $5 AND state = $6`, m.State, m.Sealed, m.ShareUntil, m.ExpiresAt, m.Key[:], sessiond.MigrationPending)
+	if err != nil {
+		return translate(err)
+	}
+	if tag.RowsAffected() == 0 {
+		return sessiond.ErrNotFound
+	}
+	return nil
+}
+
+// DeleteMigration implements sessiond.MigrationStore.
+func (s *Store) DeleteMigration(ctx context.Context, key sessiond.TokenHash) error {
+	_, err := s.pool.Exec(ctx, `DELETE FROM legacy_migrations WHERE key = $1`, key[:])
+	return translate(err)
+}
+
+// notify announces a change to every node's cache. NOTIFY is delivered on
+// commit, and not at all on rollback.
+func (s *Store) notify(ctx context.Context, tx pgx.Tx, c sessiond.Change) error {
+	var payload string
+	switch {
+	case c.SessionID != "":
+		payload = "s:" + c.SessionID
+	case c.UserID != "":
+		payload = "u:" + c.UserID
+	default:
+		payload = "t:" + c.TenantID
+	}
+	if len(payload) > 7000 {
+		// NOTIFY payloads are limited to 8000 bytes; ids never come close,
+		// but a truncated one would be a silent miss.
+		return fmt.Errorf("pgstore: change %q too long to announce", payload[:32])
+	}
+	_, err := tx.Exec(ctx, `SELECT pg_notify($1, $2)`, s.channel, payload)
+	return err
+}
+
+// WatchChanges implements sessiond.ChangeWatcher with LISTEN on a dedicated
+// connection: a change reaches the callback as soon as its transaction
+// commits. It returns when the connection is lost.
+func (s *Store) WatchChanges(ctx context.Context, connected func(), onChange func(sessiond.Change)) error {
+	pc, err := s.pool.Acquire(ctx)
+	if err != nil {
+		return translate(err)
+	}
+	conn := pc.Hijack()
+	defer conn.Close(context.WithoutCancel(ctx))
+	if _, err := conn.Exec(ctx, `LISTEN `+pgx.Identifier{s.channel}.Sanitize()); err != nil {
+		return translate(err)
+	}
+	connected()
+	for {
+		n, err := conn.WaitForNotification(ctx)
+		if err != nil {
+			return translate(err)
+		}
+		kind, id, ok := strings.Cut(n.Payload, ":")
+		if !ok {
+			continue
+		}
+		switch kind {
+		case "s":
+			onChange(sessiond.Change{SessionID: id})
+		case "u":
+			onChange(sessiond.Change{UserID: id})
+		case "t":
+			onChange(sessiond.Change{TenantID: id})
+		}
+	}
+}
+
+func (s *Store) tx(ctx context.Context, fn func(pgx.Tx) error) error {
+	return translate(pgx.BeginFunc(ctx, s.pool, fn))
+}
+
+func scanSession(row pgx.Row) (*sessiond.Session, error) {
+	var (
+		sess  sessiond.Session
+		hash  []byte
+		data  []byte
+		flags []string
+	)
+	err := row.Scan(&sess.ID, &hash, &sess.UserID, &sess.TenantID, &sess.IPAddress, &sess.UserAgent,
+		&sess.CreatedAt, &sess.LastActivity, &sess.ExpiresAt, &sess.AuthenticatedAt, &data, &sess.Version, &flags)
+	if err != nil {
+		return nil, translate(err)
+	}
+	if len(hash) != len(sess.TokenHash) {
+		return nil, fmt.Errorf("pgstore: session %s has a token hash of %d bytes", sess.ID, len(hash))
+	}
+	copy(sess.TokenHash[:], hash)
+	sess.CreatedAt, sess.LastActivity = sess.CreatedAt.UTC(), sess.LastActivity.UTC()
+	sess.ExpiresAt, sess.AuthenticatedAt = sess.ExpiresAt.UTC(), sess.AuthenticatedAt.UTC()
+	if data != nil {
+		sess.Data = json.RawMessage(data)
+	}
+	if len(flags) > 0 {
+		sess.Flags = flags
+	}
+	return &sess, nil
+}
+
+func scanUser(row pgx.Row) (*sessiond.User, error) {
+	var u sessiond.User
+	err := row.Scan(&u.ID, &u.Email, &u.EmailKey, &u.PasswordHash, &u.TenantID, &u.NeedsOnboarding,
+		&u.OnboardingStep, &u.Disabled, &u.CreatedAt, &u.UpdatedAt)
+	if err != nil {
+		return nil, translate(err)
+	}
+	u.CreatedAt, u.UpdatedAt = u.CreatedAt.UTC(), u.UpdatedAt.UTC()
+	return &u, nil
+}
+
+// translate turns driver errors into sessiond's sentinels at the boundary:
+// no rows is ErrNotFound, a unique violation ErrConflict; our own errors pass
+// through; anything else is a system error that names no driver type.
+func translate(err error) error {
+	if err == nil {
+		return nil
+	}
+	if errors.Is(err, pgx.ErrNoRows) {
+		return sessiond.ErrNotFound
+	}
+	var own *sessiond.Error
+	if errors.As(err, &own) {
+		return err
+	}
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) && pgErr.Code == "23505" {
+		return sessiond.ErrConflict
+	}
+	for _, ctxErr := range []error{context.Canceled, context.DeadlineExceeded} {
+		if errors.Is(err, ctxErr) {
+			return fmt.Errorf("pgstore: %w", ctxErr)
+		}
+	}
+	return fmt.Errorf("pgstore: %v", err)
+}
+
+var (
+	_ sessiond.Store         = (*Store)(nil)
+	_ sessiond.ChangeWatcher = (*Store)(nil)
+)
