@@ -2,7 +2,16 @@ module github.com/sessiond/sessiond/bench
 
 go 1.26.0
 
-require github.com/sessiond/sessiond v0.0.0
+require (
+	github.com/jackc/pgx/v5 v5.12.0
+	github.com/sessiond/sessiond v0.0.0
+)
+
+require (
+	github.com/jackc/pgpassfile v1.0.0 // indirect
+	github.com/jackc/pgservicefile v0.0.0-20240606120523-5a60cdf6a761 // indirect
+	golang.org/x/text v0.44.0 // indirect
+)
 
 require (
 	github.com/alexedwards/scs/v2 v2.9.0

@@ -32,6 +32,7 @@ import (
 	"time"
 
 	"github.com/alexedwards/scs/v2"
+	"github.com/jackc/pgx/v5"
 
 	"github.com/sessiond/sessiond"
 	"github.com/sessiond/sessiond/sqlitestore"
@@ -56,6 +57,8 @@ func main() {
 	rounds := flag.Int("rounds", 3, "interleaved rounds per target")
 	sessions := flag.Int("sessions", 100_000, "sessions for the memory measurement (0: skip)")
 	loginDuration := flag.Duration("login-duration", 10*time.Second, "length of the login-rate run (0: skip)")
+	pgURL := flag.String("postgres", os.Getenv("SESSIOND_BENCH_POSTGRES_URL"), "PostgreSQL URL for the multi-node figures (empty: skip)")
+	revocations := flag.Int("revocations", 1000, "revocations timed between two nodes")
 	flag.Parse()
 	if _, err := exec.LookPath("wrk"); err != nil {
 		log.Fatal("wrk is not installed (apt-get install wrk)")
@@ -71,6 +74,9 @@ func main() {
 	fmt.Printf("machine: %s; GOMAXPROCS of every server: default (%d cores); wrk %s\n\n",
 		strings.TrimSpace(string(must(exec.Command("uname", "-srm").Output()))), numCPU(), strings.Join(b.wrkArgs, " "))
 
+	if *pgURL != "" {
+		b.postgres(*pgURL, *rounds, *revocations)
+	}
 	b.validation(*rounds)
 	if *sessions > 0 {
 		b.memory(*sessions)
@@ -165,6 +171,109 @@ func (b *bench) validation(rounds int) {
 			}
 		}
 	}
+}
+
+// postgres: validation throughput on PostgreSQL with and without the node
+// cache, and how long a revocation on one node takes to reach the other.
+func (b *bench) postgres(pgURL string, rounds, revocations int) {
+	sep := "?"
+	if strings.Contains(pgURL, "?") {
+		sep = "&"
+	}
+	schema := "sessiond_bench_" + strconv.FormatInt(time.Now().UnixNano(), 36)
+	store := pgURL + sep + "search_path=" + schema
+	// The database is shared: the schema goes when the figures are in.
+	defer func() {
+		conn, err := pgx.Connect(context.Background(), pgURL)
+		if err != nil {
+			log.Printf("drop schema %s: %v", schema, err)
+			return
+		}
+		defer conn.Close(context.Background())
+		if _, err := conn.Exec(context.Background(), "DROP SCHEMA IF EXISTS "+pgx.Identifier{schema}.Sanitize()+" CASCADE"); err != nil {
+			log.Printf("drop schema %s: %v", schema, err)
+		}
+	}()
+	tokenFile := filepath.Join(b.dir, "admin-token")
+	os.WriteFile(tokenFile, []byte("bench-admin-token-0123456789abcdef"), 0o600)
+	trivial := b.start("trivial-pg", b.self(), "serve-trivial")
+	a := b.start("pg-node-a", b.sessiond(), "serve", "--demo", "--store", store, "--log-level", "warn", "--admin-token-file", tokenFile)
+	nb := b.start("pg-node-b", b.sessiond(), "serve", "--store", store, "--log-level", "warn", "--admin-token-file", tokenFile)
+	nocache := b.start("pg-nocache", b.sessiond(), "serve", "--store", store, "--log-level", "warn", "--cache-size", "0")
+	token := login(a, "test@example.com", "password")
+	targets := []target{
+		{"trivial handler", trivial + "/", "sid=" + token},
+		{"sessiond GET /api/auth/session-v2, PostgreSQL, node cache on", a + "/api/auth/session-v2", "sid=" + token},
+		{"sessiond GET /api/auth/session-v2, PostgreSQL, --cache-size 0", nocache + "/api/auth/session-v2", "sid=" + token},
+	}
+	results := make([][]result, len(targets))
+	for range rounds {
+		for i, t := range targets {
+			results[i] = append(results[i], b.wrk(t.url, "-H", "Cookie: "+t.cookie))
+		}
+	}
+	fmt.Printf("## PostgreSQL: GET with a valid session, wrk at saturation (%d rounds, medians)\n\n", rounds)
+	fmt.Println("| target | requests/s | p50 ms | p99 ms | req/s vs trivial |")
+	fmt.Println("|---|---|---|---|---|")
+	base := medianOf(results[0])
+	for i, t := range targets {
+		m := medianOf(results[i])
+		fmt.Printf("| %s | %.0f | %.2f | %.2f | %.2f× |\n", t.name, m.rps, m.p50, m.p99, m.rps/base.rps)
+	}
+	fmt.Println()
+
+	// Revocation propagation: a session cached on node A is revoked on
+	// node B; time until A answers 401.
+	var took []time.Duration
+	client := &http.Client{}
+	admin := func(method, url, body string) (*http.Response, []byte) {
+		req, _ := http.NewRequest(method, url, strings.NewReader(body))
+		req.Header.Set("Authorization", "Bearer bench-admin-token-0123456789abcdef")
+		if body != "" {
+			req.Header.Set("Content-Type", "application/json")
+		}
+		res, err := client.Do(req)
+		if err != nil {
+			log.Fatal(err)
+		}
+		defer res.Body.Close()
+		out, _ := io.ReadAll(res.Body)
+		return res, out
+	}
+	get := func(url, tok string) int {
+		req, _ := http.NewRequest("GET", url+"/api/auth/session-v2", nil)
+		req.Header.Set("Cookie", "sid="+tok)
+		res, err := client.Do(req)
+		if err != nil {
+			log.Fatal(err)
+		}
+		io.Copy(io.Discard, res.Body)
+		res.Body.Close()
+		return res.StatusCode
+	}
+	for range revocations {
+		_, out := admin("POST", a+"/admin/v1/sessions", `{"user_id":"bench-user"}`)
+		var created struct {
+			Token   string
+			Session struct{ ID string }
+		}
+		json.Unmarshal(out, &created)
+		if get(a, created.Token) != 200 {
+			log.Fatal("created session not valid on node A")
+		}
+		admin("DELETE", nb+"/admin/v1/sessions/"+created.Session.ID, "")
+		start := time.Now()
+		for get(a, created.Token) != 401 {
+			if time.Since(start) > 5*time.Second {
+				log.Fatal("revocation did not reach node A within 5s")
+			}
+		}
+		took = append(took, time.Since(start))
+	}
+	slices.Sort(took)
+	fmt.Printf("## Revocation propagation between two nodes on PostgreSQL (%d revocations)\n\n", len(took))
+	fmt.Printf("Time from the revocation's answer on node B to the first 401 on node A (which had the session cached, TTL 10 s): p50 %v, p99 %v, max %v.\n\n",
+		took[len(took)/2].Round(time.Microsecond), took[len(took)*99/100].Round(time.Microsecond), took[len(took)-1].Round(time.Microsecond))
 }
 
 // memory: the resident size of a server holding n sessions, all of them
