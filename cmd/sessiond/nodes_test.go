@@ -2,45 +2,20 @@ package main
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"os"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/sessiond/sessiond/internal/pgtest"
 )
 
-// postgresStore returns a store URL in a schema of this test's own, dropped
-// at the end; it skips (or fails, with SESSIOND_TEST_REQUIRE_SERVICES=1)
-// without SESSIOND_TEST_POSTGRES_URL.
+// postgresStore returns a store URL in a schema of this test's own.
 func postgresStore(t *testing.T) string {
 	t.Helper()
-	url := os.Getenv("SESSIOND_TEST_POSTGRES_URL")
-	if url == "" {
-		if os.Getenv("SESSIOND_TEST_REQUIRE_SERVICES") == "1" {
-			t.Fatal("SESSIOND_TEST_POSTGRES_URL is not set and SESSIOND_TEST_REQUIRE_SERVICES=1")
-		}
-		t.Skip("SESSIOND_TEST_POSTGRES_URL is not set")
-	}
-	var b [6]byte
-	rand.Read(b[:])
-	schema := "sessiond_e2e_" + hex.EncodeToString(b[:])
-	t.Cleanup(func() {
-		conn, err := pgx.Connect(context.Background(), url)
-		if err != nil {
-			t.Errorf("drop schema: %v", err)
-			return
-		}
-		defer conn.Close(context.Background())
-		conn.Exec(context.Background(), `DROP SCHEMA IF EXISTS `+pgx.Identifier{schema}.Sanitize()+` CASCADE`)
-	})
-	sep := "?"
-	if strings.Contains(url, "?") {
-		sep = "&"
-	}
-	return url + sep + "search_path=" + schema
+	return pgtest.URL(pgtest.Schema(t, "sessiond_e2e_"))
 }
 
 // startNode is startServer for a store URL (a shared PostgreSQL schema).

@@ -167,16 +167,9 @@ func (s *server) handleAdminRevokeSession(w http.ResponseWriter, r *http.Request
 
 // handleAdminPatchData: PATCH /admin/v1/sessions/{id}/data {data, version?}.
 func (s *server) handleAdminPatchData(w http.ResponseWriter, r *http.Request) {
-	var in struct {
-		Data    json.RawMessage `json:"data"`
-		Version *int64          `json:"version"`
-	}
-	if err := decodeJSON(r, &in); err != nil {
+	in, err := decodeDataPatch(r)
+	if err != nil {
 		writeError(w, err)
-		return
-	}
-	if len(in.Data) == 0 || in.Data[0] != '{' {
-		writeError(w, sessiond.Errorf(sessiond.CodeInvalidInput, `"data" must be a JSON object`))
 		return
 	}
 	sess, ok := s.adminSession(w, r)

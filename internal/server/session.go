@@ -158,16 +158,9 @@ func (s *server) handleLogout(w http.ResponseWriter, r *http.Request) {
 // handlePatchSession: PATCH /api/auth/session-v2 {data, version?}, a JSON
 // merge patch of the session's application data.
 func (s *server) handlePatchSession(w http.ResponseWriter, r *http.Request) {
-	var in struct {
-		Data    json.RawMessage `json:"data"`
-		Version *int64          `json:"version"`
-	}
-	if err := decodeJSON(r, &in); err != nil {
+	in, err := decodeDataPatch(r)
+	if err != nil {
 		writeError(w, err)
-		return
-	}
-	if len(in.Data) == 0 || in.Data[0] != '{' {
-		writeError(w, sessiond.Errorf(sessiond.CodeInvalidInput, `"data" must be a JSON object`))
 		return
 	}
 	sess, ok := s.requireSession(w, r)
@@ -202,6 +195,24 @@ func (s *server) requireSession(w http.ResponseWriter, r *http.Request) (*sessio
 		return nil, false
 	}
 	return sess, true
+}
+
+// dataPatch is the body of a session data update: a JSON merge patch and,
+// optionally, the version it applies to.
+type dataPatch struct {
+	Data    json.RawMessage `json:"data"`
+	Version *int64          `json:"version"`
+}
+
+func decodeDataPatch(r *http.Request) (dataPatch, error) {
+	var in dataPatch
+	if err := decodeJSON(r, &in); err != nil {
+		return in, err
+	}
+	if len(in.Data) == 0 || in.Data[0] != '{' {
+		return in, sessiond.Errorf(sessiond.CodeInvalidInput, `"data" must be a JSON object`)
+	}
+	return in, nil
 }
 
 // requireNoPendingReauth answers 403 reauth_required when an anomaly asked

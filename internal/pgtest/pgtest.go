@@ -1,0 +1,54 @@
+// Package pgtest gives tests a PostgreSQL schema of their own on the
+// server named by SESSIOND_TEST_POSTGRES_URL, dropped when the test ends:
+// the server is shared by every test run on the machine.
+package pgtest
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"os"
+	"strings"
+	"testing"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// Schema returns the server's URL and a new schema's name. Without
+// SESSIOND_TEST_POSTGRES_URL the test is skipped, or fails when
+// SESSIOND_TEST_REQUIRE_SERVICES=1 (as in CI).
+func Schema(t testing.TB, prefix string) (url, schema string) {
+	t.Helper()
+	url = os.Getenv("SESSIOND_TEST_POSTGRES_URL")
+	if url == "" {
+		if os.Getenv("SESSIOND_TEST_REQUIRE_SERVICES") == "1" {
+			t.Fatal("SESSIOND_TEST_POSTGRES_URL is not set and SESSIOND_TEST_REQUIRE_SERVICES=1")
+		}
+		t.Skip("SESSIOND_TEST_POSTGRES_URL is not set: skipping the PostgreSQL tests")
+	}
+	var b [6]byte
+	rand.Read(b[:])
+	schema = prefix + hex.EncodeToString(b[:])
+	t.Cleanup(func() {
+		conn, err := pgx.Connect(context.Background(), url)
+		if err != nil {
+			t.Errorf("drop schema %s: %v", schema, err)
+			return
+		}
+		defer conn.Close(context.Background())
+		if _, err := conn.Exec(context.Background(), `DROP SCHEMA IF EXISTS `+pgx.Identifier{schema}.Sanitize()+` CASCADE`); err != nil {
+			t.Errorf("drop schema %s: %v", schema, err)
+		}
+	})
+	return url, schema
+}
+
+// URL returns url with search_path set to schema, the form sessiond's
+// --store takes.
+func URL(url, schema string) string {
+	sep := "?"
+	if strings.Contains(url, "?") {
+		sep = "&"
+	}
+	return url + sep + "search_path=" + schema
+}
