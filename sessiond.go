@@ -83,8 +83,9 @@ type Touch struct {
 // "valid". Drivers' error types never cross this interface.
 //
 // Stores do not judge expiry: they return what they hold, and the Manager
-// decides whether it is still live. DeleteExpired is the only method that
-// reasons about deadlines.
+// decides whether it is still live. DeleteExpiredSessions is the only method
+// that reasons about deadlines; a store may also drop a session by itself
+// once its absolute deadline has passed by the wall clock (Redis key TTLs).
 //
 // No method creates a session as a side effect. Every update is conditional
 // on the record existing, so an update racing a delete never resurrects it.

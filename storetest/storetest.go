@@ -61,9 +61,11 @@ var cases = []struct {
 	{"ExpiredMigrationIsClaimedAfresh", testMigrationExpiry},
 }
 
-// base is a fixed instant with microsecond precision, the precision every
-// store keeps.
-var base = time.Date(2026, 1, 2, 3, 4, 5, 123456000, time.UTC)
+// base is the suite's "now": the wall clock when the suite starts, to the
+// microsecond (the precision every store keeps). It is not a fixed date
+// because a store may drop sessions whose absolute deadline has passed by
+// the wall clock (Redis key TTLs).
+var base = time.Now().UTC().Truncate(time.Microsecond)
 
 func newSession(t *testing.T, userID string) *sessiond.Session {
 	t.Helper()

@@ -10,6 +10,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/sessiond/sessiond/internal/pgtest"
+	"github.com/sessiond/sessiond/internal/redistest"
 )
 
 // postgresStore returns a store URL in a schema of this test's own.
@@ -90,4 +91,27 @@ func TestTwoNodes_PostgreSQL_LostChannelFlushesTheCache_SEC21(t *testing.T) {
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
+}
+
+func TestTwoNodes_Redis_LoginOnOneLogoutOnTheOther(t *testing.T) {
+	store := redistest.URL(redistest.Prefix(t))
+	a := startNode(t, store, "--cache-ttl", "1h")
+	b := startNode(t, store, "--cache-ttl", "1h")
+	ca, cb := client{t, a.url}, client{t, b.url}
+	token := ca.login("test@example.com", "password")
+	if cb.status(token) != 200 || ca.status(token) != 200 {
+		t.Fatal("a session made on node A does not work on both nodes")
+	}
+	res, _ := cb.do("DELETE", "/api/auth/session-v2", "", token)
+	if res.StatusCode != 204 {
+		t.Fatalf("logout on B: %d", res.StatusCode)
+	}
+	revoked := time.Now()
+	for ca.status(token) != 401 {
+		if time.Since(revoked) > 2*time.Second {
+			t.Fatal("node A still accepts a session revoked on node B after 2s (its cache TTL is 1h)")
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+	t.Logf("revocation on B reached A's cache in %v", time.Since(revoked))
 }

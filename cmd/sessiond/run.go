@@ -26,6 +26,7 @@ import (
 	"github.com/sessiond/sessiond/internal/webhook"
 	"github.com/sessiond/sessiond/password"
 	"github.com/sessiond/sessiond/pgstore"
+	"github.com/sessiond/sessiond/redisstore"
 	"github.com/sessiond/sessiond/sessionhttp"
 	"github.com/sessiond/sessiond/sqlitestore"
 )
@@ -180,7 +181,7 @@ type app struct {
 // without a cache and without background purging.
 func open(e env, cfg config.Config, serving bool) (*app, error) {
 	log := newLogger(cfg, e.stderr)
-	store, err := openStore(e.ctx, cfg.Store)
+	store, err := openStore(e.ctx, cfg.Store, log)
 	if err != nil {
 		return nil, err
 	}
@@ -231,9 +232,19 @@ func open(e env, cfg config.Config, serving bool) (*app, error) {
 
 // openStore picks the store from its URL: the only place that knows them
 // all.
-func openStore(ctx context.Context, url string) (sessiond.Store, error) {
-	if path, ok := strings.CutPrefix(url, "sqlite:"); ok {
-		return sqlitestore.Open(ctx, path, sqlitestore.Options{})
+func openStore(ctx context.Context, url string, log *slog.Logger) (sessiond.Store, error) {
+	switch {
+	case strings.HasPrefix(url, "sqlite:"):
+		return sqlitestore.Open(ctx, strings.TrimPrefix(url, "sqlite:"), sqlitestore.Options{})
+	case strings.HasPrefix(url, "redis://"), strings.HasPrefix(url, "rediss://"):
+		s, err := redisstore.Open(ctx, url, redisstore.Options{})
+		if err != nil {
+			return nil, err
+		}
+		for _, w := range s.Check(ctx) {
+			log.Warn(w)
+		}
+		return s, nil
 	}
 	return pgstore.Open(ctx, url, pgstore.Options{})
 }

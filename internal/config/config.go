@@ -91,12 +91,13 @@ var settings = []setting{
 		c.Listen = v
 		return nil
 	}},
-	{"store", "SESSIOND_STORE", "sqlite:sessiond.db", "session store URL: sqlite:PATH or postgres://… (search_path=SCHEMA picks the schema, default sessiond)", Common, func(c *Config, v string) error {
+	{"store", "SESSIOND_STORE", "sqlite:sessiond.db", "session store URL: sqlite:PATH, postgres://… (search_path=SCHEMA picks the schema) or redis://…, rediss://…", Common, func(c *Config, v string) error {
 		switch {
 		case strings.HasPrefix(v, "sqlite:") && len(v) > len("sqlite:"):
 		case strings.HasPrefix(v, "postgres://"), strings.HasPrefix(v, "postgresql://"):
+		case strings.HasPrefix(v, "redis://"), strings.HasPrefix(v, "rediss://"):
 		default:
-			return errors.New(`must be sqlite:PATH or postgres://… (the Redis store is not built yet)`)
+			return errors.New(`must be sqlite:PATH, postgres://… or redis://…`)
 		}
 		c.Store = v
 		return nil

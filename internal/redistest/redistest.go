@@ -1,0 +1,69 @@
+// Package redistest gives tests a key prefix of their own on the Redis
+// named by SESSIOND_TEST_REDIS_URL, whose keys are deleted when the test
+// ends: the server is shared by every test run on the machine.
+package redistest
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"os"
+	"strings"
+	"testing"
+
+	"github.com/redis/rueidis"
+)
+
+// Prefix returns the server's URL and a new key prefix. Without
+// SESSIOND_TEST_REDIS_URL the test is skipped, or fails when
+// SESSIOND_TEST_REQUIRE_SERVICES=1 (as in CI).
+func Prefix(t testing.TB) (url, prefix string) {
+	t.Helper()
+	url = os.Getenv("SESSIOND_TEST_REDIS_URL")
+	if url == "" {
+		if os.Getenv("SESSIOND_TEST_REQUIRE_SERVICES") == "1" {
+			t.Fatal("SESSIOND_TEST_REDIS_URL is not set and SESSIOND_TEST_REQUIRE_SERVICES=1")
+		}
+		t.Skip("SESSIOND_TEST_REDIS_URL is not set: skipping the Redis tests")
+	}
+	var b [6]byte
+	rand.Read(b[:])
+	prefix = "sessiond-test-" + hex.EncodeToString(b[:])
+	t.Cleanup(func() { deleteKeys(t, url, "{"+prefix+"}:*") })
+	return url, prefix
+}
+
+// URL returns url with the store's prefix parameter set.
+func URL(url, prefix string) string {
+	sep := "?"
+	if strings.Contains(url, "?") {
+		sep = "&"
+	}
+	return url + sep + "prefix=" + prefix
+}
+
+func deleteKeys(t testing.TB, url, pattern string) {
+	o, err := rueidis.ParseURL(url)
+	if err == nil {
+		var c rueidis.Client
+		if c, err = rueidis.NewClient(o); err == nil {
+			defer c.Close()
+			ctx := context.Background()
+			var cursor uint64
+			for {
+				e, err := c.Do(ctx, c.B().Scan().Cursor(cursor).Match(pattern).Count(1000).Build()).AsScanEntry()
+				if err != nil {
+					t.Errorf("cleanup of %s: %v", pattern, err)
+					return
+				}
+				if len(e.Elements) > 0 {
+					c.Do(ctx, c.B().Del().Key(e.Elements...).Build())
+				}
+				if cursor = e.Cursor; cursor == 0 {
+					return
+				}
+			}
+		}
+	}
+	t.Errorf("cleanup of %s: %v", pattern, err)
+}

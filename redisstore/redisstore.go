@@ -1,0 +1,833 @@
+// Package redisstore is sessiond's Redis store (rueidis). Multi-key updates
+// are Lua scripts, so each one is atomic; every key of a deployment carries
+// the same hash tag ({prefix}), so that the scripts are legal on Redis
+// Cluster too (all keys in one slot: this first version does not spread one
+// deployment over several shards). Session keys expire at the session's
+// absolute deadline; counters and migration records have TTLs too. Every
+// change is PUBLISHed for the other nodes' caches.
+//
+// Sessions need durability from Redis: run it with appendonly yes and
+// maxmemory-policy noeviction (Check reports both).
+package redisstore
+
+import (
+	"context"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	neturl "net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/redis/rueidis"
+
+	"github.com/sessiond/sessiond"
+)
+
+// Options configure a Store.
+type Options struct {
+	// Prefix namespaces every key; default: the URL's "prefix" query
+	// parameter, or "sessiond". The keys are "{Prefix}:…".
+	Prefix string
+}
+
+// Store is a sessiond.Store on Redis.
+type Store struct {
+	c      rueidis.Client
+	p      string // "{prefix}:"
+	events string // channel of changes
+}
+
+// Open connects to the Redis at url (redis://, rediss://; Sentinel and
+// Cluster addresses as rueidis.ParseURL accepts them).
+func Open(ctx context.Context, url string, opts Options) (*Store, error) {
+	u, err := neturl.Parse(url)
+	if err != nil {
+		return nil, fmt.Errorf("redisstore: %w", err)
+	}
+	q := u.Query()
+	if opts.Prefix == "" {
+		opts.Prefix = q.Get("prefix")
+	}
+	if opts.Prefix == "" {
+		opts.Prefix = "sessiond"
+	}
+	q.Del("prefix")
+	u.RawQuery = q.Encode()
+	o, err := rueidis.ParseURL(u.String())
+	if err != nil {
+		return nil, fmt.Errorf("redisstore: %w", err)
+	}
+	o.DisableCache = true
+	c, err := rueidis.NewClient(o)
+	if err != nil {
+		return nil, fmt.Errorf("redisstore: %w", err)
+	}
+	s := &Store{c: c, p: "{" + opts.Prefix + "}:"}
+	s.events = s.p + "changes"
+	if err := s.Ping(ctx); err != nil {
+		c.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+// Close closes the client.
+func (s *Store) Close() error {
+	if s.c != nil {
+		s.c.Close()
+	}
+	return nil
+}
+
+// Check returns warnings about server settings that can lose sessions or
+// revocations: no append-only file, or an eviction policy other than
+// noeviction.
+func (s *Store) Check(ctx context.Context) []string {
+	var warn []string
+	if v, err := s.configGet(ctx, "appendonly"); err == nil && v != "yes" {
+		warn = append(warn, "Redis appendonly is "+v+": a restart loses every session and revocation since the last snapshot; set appendonly yes")
+	}
+	if v, err := s.configGet(ctx, "maxmemory-policy"); err == nil && v != "noeviction" {
+		warn = append(warn, "Redis maxmemory-policy is "+v+": under memory pressure Redis may evict sessions; set noeviction")
+	}
+	return warn
+}
+
+func (s *Store) configGet(ctx context.Context, name string) (string, error) {
+	m, err := s.c.Do(ctx, s.c.B().ConfigGet().Parameter(name).Build()).AsStrMap()
+	if err != nil {
+		return "", err
+	}
+	return m[name], nil
+}
+
+func (s *Store) k(parts ...string) string { return s.p + strings.Join(parts, ":") }
+
+func micros(t time.Time) string { return strconv.FormatInt(t.UnixMicro(), 10) }
+
+func fromMicros(v string) time.Time {
+	n, _ := strconv.ParseInt(v, 10, 64)
+	return time.UnixMicro(n).UTC()
+}
+
+// sessionFields are the hash fields of a session, in the order the scripts
+// receive them.
+func sessionFields(sess *sessiond.Session) []string {
+	data := ""
+	hasData := "0"
+	if sess.Data != nil {
+		data, hasData = string(sess.Data), "1"
+	}
+	return []string{
+		"id", sess.ID, "th", hex.EncodeToString(sess.TokenHash[:]), "u", sess.UserID, "t", sess.TenantID,
+		"ip", sess.IPAddress, "ua", sess.UserAgent, "c", micros(sess.CreatedAt), "la", micros(sess.LastActivity),
+		"e", micros(sess.ExpiresAt), "a", micros(sess.AuthenticatedAt), "d", data, "hd", hasData,
+		"v", strconv.FormatInt(sess.Version, 10), "f", strings.Join(sess.Flags, ","),
+	}
+}
+
+func parseSession(m map[string]string) (*sessiond.Session, error) {
+	if len(m) == 0 {
+		return nil, sessiond.ErrNotFound
+	}
+	s := &sessiond.Session{ID: m["id"], UserID: m["u"], TenantID: m["t"], IPAddress: m["ip"], UserAgent: m["ua"],
+		CreatedAt: fromMicros(m["c"]), LastActivity: fromMicros(m["la"]), ExpiresAt: fromMicros(m["e"]), AuthenticatedAt: fromMicros(m["a"])}
+	h, err := hex.DecodeString(m["th"])
+	if err != nil || len(h) != len(s.TokenHash) {
+		return nil, fmt.Errorf("redisstore: session %s has a bad token hash", s.ID)
+	}
+	copy(s.TokenHash[:], h)
+	if m["hd"] == "1" {
+		s.Data = json.RawMessage(m["d"])
+	}
+	s.Version, _ = strconv.ParseInt(m["v"], 10, 64)
+	if m["f"] != "" {
+		s.Flags = strings.Split(m["f"], ",")
+	}
+	return s, nil
+}
+
+// The scripts share these conventions: KEYS[1] is the prefix's "root" key
+// (unused but names the slot), ARGV[1] the prefix "{p}:".
+
+// createScript inserts a session: ARGV = prefix, lim (0: none), evict
+// (0/1), now, idleBefore, channel, then the session's fields. It returns
+// {"ok", evicted ids…}, {"conflict"} or {"limit"}.
+var createScript = rueidis.NewLuaScript(`
+local p, lim, evict, now, idle, ch = ARGV[1], tonumber(ARGV[2]), ARGV[3], tonumber(ARGV[4]), tonumber(ARGV[5]), ARGV[6]
+local f = {}
+for i = 7, #ARGV, 2 do f[ARGV[i]] = ARGV[i+1] end
+local skey, hkey = p .. 's:' .. f.id, p .. 'h:' .. f.th
+if redis.call('EXISTS', skey) == 1 or redis.call('EXISTS', hkey) == 1 then return {'conflict'} end
+local out = {'ok'}
+if lim > 0 then
+  local live = {}
+  for _, id in ipairs(redis.call('SMEMBERS', p .. 'u:' .. f.u)) do
+    local v = redis.call('HMGET', p .. 's:' .. id, 'e', 'la')
+    if v[1] and tonumber(v[1]) > now and tonumber(v[2]) > idle then
+      table.insert(live, {id, tonumber(v[2])})
+    end
+  end
+  local over = #live - lim + 1
+  if over > 0 then
+    if evict ~= '1' then return {'limit'} end
+    table.sort(live, function(a, b) if a[2] == b[2] then return a[1] < b[1] end return a[2] < b[2] end)
+    for i = 1, over do
+      local id = live[i][1]
+      local old = redis.call('HMGET', p .. 's:' .. id, 'th', 'u', 't')
+      redis.call('DEL', p .. 's:' .. id, p .. 'h:' .. old[1])
+      redis.call('SREM', p .. 'u:' .. old[2], id)
+      redis.call('SREM', p .. 't:' .. old[3], id)
+      redis.call('ZREM', p .. 'exp', id)
+      redis.call('ZREM', p .. 'idle', id)
+      redis.call('PUBLISH', ch, 's:' .. id)
+      table.insert(out, id)
+    end
+  end
+end
+for k, v in pairs(f) do redis.call('HSET', skey, k, v) end
+redis.call('SET', hkey, f.id)
+redis.call('PEXPIREAT', skey, math.floor(tonumber(f.e) / 1000) + 1)
+redis.call('PEXPIREAT', hkey, math.floor(tonumber(f.e) / 1000) + 1)
+redis.call('SADD', p .. 'u:' .. f.u, f.id)
+redis.call('SADD', p .. 't:' .. f.t, f.id)
+redis.call('ZADD', p .. 'exp', f.e, f.id)
+redis.call('ZADD', p .. 'idle', f.la, f.id)
+return out
+`)
+
+// deleteScript deletes sessions by id: ARGV = prefix, channel, ids…;
+// returns how many existed.
+var deleteScript = rueidis.NewLuaScript(`
+local p, ch, n = ARGV[1], ARGV[2], 0
+for i = 3, #ARGV do
+  local id = ARGV[i]
+  local old = redis.call('HMGET', p .. 's:' .. id, 'th', 'u', 't')
+  if old[1] then
+    redis.call('DEL', p .. 's:' .. id, p .. 'h:' .. old[1])
+    redis.call('SREM', p .. 'u:' .. old[2], id)
+    redis.call('SREM', p .. 't:' .. old[3], id)
+    n = n + 1
+  end
+  redis.call('ZREM', p .. 'exp', id)
+  redis.call('ZREM', p .. 'idle', id)
+  redis.call('PUBLISH', ch, 's:' .. id)
+end
+return n
+`)
+
+// rotateScript: ARGV = prefix, channel, oldID, new session fields…;
+// returns 1, 0 (old gone) or -1 (conflict).
+var rotateScript = rueidis.NewLuaScript(`
+local p, ch, oldID = ARGV[1], ARGV[2], ARGV[3]
+local old = redis.call('HMGET', p .. 's:' .. oldID, 'th', 'u', 't')
+if not old[1] then return 0 end
+local f = {}
+for i = 4, #ARGV, 2 do f[ARGV[i]] = ARGV[i+1] end
+if f.th ~= old[1] and redis.call('EXISTS', p .. 'h:' .. f.th) == 1 then return -1 end
+if f.id ~= oldID and redis.call('EXISTS', p .. 's:' .. f.id) == 1 then return -1 end
+redis.call('DEL', p .. 's:' .. oldID, p .. 'h:' .. old[1])
+redis.call('SREM', p .. 'u:' .. old[2], oldID)
+redis.call('SREM', p .. 't:' .. old[3], oldID)
+redis.call('ZREM', p .. 'exp', oldID)
+redis.call('ZREM', p .. 'idle', oldID)
+local skey, hkey = p .. 's:' .. f.id, p .. 'h:' .. f.th
+for k, v in pairs(f) do redis.call('HSET', skey, k, v) end
+redis.call('SET', hkey, f.id)
+redis.call('PEXPIREAT', skey, math.floor(tonumber(f.e) / 1000) + 1)
+redis.call('PEXPIREAT', hkey, math.floor(tonumber(f.e) / 1000) + 1)
+redis.call('SADD', p .. 'u:' .. f.u, f.id)
+redis.call('SADD', p .. 't:' .. f.t, f.id)
+redis.call('ZADD', p .. 'exp', f.e, f.id)
+redis.call('ZADD', p .. 'idle', f.la, f.id)
+redis.call('PUBLISH', ch, 's:' .. oldID)
+return 1
+`)
+
+// touchScript: ARGV = prefix, then id, at pairs. Only existing sessions,
+// only forward.
+var touchScript = rueidis.NewLuaScript(`
+local p = ARGV[1]
+for i = 2, #ARGV, 2 do
+  local key = p .. 's:' .. ARGV[i]
+  local la = redis.call('HGET', key, 'la')
+  if la and tonumber(la) < tonumber(ARGV[i+1]) then
+    redis.call('HSET', key, 'la', ARGV[i+1])
+    redis.call('ZADD', p .. 'idle', ARGV[i+1], ARGV[i])
+  end
+end
+return 0
+`)
+
+// updateDataScript: ARGV = prefix, channel, id, version, hasData, data;
+// returns 1, 0 (gone) or -1 (stale version).
+var updateDataScript = rueidis.NewLuaScript(`
+local p, ch, id = ARGV[1], ARGV[2], ARGV[3]
+local key = p .. 's:' .. id
+local v = redis.call('HGET', key, 'v')
+if not v then return 0 end
+if v ~= ARGV[4] then return -1 end
+redis.call('HSET', key, 'v', tostring(tonumber(v) + 1), 'hd', ARGV[5], 'd', ARGV[6])
+redis.call('PUBLISH', ch, 's:' .. id)
+return 1
+`)
+
+// flagsScript: ARGV = prefix, channel, id, flags; returns 1 or 0 (gone).
+var flagsScript = rueidis.NewLuaScript(`
+local p, ch, id = ARGV[1], ARGV[2], ARGV[3]
+local key = p .. 's:' .. id
+if redis.call('EXISTS', key) == 0 then return 0 end
+redis.call('HSET', key, 'f', ARGV[4])
+redis.call('PUBLISH', ch, 's:' .. id)
+return 1
+`)
+
+// CreateSession implements sessiond.SessionStore.
+func (s *Store) CreateSession(ctx context.Context, sess *sessiond.Session) error {
+	_, err := s.CreateSessionLimited(ctx, sess, sessiond.Limit{})
+	return err
+}
+
+// CreateSessionLimited implements sessiond.SessionStore in one script.
+func (s *Store) CreateSessionLimited(ctx context.Context, sess *sessiond.Session, lim sessiond.Limit) ([]*sessiond.Session, error) {
+	evict := "0"
+	if lim.Evict {
+		evict = "1"
+	}
+	args := append([]string{s.p, strconv.Itoa(lim.Max), evict, micros(lim.Now), micros(lim.IdleBefore), s.events}, sessionFields(sess)...)
+	// The evicted sessions are read first (outside the script) only to
+	// report them; the script decides.
+	before := map[string]*sessiond.Session{}
+	if lim.Max > 0 {
+		list, err := s.SessionsByUser(ctx, sess.UserID)
+		if err != nil {
+			return nil, err
+		}
+		for _, old := range list {
+			before[old.ID] = old
+		}
+	}
+	out, err := createScript.Exec(ctx, s.c, []string{s.p}, args).AsStrSlice()
+	if err != nil {
+		return nil, translate(err)
+	}
+	switch out[0] {
+	case "conflict":
+		return nil, sessiond.ErrConflict
+	case "limit":
+		return nil, sessiond.ErrLimitReached
+	}
+	var evicted []*sessiond.Session
+	for _, id := range out[1:] {
+		if old := before[id]; old != nil {
+			evicted = append(evicted, old)
+		} else {
+			evicted = append(evicted, &sessiond.Session{ID: id, UserID: sess.UserID})
+		}
+	}
+	return evicted, nil
+}
+
+// SessionByTokenHash implements sessiond.SessionStore.
+func (s *Store) SessionByTokenHash(ctx context.Context, h sessiond.TokenHash) (*sessiond.Session, error) {
+	id, err := s.c.Do(ctx, s.c.B().Get().Key(s.k("h", hex.EncodeToString(h[:]))).Build()).ToString()
+	if err != nil {
+		return nil, translate(err)
+	}
+	sess, err := s.SessionByID(ctx, id)
+	if err == nil && sess.TokenHash != h {
+		return nil, sessiond.ErrNotFound
+	}
+	return sess, err
+}
+
+// SessionByID implements sessiond.SessionStore.
+func (s *Store) SessionByID(ctx context.Context, id string) (*sessiond.Session, error) {
+	m, err := s.c.Do(ctx, s.c.B().Hgetall().Key(s.k("s", id)).Build()).AsStrMap()
+	if err != nil {
+		return nil, translate(err)
+	}
+	return parseSession(m)
+}
+
+// SessionsByUser implements sessiond.SessionStore: the user's set, then one
+// pipelined HGETALL per member.
+func (s *Store) SessionsByUser(ctx context.Context, userID string) ([]*sessiond.Session, error) {
+	ids, err := s.c.Do(ctx, s.c.B().Smembers().Key(s.k("u", userID)).Build()).AsStrSlice()
+	if err != nil {
+		return nil, translate(err)
+	}
+	return s.sessions(ctx, ids)
+}
+
+func (s *Store) sessions(ctx context.Context, ids []string) ([]*sessiond.Session, error) {
+	if len(ids) == 0 {
+		return nil, nil
+	}
+	cmds := make(rueidis.Commands, len(ids))
+	for i, id := range ids {
+		cmds[i] = s.c.B().Hgetall().Key(s.k("s", id)).Build()
+	}
+	var out []*sessiond.Session
+	for _, r := range s.c.DoMulti(ctx, cmds...) {
+		m, err := r.AsStrMap()
+		if err != nil {
+			return nil, translate(err)
+		}
+		if len(m) == 0 {
+			continue // expired or deleted since the set was read
+		}
+		sess, err := parseSession(m)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, sess)
+	}
+	return out, nil
+}
+
+// TouchSessions implements sessiond.SessionStore.
+func (s *Store) TouchSessions(ctx context.Context, touches []sessiond.Touch) error {
+	args := []string{s.p}
+	for _, t := range touches {
+		args = append(args, t.ID, micros(t.At))
+	}
+	return translate(touchScript.Exec(ctx, s.c, []string{s.p}, args).Error())
+}
+
+// UpdateSessionData implements sessiond.SessionStore.
+func (s *Store) UpdateSessionData(ctx context.Context, id string, data json.RawMessage, version int64) error {
+	has := "0"
+	if data != nil {
+		has = "1"
+	}
+	n, err := updateDataScript.Exec(ctx, s.c, []string{s.p}, []string{s.p, s.events, id, strconv.FormatInt(version, 10), has, string(data)}).ToInt64()
+	return scriptResult(n, err)
+}
+
+// RotateSession implements sessiond.SessionStore.
+func (s *Store) RotateSession(ctx context.Context, oldID string, sess *sessiond.Session) error {
+	args := append([]string{s.p, s.events, oldID}, sessionFields(sess)...)
+	n, err := rotateScript.Exec(ctx, s.c, []string{s.p}, args).ToInt64()
+	return scriptResult(n, err)
+}
+
+func scriptResult(n int64, err error) error {
+	switch {
+	case err != nil:
+		return translate(err)
+	case n == 0:
+		return sessiond.ErrNotFound
+	case n < 0:
+		return sessiond.ErrConflict
+	}
+	return nil
+}
+
+// DeleteSession implements sessiond.SessionStore.
+func (s *Store) DeleteSession(ctx context.Context, id string) error {
+	n, err := deleteScript.Exec(ctx, s.c, []string{s.p}, []string{s.p, s.events, id}).ToInt64()
+	return scriptResult(n, err)
+}
+
+// deleteSet deletes every session in the set key except one, and announces
+// the change once.
+func (s *Store) deleteSet(ctx context.Context, set, except string, change string) (int, error) {
+	ids, err := s.c.Do(ctx, s.c.B().Smembers().Key(set).Build()).AsStrSlice()
+	if err != nil {
+		return 0, translate(err)
+	}
+	args := []string{s.p, s.events}
+	for _, id := range ids {
+		if id != except {
+			args = append(args, id)
+		}
+	}
+	if len(args) == 2 {
+		return 0, nil
+	}
+	n, err := deleteScript.Exec(ctx, s.c, []string{s.p}, args).ToInt64()
+	if err != nil {
+		return 0, translate(err)
+	}
+	if n > 0 {
+		s.c.Do(ctx, s.c.B().Publish().Channel(s.events).Message(change).Build())
+	}
+	return int(n), nil
+}
+
+// DeleteUserSessions implements sessiond.SessionStore.
+func (s *Store) DeleteUserSessions(ctx context.Context, userID, except string) (int, error) {
+	return s.deleteSet(ctx, s.k("u", userID), except, "u:"+userID)
+}
+
+// DeleteTenantSessions implements sessiond.SessionStore.
+func (s *Store) DeleteTenantSessions(ctx context.Context, tenantID string) (int, error) {
+	return s.deleteSet(ctx, s.k("t", tenantID), "", "t:"+tenantID)
+}
+
+// SetSessionFlags implements sessiond.SessionStore.
+func (s *Store) SetSessionFlags(ctx context.Context, id string, flags []string) error {
+	n, err := flagsScript.Exec(ctx, s.c, []string{s.p}, []string{s.p, s.events, id, strings.Join(flags, ",")}).ToInt64()
+	return scriptResult(n, err)
+}
+
+// DeleteExpiredSessions implements sessiond.SessionStore from the two
+// deadline indexes. Keys past the absolute deadline have already expired by
+// themselves; this also clears their index entries and idle sessions.
+func (s *Store) DeleteExpiredSessions(ctx context.Context, now, idleBefore time.Time, limit int) (int, error) {
+	seen := map[string]bool{}
+	var ids []string
+	for _, q := range []struct{ key, max string }{{s.k("exp"), micros(now)}, {s.k("idle"), micros(idleBefore)}} {
+		got, err := s.c.Do(ctx, s.c.B().Zrangebyscore().Key(q.key).Min("-inf").Max(q.max).Limit(0, int64(limit)).Build()).AsStrSlice()
+		if err != nil {
+			return 0, translate(err)
+		}
+		for _, id := range got {
+			if !seen[id] && len(ids) < limit {
+				seen[id] = true
+				ids = append(ids, id)
+			}
+		}
+	}
+	if len(ids) == 0 {
+		return 0, nil
+	}
+	// Counted as purged whether or not Redis had expired the keys
+	// already: the index entries are the work.
+	if _, err := deleteScript.Exec(ctx, s.c, []string{s.p}, append([]string{s.p, s.events}, ids...)).ToInt64(); err != nil {
+		return 0, translate(err)
+	}
+	return len(ids), nil
+}
+
+// Ping implements sessiond.SessionStore.
+func (s *Store) Ping(ctx context.Context) error {
+	return translate(s.c.Do(ctx, s.c.B().Ping().Build()).Error())
+}
+
+func userFields(u *sessiond.User) []string {
+	return []string{"id", u.ID, "email", u.Email, "key", u.EmailKey, "ph", u.PasswordHash, "t", u.TenantID,
+		"no", strconv.FormatBool(u.NeedsOnboarding), "os", u.OnboardingStep, "dis", strconv.FormatBool(u.Disabled),
+		"c", micros(u.CreatedAt), "up", micros(u.UpdatedAt)}
+}
+
+// userScript creates (ARGV[3] = "create") or updates a user, keeping the
+// email index unique: ARGV = prefix, channel, mode, fields…; returns 1, 0
+// (update of a missing user) or -1 (id or email key taken).
+var userScript = rueidis.NewLuaScript(`
+local p, ch, mode = ARGV[1], ARGV[2], ARGV[3]
+local f = {}
+for i = 4, #ARGV, 2 do f[ARGV[i]] = ARGV[i+1] end
+local ukey = p .. 'user:' .. f.id
+local exists = redis.call('EXISTS', ukey) == 1
+if mode == 'create' and exists then return -1 end
+if mode ~= 'create' and not exists then return 0 end
+local owner = redis.call('GET', p .. 'email:' .. f.key)
+if owner and owner ~= f.id then return -1 end
+if mode ~= 'create' then
+  local old = redis.call('HGET', ukey, 'key')
+  if old and old ~= f.key then redis.call('DEL', p .. 'email:' .. old) end
+  f.c = redis.call('HGET', ukey, 'c')
+end
+for k, v in pairs(f) do redis.call('HSET', ukey, k, v) end
+redis.call('SET', p .. 'email:' .. f.key, f.id)
+if mode ~= 'create' then redis.call('PUBLISH', ch, 'u:' .. f.id) end
+return 1
+`)
+
+// CreateUser implements sessiond.UserStore.
+func (s *Store) CreateUser(ctx context.Context, u *sessiond.User) error {
+	n, err := userScript.Exec(ctx, s.c, []string{s.p}, append([]string{s.p, s.events, "create"}, userFields(u)...)).ToInt64()
+	return scriptResult(n, err)
+}
+
+// UpdateUser implements sessiond.UserStore.
+func (s *Store) UpdateUser(ctx context.Context, u *sessiond.User) error {
+	n, err := userScript.Exec(ctx, s.c, []string{s.p}, append([]string{s.p, s.events, "update"}, userFields(u)...)).ToInt64()
+	return scriptResult(n, err)
+}
+
+// UserByID implements sessiond.UserStore.
+func (s *Store) UserByID(ctx context.Context, id string) (*sessiond.User, error) {
+	m, err := s.c.Do(ctx, s.c.B().Hgetall().Key(s.k("user", id)).Build()).AsStrMap()
+	if err != nil {
+		return nil, translate(err)
+	}
+	if len(m) == 0 {
+		return nil, sessiond.ErrNotFound
+	}
+	no, _ := strconv.ParseBool(m["no"])
+	dis, _ := strconv.ParseBool(m["dis"])
+	return &sessiond.User{ID: m["id"], Email: m["email"], EmailKey: m["key"], PasswordHash: m["ph"], TenantID: m["t"],
+		NeedsOnboarding: no, OnboardingStep: m["os"], Disabled: dis, CreatedAt: fromMicros(m["c"]), UpdatedAt: fromMicros(m["up"])}, nil
+}
+
+// UserByEmailKey implements sessiond.UserStore.
+func (s *Store) UserByEmailKey(ctx context.Context, key string) (*sessiond.User, error) {
+	id, err := s.c.Do(ctx, s.c.B().Get().Key(s.k("email", key)).Build()).ToString()
+	if err != nil {
+		return nil, translate(err)
+	}
+	return s.UserByID(ctx, id)
+}
+
+// counterScript: KEYS[1] counter; ARGV = now, expiresAt (ms); returns the
+// count. The hash holds n and last (µs).
+var counterScript = rueidis.NewLuaScript(`
+local n = redis.call('HINCRBY', KEYS[1], 'n', 1)
+redis.call('HSET', KEYS[1], 'last', ARGV[1])
+redis.call('PEXPIREAT', KEYS[1], ARGV[2])
+return n
+`)
+
+// IncrementCounter implements sessiond.CounterStore. An expired counter is
+// gone (its key expired), so it starts over at 1.
+func (s *Store) IncrementCounter(ctx context.Context, key string, now time.Time, ttl time.Duration) (int64, error) {
+	k := s.k("c", key)
+	// A counter whose deadline passed by the caller's clock starts over
+	// even if Redis has not expired it yet.
+	if n, _, err := s.Counter(ctx, key, now); err == nil && n == 0 {
+		s.c.Do(ctx, s.c.B().Del().Key(k).Build())
+	}
+	n, err := counterScript.Exec(ctx, s.c, []string{k}, []string{micros(now), strconv.FormatInt(now.Add(ttl).UnixMilli(), 10)}).ToInt64()
+	if err != nil {
+		return 0, translate(err)
+	}
+	s.c.Do(ctx, s.c.B().Hset().Key(k).FieldValue().FieldValue("exp", micros(now.Add(ttl))).Build())
+	return n, nil
+}
+
+// Counter implements sessiond.CounterStore.
+func (s *Store) Counter(ctx context.Context, key string, now time.Time) (int64, time.Time, error) {
+	m, err := s.c.Do(ctx, s.c.B().Hgetall().Key(s.k("c", key)).Build()).AsStrMap()
+	if err != nil {
+		return 0, time.Time{}, translate(err)
+	}
+	if len(m) == 0 || (m["exp"] != "" && !fromMicros(m["exp"]).After(now)) {
+		return 0, time.Time{}, nil
+	}
+	n, _ := strconv.ParseInt(m["n"], 10, 64)
+	return n, fromMicros(m["last"]), nil
+}
+
+// ResetCounter implements sessiond.CounterStore.
+func (s *Store) ResetCounter(ctx context.Context, key string) error {
+	return translate(s.c.Do(ctx, s.c.B().Del().Key(s.k("c", key)).Build()).Error())
+}
+
+// AppendEvent implements sessiond.EventStore: the event in the user's
+// sorted set and in a global one for retention.
+func (s *Store) AppendEvent(ctx context.Context, e *sessiond.Event) error {
+	body, err := json.Marshal(e)
+	if err != nil {
+		return err
+	}
+	score := float64(e.At.UnixMicro())
+	cmds := rueidis.Commands{
+		s.c.B().Zadd().Key(s.k("ev", e.UserID)).ScoreMember().ScoreMember(score, string(body)).Build(),
+		s.c.B().Zadd().Key(s.k("evall")).ScoreMember().ScoreMember(score, e.UserID+"\x00"+string(body)).Build(),
+	}
+	for _, r := range s.c.DoMulti(ctx, cmds...) {
+		if err := r.Error(); err != nil {
+			return translate(err)
+		}
+	}
+	return nil
+}
+
+// EventsByUser implements sessiond.EventStore.
+func (s *Store) EventsByUser(ctx context.Context, userID string, limit int) ([]*sessiond.Event, error) {
+	list, err := s.c.Do(ctx, s.c.B().Zrevrange().Key(s.k("ev", userID)).Start(0).Stop(int64(limit-1)).Build()).AsStrSlice()
+	if err != nil {
+		return nil, translate(err)
+	}
+	var out []*sessiond.Event
+	for _, raw := range list {
+		var e sessiond.Event
+		if err := json.Unmarshal([]byte(raw), &e); err != nil {
+			return nil, fmt.Errorf("redisstore: event: %v", err)
+		}
+		e.At = e.At.UTC()
+		out = append(out, &e)
+	}
+	return out, nil
+}
+
+// DeleteEventsBefore implements sessiond.EventStore.
+func (s *Store) DeleteEventsBefore(ctx context.Context, before time.Time, limit int) (int, error) {
+	old, err := s.c.Do(ctx, s.c.B().Zrangebyscore().Key(s.k("evall")).Min("-inf").Max("("+strconv.FormatInt(before.UnixMicro(), 10)).
+		Limit(0, int64(limit)).Build()).AsStrSlice()
+	if err != nil {
+		return 0, translate(err)
+	}
+	for _, m := range old {
+		user, body, _ := strings.Cut(m, "\x00")
+		cmds := rueidis.Commands{
+			s.c.B().Zrem().Key(s.k("ev", user)).Member(body).Build(),
+			s.c.B().Zrem().Key(s.k("evall")).Member(m).Build(),
+		}
+		for _, r := range s.c.DoMulti(ctx, cmds...) {
+			if err := r.Error(); err != nil {
+				return 0, translate(err)
+			}
+		}
+	}
+	return len(old), nil
+}
+
+// SeenDevice implements sessiond.DeviceStore.
+func (s *Store) SeenDevice(ctx context.Context, userID, fingerprint string, at time.Time) (bool, error) {
+	n, err := s.c.Do(ctx, s.c.B().Hsetnx().Key(s.k("dev", userID)).Field(fingerprint).Value(micros(at)).Build()).AsBool()
+	return n, translate(err)
+}
+
+// claimScript: KEYS[1] the record; ARGV = now (µs), pendingUntil (µs, and
+// ms for PEXPIREAT). Returns {1} when claimed, else {0, the record…}.
+var claimScript = rueidis.NewLuaScript(`
+local rec = redis.call('HGETALL', KEYS[1])
+if #rec > 0 then
+  local m = {}
+  for i = 1, #rec, 2 do m[rec[i]] = rec[i+1] end
+  if tonumber(m.e) > tonumber(ARGV[1]) then
+    local out = {0}
+    for i = 1, #rec do table.insert(out, rec[i]) end
+    return out
+  end
+  redis.call('DEL', KEYS[1])
+end
+redis.call('HSET', KEYS[1], 'st', 'pending', 'c', ARGV[1], 'sh', ARGV[2], 'e', ARGV[2])
+redis.call('PEXPIREAT', KEYS[1], ARGV[3])
+return {1}
+`)
+
+func (s *Store) migrationKey(key sessiond.TokenHash) string {
+	return s.k("m", hex.EncodeToString(key[:]))
+}
+
+// ClaimMigration implements sessiond.MigrationStore.
+func (s *Store) ClaimMigration(ctx context.Context, key sessiond.TokenHash, now, pendingUntil time.Time) (*sessiond.Migration, bool, error) {
+	res, err := claimScript.Exec(ctx, s.c, []string{s.migrationKey(key)},
+		[]string{micros(now), micros(pendingUntil), strconv.FormatInt(pendingUntil.UnixMilli()+1, 10)}).ToArray()
+	if err != nil {
+		return nil, false, translate(err)
+	}
+	if first, _ := res[0].AsInt64(); first == 1 {
+		return &sessiond.Migration{Key: key, State: sessiond.MigrationPending, CreatedAt: now.UTC(), ShareUntil: pendingUntil.UTC(), ExpiresAt: pendingUntil.UTC()}, true, nil
+	}
+	m := map[string]string{}
+	for i := 1; i+1 < len(res); i += 2 {
+		k, _ := res[i].ToString()
+		v, _ := res[i+1].ToString()
+		m[k] = v
+	}
+	return parseMigration(key, m), false, nil
+}
+
+func parseMigration(key sessiond.TokenHash, m map[string]string) *sessiond.Migration {
+	mig := &sessiond.Migration{Key: key, State: m["st"], CreatedAt: fromMicros(m["c"]), ShareUntil: fromMicros(m["sh"]), ExpiresAt: fromMicros(m["e"])}
+	if sealed, ok := m["sealed"]; ok {
+		mig.Sealed = []byte(sealed)
+	}
+	return mig
+}
+
+// MigrationByKey implements sessiond.MigrationStore.
+func (s *Store) MigrationByKey(ctx context.Context, key sessiond.TokenHash) (*sessiond.Migration, error) {
+	m, err := s.c.Do(ctx, s.c.B().Hgetall().Key(s.migrationKey(key)).Build()).AsStrMap()
+	if err != nil {
+		return nil, translate(err)
+	}
+	if len(m) == 0 {
+		return nil, sessiond.ErrNotFound
+	}
+	return parseMigration(key, m), nil
+}
+
+var finishScript = rueidis.NewLuaScript(`
+if redis.call('HGET', KEYS[1], 'st') ~= 'pending' then return 0 end
+redis.call('HSET', KEYS[1], 'st', ARGV[1], 'sealed', ARGV[2], 'sh', ARGV[3], 'e', ARGV[4])
+redis.call('PEXPIREAT', KEYS[1], ARGV[5])
+return 1
+`)
+
+// FinishMigration implements sessiond.MigrationStore.
+func (s *Store) FinishMigration(ctx context.Context, m *sessiond.Migration) error {
+	n, err := finishScript.Exec(ctx, s.c, []string{s.migrationKey(m.Key)}, []string{m.State, string(m.Sealed),
+		micros(m.ShareUntil), micros(m.ExpiresAt), strconv.FormatInt(m.ExpiresAt.UnixMilli()+1, 10)}).ToInt64()
+	return scriptResult(n, err)
+}
+
+// DeleteMigration implements sessiond.MigrationStore.
+func (s *Store) DeleteMigration(ctx context.Context, key sessiond.TokenHash) error {
+	return translate(s.c.Do(ctx, s.c.B().Del().Key(s.migrationKey(key)).Build()).Error())
+}
+
+// WatchChanges implements sessiond.ChangeWatcher with SUBSCRIBE on a
+// dedicated connection.
+func (s *Store) WatchChanges(ctx context.Context, connected func(), onChange func(sessiond.Change)) error {
+	dc, cancel := s.c.Dedicate()
+	defer cancel()
+	wait := dc.SetPubSubHooks(rueidis.PubSubHooks{
+		OnMessage: func(m rueidis.PubSubMessage) {
+			kind, id, ok := strings.Cut(m.Message, ":")
+			if !ok {
+				return
+			}
+			switch kind {
+			case "s":
+				onChange(sessiond.Change{SessionID: id})
+			case "u":
+				onChange(sessiond.Change{UserID: id})
+			case "t":
+				onChange(sessiond.Change{TenantID: id})
+			}
+		},
+		OnSubscription: func(sub rueidis.PubSubSubscription) {
+			if sub.Kind == "subscribe" {
+				connected()
+			}
+		},
+	})
+	if err := dc.Do(ctx, dc.B().Subscribe().Channel(s.events).Build()).Error(); err != nil {
+		return translate(err)
+	}
+	select {
+	case err := <-wait:
+		if err == nil {
+			err = errors.New("redisstore: subscription closed")
+		}
+		return translate(err)
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// translate turns driver errors into sessiond's sentinels: a nil reply is
+// ErrNotFound; anything else is a system error that names no driver type.
+func translate(err error) error {
+	if err == nil {
+		return nil
+	}
+	if rueidis.IsRedisNil(err) {
+		return sessiond.ErrNotFound
+	}
+	var own *sessiond.Error
+	if errors.As(err, &own) {
+		return err
+	}
+	for _, ctxErr := range []error{context.Canceled, context.DeadlineExceeded} {
+		if errors.Is(err, ctxErr) {
+			return fmt.Errorf("redisstore: %w", ctxErr)
+		}
+	}
+	return fmt.Errorf("redisstore: %v", err)
+}
+
+var (
+	_ sessiond.Store         = (*Store)(nil)
+	_ sessiond.ChangeWatcher = (*Store)(nil)
+)
