@@ -33,6 +33,7 @@ import (
 
 	"github.com/alexedwards/scs/v2"
 	"github.com/jackc/pgx/v5"
+	"github.com/redis/rueidis"
 
 	"github.com/sessiond/sessiond"
 	"github.com/sessiond/sessiond/sqlitestore"
@@ -58,6 +59,7 @@ func main() {
 	sessions := flag.Int("sessions", 100_000, "sessions for the memory measurement (0: skip)")
 	loginDuration := flag.Duration("login-duration", 10*time.Second, "length of the login-rate run (0: skip)")
 	pgURL := flag.String("postgres", os.Getenv("SESSIOND_BENCH_POSTGRES_URL"), "PostgreSQL URL for the multi-node figures (empty: skip)")
+	redisURL := flag.String("redis", os.Getenv("SESSIOND_BENCH_REDIS_URL"), "Redis URL for the multi-node figures (empty: skip)")
 	revocations := flag.Int("revocations", 1000, "revocations timed between two nodes")
 	flag.Parse()
 	if _, err := exec.LookPath("wrk"); err != nil {
@@ -76,6 +78,9 @@ func main() {
 
 	if *pgURL != "" {
 		b.postgres(*pgURL, *rounds, *revocations)
+	}
+	if *redisURL != "" {
+		b.redis(*redisURL, *rounds, *revocations)
 	}
 	b.validation(*rounds)
 	if *sessions > 0 {
@@ -194,17 +199,59 @@ func (b *bench) postgres(pgURL string, rounds, revocations int) {
 			log.Printf("drop schema %s: %v", schema, err)
 		}
 	}()
+	b.nodes("PostgreSQL", store, rounds, revocations)
+}
+
+// redis: the same figures on Redis, under a key prefix of the run's own,
+// deleted afterwards.
+func (b *bench) redis(redisURL string, rounds, revocations int) {
+	prefix := "sessiond-bench-" + strconv.FormatInt(time.Now().UnixNano(), 36)
+	sep := "?"
+	if strings.Contains(redisURL, "?") {
+		sep = "&"
+	}
+	defer func() {
+		o, err := rueidis.ParseURL(redisURL)
+		if err != nil {
+			return
+		}
+		c, err := rueidis.NewClient(o)
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		ctx := context.Background()
+		var cursor uint64
+		for {
+			e, err := c.Do(ctx, c.B().Scan().Cursor(cursor).Match("{"+prefix+"}:*").Count(1000).Build()).AsScanEntry()
+			if err != nil {
+				return
+			}
+			if len(e.Elements) > 0 {
+				c.Do(ctx, c.B().Del().Key(e.Elements...).Build())
+			}
+			if cursor = e.Cursor; cursor == 0 {
+				return
+			}
+		}
+	}()
+	b.nodes("Redis", redisURL+sep+"prefix="+prefix, rounds, revocations)
+}
+
+// nodes measures validation with and without the node cache, and
+// revocation propagation between two nodes, on a shared store.
+func (b *bench) nodes(name, store string, rounds, revocations int) {
 	tokenFile := filepath.Join(b.dir, "admin-token")
 	os.WriteFile(tokenFile, []byte("bench-admin-token-0123456789abcdef"), 0o600)
-	trivial := b.start("trivial-pg", b.self(), "serve-trivial")
-	a := b.start("pg-node-a", b.sessiond(), "serve", "--demo", "--store", store, "--log-level", "warn", "--admin-token-file", tokenFile)
-	nb := b.start("pg-node-b", b.sessiond(), "serve", "--store", store, "--log-level", "warn", "--admin-token-file", tokenFile)
-	nocache := b.start("pg-nocache", b.sessiond(), "serve", "--store", store, "--log-level", "warn", "--cache-size", "0")
+	trivial := b.start("trivial-"+name, b.self(), "serve-trivial")
+	a := b.start(name+"-node-a", b.sessiond(), "serve", "--demo", "--store", store, "--log-level", "warn", "--admin-token-file", tokenFile)
+	nb := b.start(name+"-node-b", b.sessiond(), "serve", "--store", store, "--log-level", "warn", "--admin-token-file", tokenFile)
+	nocache := b.start(name+"-nocache", b.sessiond(), "serve", "--store", store, "--log-level", "warn", "--cache-size", "0")
 	token := login(a, "test@example.com", "password")
 	targets := []target{
 		{"trivial handler", trivial + "/", "sid=" + token},
-		{"sessiond GET /api/auth/session-v2, PostgreSQL, node cache on", a + "/api/auth/session-v2", "sid=" + token},
-		{"sessiond GET /api/auth/session-v2, PostgreSQL, --cache-size 0", nocache + "/api/auth/session-v2", "sid=" + token},
+		{"sessiond GET /api/auth/session-v2, " + name + ", node cache on", a + "/api/auth/session-v2", "sid=" + token},
+		{"sessiond GET /api/auth/session-v2, " + name + ", --cache-size 0", nocache + "/api/auth/session-v2", "sid=" + token},
 	}
 	results := make([][]result, len(targets))
 	for range rounds {
@@ -212,7 +259,7 @@ func (b *bench) postgres(pgURL string, rounds, revocations int) {
 			results[i] = append(results[i], b.wrk(t.url, "-H", "Cookie: "+t.cookie))
 		}
 	}
-	fmt.Printf("## PostgreSQL: GET with a valid session, wrk at saturation (%d rounds, medians)\n\n", rounds)
+	fmt.Printf("## %s: GET with a valid session, wrk at saturation (%d rounds, medians)\n\n", name, rounds)
 	fmt.Println("| target | requests/s | p50 ms | p99 ms | req/s vs trivial |")
 	fmt.Println("|---|---|---|---|---|")
 	base := medianOf(results[0])
@@ -271,7 +318,7 @@ func (b *bench) postgres(pgURL string, rounds, revocations int) {
 		took = append(took, time.Since(start))
 	}
 	slices.Sort(took)
-	fmt.Printf("## Revocation propagation between two nodes on PostgreSQL (%d revocations)\n\n", len(took))
+	fmt.Printf("## Revocation propagation between two nodes on %s (%d revocations)\n\n", name, len(took))
 	fmt.Printf("Time from the revocation's answer on node B to the first 401 on node A (which had the session cached, TTL 10 s): p50 %v, p99 %v, max %v.\n\n",
 		took[len(took)/2].Round(time.Microsecond), took[len(took)*99/100].Round(time.Microsecond), took[len(took)-1].Round(time.Microsecond))
 }
