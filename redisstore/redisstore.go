@@ -181,6 +181,7 @@ if lim > 0 then
       redis.call('DEL', p .. 's:' .. id, p .. 'h:' .. old[1])
       redis.call('SREM', p .. 'u:' .. old[2], id)
       redis.call('SREM', p .. 't:' .. old[3], id)
+      redis.call('HDEL', p .. 'owner', id)
       redis.call('ZREM', p .. 'exp', id)
       redis.call('ZREM', p .. 'idle', id)
       redis.call('PUBLISH', ch, 's:' .. id)
@@ -194,13 +195,15 @@ redis.call('PEXPIREAT', skey, math.floor(tonumber(f.e) / 1000) + 1)
 redis.call('PEXPIREAT', hkey, math.floor(tonumber(f.e) / 1000) + 1)
 redis.call('SADD', p .. 'u:' .. f.u, f.id)
 redis.call('SADD', p .. 't:' .. f.t, f.id)
+redis.call('HSET', p .. 'owner', f.id, f.u .. '\n' .. f.t)
 redis.call('ZADD', p .. 'exp', f.e, f.id)
 redis.call('ZADD', p .. 'idle', f.la, f.id)
 return out
 `)
 
 // deleteScript deletes sessions by id: ARGV = prefix, channel, ids…;
-// returns how many existed.
+// returns how many existed. The owner hash (id -> user, tenant; no TTL)
+// finds the index entries of a session whose keys Redis already expired.
 var deleteScript = rueidis.NewLuaScript(`
 local p, ch, n = ARGV[1], ARGV[2], 0
 for i = 3, #ARGV do
@@ -208,9 +211,14 @@ for i = 3, #ARGV do
   local old = redis.call('HMGET', p .. 's:' .. id, 'th', 'u', 't')
   if old[1] then
     redis.call('DEL', p .. 's:' .. id, p .. 'h:' .. old[1])
-    redis.call('SREM', p .. 'u:' .. old[2], id)
-    redis.call('SREM', p .. 't:' .. old[3], id)
     n = n + 1
+  end
+  local owner = redis.call('HGET', p .. 'owner', id)
+  if owner then
+    local nl = string.find(owner, '\n', 1, true)
+    redis.call('SREM', p .. 'u:' .. string.sub(owner, 1, nl - 1), id)
+    redis.call('SREM', p .. 't:' .. string.sub(owner, nl + 1), id)
+    redis.call('HDEL', p .. 'owner', id)
   end
   redis.call('ZREM', p .. 'exp', id)
   redis.call('ZREM', p .. 'idle', id)
@@ -239,8 +247,10 @@ for k, v in pairs(f) do redis.call('HSET', skey, k, v) end
 redis.call('SET', hkey, f.id)
 redis.call('PEXPIREAT', skey, math.floor(tonumber(f.e) / 1000) + 1)
 redis.call('PEXPIREAT', hkey, math.floor(tonumber(f.e) / 1000) + 1)
+redis.call('HDEL', p .. 'owner', oldID)
 redis.call('SADD', p .. 'u:' .. f.u, f.id)
 redis.call('SADD', p .. 't:' .. f.t, f.id)
+redis.call('HSET', p .. 'owner', f.id, f.u .. '\n' .. f.t)
 redis.call('ZADD', p .. 'exp', f.e, f.id)
 redis.call('ZADD', p .. 'idle', f.la, f.id)
 redis.call('PUBLISH', ch, 's:' .. oldID)

@@ -2,7 +2,11 @@ package redisstore_test
 
 import (
 	"context"
+	"errors"
 	"testing"
+	"time"
+
+	"github.com/redis/rueidis"
 
 	"github.com/sessiond/sessiond"
 	"github.com/sessiond/sessiond/internal/redistest"
@@ -20,4 +24,45 @@ func TestConformance(t *testing.T) {
 		t.Cleanup(func() { s.Close() })
 		return s
 	})
+}
+
+// TestPurge_ClearsTheIndexesOfSessionsRedisAlreadyExpired: Redis drops a
+// session's keys at its deadline by itself; the purge must still remove it
+// from the user's index, or the index would grow forever. (Redis's own TTL
+// runs on the wall clock, hence the short real wait.)
+func TestPurge_ClearsTheIndexesOfSessionsRedisAlreadyExpired(t *testing.T) {
+	url, prefix := redistest.Prefix(t)
+	s, err := redisstore.Open(context.Background(), url, redisstore.Options{Prefix: prefix})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	ctx := context.Background()
+	now := time.Now().UTC().Truncate(time.Microsecond)
+	var h sessiond.TokenHash
+	h[0] = 1
+	sess := &sessiond.Session{ID: "00000000-0000-4000-8000-0000000000aa", TokenHash: h, UserID: "u", TenantID: "t",
+		CreatedAt: now, LastActivity: now, ExpiresAt: now.Add(50 * time.Millisecond), AuthenticatedAt: now}
+	if err := s.CreateSession(ctx, sess); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(120 * time.Millisecond)
+	if _, err := s.SessionByID(ctx, sess.ID); !errors.Is(err, sessiond.ErrNotFound) {
+		t.Fatalf("Redis kept the session past its deadline: %v", err)
+	}
+	if n, err := s.DeleteExpiredSessions(ctx, time.Now(), time.Now().Add(-time.Hour), 100); err != nil || n != 1 {
+		t.Fatalf("purge = %d, %v; want 1", n, err)
+	}
+	o, _ := rueidis.ParseURL(url)
+	c, err := rueidis.NewClient(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	for _, key := range []string{"u:u", "t:t", "owner", "exp", "idle"} {
+		n, err := c.Do(ctx, c.B().Exists().Key("{"+prefix+"}:"+key).Build()).AsInt64()
+		if err != nil || n != 0 {
+			t.Errorf("%s still exists after the purge (%v)", key, err)
+		}
+	}
 }
