@@ -3,6 +3,7 @@ package redisstore_test
 import (
 	"context"
 	"errors"
+	"os"
 	"testing"
 	"time"
 
@@ -65,4 +66,26 @@ func TestPurge_ClearsTheIndexesOfSessionsRedisAlreadyExpired(t *testing.T) {
 			t.Errorf("%s still exists after the purge (%v)", key, err)
 		}
 	}
+}
+
+// TestConformance_Cluster runs the suite against a Redis Cluster
+// (SESSIOND_TEST_REDIS_CLUSTER_URL; .ci/run starts three masters).
+func TestConformance_Cluster(t *testing.T) {
+	url := os.Getenv("SESSIOND_TEST_REDIS_CLUSTER_URL")
+	if url == "" {
+		if os.Getenv("SESSIOND_TEST_REQUIRE_SERVICES") == "1" {
+			t.Fatal("SESSIOND_TEST_REDIS_CLUSTER_URL is not set and SESSIOND_TEST_REQUIRE_SERVICES=1")
+		}
+		t.Skip("SESSIOND_TEST_REDIS_CLUSTER_URL is not set: skipping Redis Cluster")
+	}
+	t.Setenv("SESSIOND_TEST_REDIS_URL", url)
+	storetest.Run(t, func(t *testing.T) sessiond.Store {
+		url, prefix := redistest.Prefix(t)
+		s, err := redisstore.Open(context.Background(), url, redisstore.Options{Prefix: prefix})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { s.Close() })
+		return s
+	})
 }

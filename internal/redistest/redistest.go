@@ -48,22 +48,35 @@ func deleteKeys(t testing.TB, url, pattern string) {
 		var c rueidis.Client
 		if c, err = rueidis.NewClient(o); err == nil {
 			defer c.Close()
-			ctx := context.Background()
-			var cursor uint64
-			for {
-				e, err := c.Do(ctx, c.B().Scan().Cursor(cursor).Match(pattern).Count(1000).Build()).AsScanEntry()
-				if err != nil {
+			// On a Cluster, SCAN sees one node: scan every one.
+			for _, node := range c.Nodes() {
+				if err := deleteOnNode(node, pattern); err != nil {
 					t.Errorf("cleanup of %s: %v", pattern, err)
-					return
-				}
-				if len(e.Elements) > 0 {
-					c.Do(ctx, c.B().Del().Key(e.Elements...).Build())
-				}
-				if cursor = e.Cursor; cursor == 0 {
-					return
 				}
 			}
+			return
 		}
 	}
 	t.Errorf("cleanup of %s: %v", pattern, err)
+}
+
+func deleteOnNode(c rueidis.Client, pattern string) error {
+	ctx := context.Background()
+	var cursor uint64
+	for {
+		e, err := c.Do(ctx, c.B().Scan().Cursor(cursor).Match(pattern).Count(1000).Build()).AsScanEntry()
+		if err != nil {
+			return err
+		}
+		for _, k := range e.Elements {
+			// One key at a time: on a Cluster, keys of other prefixes
+			// may live in other slots.
+			if err := c.Do(ctx, c.B().Del().Key(k).Build()).Error(); err != nil {
+				return err
+			}
+		}
+		if cursor = e.Cursor; cursor == 0 {
+			return nil
+		}
+	}
 }
