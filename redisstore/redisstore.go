@@ -61,6 +61,10 @@ func Open(ctx context.Context, url string, opts Options) (*Store, error) {
 		return nil, fmt.Errorf("redisstore: %w", err)
 	}
 	o.DisableCache = true
+	// With the server unreachable, rueidis would retry until the request's
+	// deadline; sessiond answers 503 at once instead, and the client
+	// retries.
+	o.DisableRetry = true
 	c, err := rueidis.NewClient(o)
 	if err != nil {
 		return nil, fmt.Errorf("redisstore: %w", err)

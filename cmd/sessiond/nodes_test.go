@@ -2,7 +2,13 @@ package main
 
 import (
 	"context"
+	"encoding/json"
+	"fmt"
+	"net"
 	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -114,4 +120,80 @@ func TestTwoNodes_Redis_LoginOnOneLogoutOnTheOther(t *testing.T) {
 		time.Sleep(2 * time.Millisecond)
 	}
 	t.Logf("revocation on B reached A's cache in %v", time.Since(revoked))
+}
+
+// ownRedis starts a Redis of the test's own on a free port, with an
+// append-only file so that a restart loses nothing, and returns its port and
+// a function that starts it again after a shutdown.
+func ownRedis(t *testing.T) (int, func()) {
+	t.Helper()
+	bin := needTool(t, "redis-server")
+	dir := t.TempDir()
+	port := freePort(t)
+	start := func() {
+		cmd := exec.Command(bin, "--port", strconv.Itoa(port), "--bind", "127.0.0.1", "--dir", dir,
+			"--appendonly", "yes", "--appendfsync", "always", "--save", "", "--daemonize", "yes", "--logfile", filepath.Join(dir, "log"))
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("redis-server: %v %s", err, out)
+		}
+		for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+			if c, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", port)); err == nil {
+				c.Close()
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatal("redis-server did not start")
+			}
+		}
+	}
+	start()
+	t.Cleanup(func() { exec.Command("redis-cli", "-p", strconv.Itoa(port), "shutdown", "nosave").Run() })
+	return port, start
+}
+
+// TestStoreOutage_Redis_503ThenResumesWithoutRestart_SEC23 stops the store
+// under a running node: validation, login and logout answer 503 (logout
+// still expires the cookie), /readyz fails; when the store is back, the
+// session made before the outage works again, with no restart of sessiond.
+func TestStoreOutage_Redis_503ThenResumesWithoutRestart_SEC23(t *testing.T) {
+	port, restart := ownRedis(t)
+	p := startNode(t, fmt.Sprintf("redis://127.0.0.1:%d/0", port), "--cache-ttl", "1h")
+	c := client{t, p.url}
+	token := c.login("test@example.com", "password")
+	if c.status(token) != 200 {
+		t.Fatal("GET before the outage failed")
+	}
+	if err := exec.Command("redis-cli", "-p", strconv.Itoa(port), "shutdown").Run(); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for c.status(token) != 503 {
+		if time.Now().After(deadline) {
+			t.Fatal("no 503 within 5s of the store going down")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	body, _ := json.Marshal(map[string]string{"email": "test@example.com", "password": "password"})
+	res, _ := c.do("POST", "/api/auth/session-v2", string(body), "")
+	if res.StatusCode != 503 || len(res.Cookies()) != 0 {
+		t.Fatalf("login with the store down: %d, cookies %v", res.StatusCode, res.Cookies())
+	}
+	res, _ = c.do("DELETE", "/api/auth/session-v2", "", token)
+	if res.StatusCode != 503 || !strings.Contains(res.Header.Get("Set-Cookie"), "Max-Age=0") {
+		t.Fatalf("logout with the store down: %d %q", res.StatusCode, res.Header.Get("Set-Cookie"))
+	}
+	if res, _ := c.do("GET", "/readyz", "", ""); res.StatusCode != 503 {
+		t.Fatalf("readyz with the store down: %d", res.StatusCode)
+	}
+	restart()
+	deadline = time.Now().Add(10 * time.Second)
+	for c.status(token) != 200 {
+		if time.Now().After(deadline) {
+			t.Fatal("the session made before the outage did not work again within 10s of the store's return")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if res, _ := c.do("GET", "/readyz", "", ""); res.StatusCode != 200 {
+		t.Fatalf("readyz after the outage: %d", res.StatusCode)
+	}
 }
