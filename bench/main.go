@@ -31,7 +31,11 @@ import (
 	"sync"
 	"time"
 
+	scspg "github.com/alexedwards/scs/postgresstore"
+	scsredis "github.com/alexedwards/scs/redisstore"
 	"github.com/alexedwards/scs/v2"
+	redigo "github.com/gomodule/redigo/redis"
+	"github.com/jackc/pgx/v5/stdlib"
 	"github.com/jackc/pgx/v5"
 	"github.com/redis/rueidis"
 
@@ -50,6 +54,10 @@ func main() {
 	}
 	if len(os.Args) > 2 && os.Args[1] == "serve-scs" {
 		serveSCS(os.Args[2])
+		return
+	}
+	if len(os.Args) > 3 && os.Args[1] == "serve-scs-store" {
+		serveSCSStore(os.Args[2], os.Args[3])
 		return
 	}
 	duration := flag.Duration("duration", 10*time.Second, "length of one wrk run")
@@ -195,11 +203,13 @@ func (b *bench) postgres(pgURL string, rounds, revocations int) {
 			return
 		}
 		defer conn.Close(context.Background())
-		if _, err := conn.Exec(context.Background(), "DROP SCHEMA IF EXISTS "+pgx.Identifier{schema}.Sanitize()+" CASCADE"); err != nil {
-			log.Printf("drop schema %s: %v", schema, err)
+		for _, sc := range []string{schema, schema + "_scs"} {
+			if _, err := conn.Exec(context.Background(), "DROP SCHEMA IF EXISTS "+pgx.Identifier{sc}.Sanitize()+" CASCADE"); err != nil {
+				log.Printf("drop schema %s: %v", sc, err)
+			}
 		}
 	}()
-	b.nodes("PostgreSQL", store, rounds, revocations)
+	b.nodes("PostgreSQL", store, "postgres:"+pgURL+sep+"search_path="+schema+"_scs", rounds, revocations)
 }
 
 // redis: the same figures on Redis, under a key prefix of the run's own,
@@ -235,12 +245,12 @@ func (b *bench) redis(redisURL string, rounds, revocations int) {
 			}
 		}
 	}()
-	b.nodes("Redis", redisURL+sep+"prefix="+prefix, rounds, revocations)
+	b.nodes("Redis", redisURL+sep+"prefix="+prefix, "redis:"+redisURL, rounds, revocations)
 }
 
 // nodes measures validation with and without the node cache, and
 // revocation propagation between two nodes, on a shared store.
-func (b *bench) nodes(name, store string, rounds, revocations int) {
+func (b *bench) nodes(name, store, peerStore string, rounds, revocations int) {
 	tokenFile := filepath.Join(b.dir, "admin-token")
 	os.WriteFile(tokenFile, []byte("bench-admin-token-0123456789abcdef"), 0o600)
 	trivial := b.start("trivial-"+name, b.self(), "serve-trivial")
@@ -248,8 +258,11 @@ func (b *bench) nodes(name, store string, rounds, revocations int) {
 	nb := b.start(name+"-node-b", b.sessiond(), "serve", "--store", store, "--log-level", "warn", "--admin-token-file", tokenFile)
 	nocache := b.start(name+"-nocache", b.sessiond(), "serve", "--store", store, "--log-level", "warn", "--cache-size", "0")
 	token := login(a, "test@example.com", "password")
+	peer := b.startArgs("scs-"+name, b.self(), "serve-scs-store", peerStore)
+	peerCookie := scsLogin(peer)
 	targets := []target{
 		{"trivial handler", trivial + "/", "sid=" + token},
+		{"peer: scs v2 LoadAndSave + GetString, its " + name + " store", peer + "/", peerCookie},
 		{"sessiond GET /api/auth/session-v2, " + name + ", node cache on", a + "/api/auth/session-v2", "sid=" + token},
 		{"sessiond GET /api/auth/session-v2, " + name + ", --cache-size 0", nocache + "/api/auth/session-v2", "sid=" + token},
 	}
@@ -438,6 +451,10 @@ func (b *bench) build() {
 func (b *bench) sessiond() string { return filepath.Join(b.dir, "sessiond") }
 func (b *bench) self() string     { return filepath.Join(b.dir, "bench") }
 
+// startArgs is start for the harness's own servers that take more
+// arguments than the address, which goes last.
+func (b *bench) startArgs(name, bin string, args ...string) string { return b.start(name, bin, args...) }
+
 // start runs a server on a free loopback port and waits until it answers.
 func (b *bench) start(name, bin string, args ...string) string {
 	addr := freeAddr()
@@ -625,6 +642,49 @@ func serveSCS(addr string) {
 	mux.HandleFunc("/login", func(w http.ResponseWriter, r *http.Request) {
 		sm.Put(r.Context(), "user_id", "u1")
 	})
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		if sm.GetString(r.Context(), "user_id") == "" {
+			w.WriteHeader(http.StatusUnauthorized)
+			return
+		}
+		w.Write([]byte("ok"))
+	})
+	mux.HandleFunc("/healthz", func(w http.ResponseWriter, r *http.Request) {})
+	log.Fatal(http.ListenAndServe(addr, sm.LoadAndSave(mux)))
+}
+
+// serveSCSStore is the peer on a shared store: "redis:URL" (scs's
+// redisstore on redigo) or "postgres:URL" (scs's postgresstore on pgx's
+// database/sql driver, in a table it creates).
+func serveSCSStore(store, addr string) {
+	sm := scs.New()
+	sm.Lifetime = 24 * time.Hour
+	switch {
+	case strings.HasPrefix(store, "redis:"):
+		u := strings.TrimPrefix(store, "redis:")
+		pool := &redigo.Pool{MaxIdle: 64, Dial: func() (redigo.Conn, error) { return redigo.DialURL(u) }}
+		sm.Store = scsredis.New(pool)
+	case strings.HasPrefix(store, "postgres:"):
+		u := strings.TrimPrefix(store, "postgres:")
+		cfg, err := pgx.ParseConfig(u)
+		if err != nil {
+			log.Fatal(err)
+		}
+		schema := cfg.RuntimeParams["search_path"]
+		db := stdlib.OpenDB(*cfg)
+		db.SetMaxOpenConns(64)
+		db.SetMaxIdleConns(64)
+		for _, q := range []string{"CREATE SCHEMA IF NOT EXISTS " + pgx.Identifier{schema}.Sanitize(),
+			`CREATE TABLE IF NOT EXISTS sessions (token TEXT PRIMARY KEY, data BYTEA NOT NULL, expiry TIMESTAMPTZ NOT NULL)`,
+			`CREATE INDEX IF NOT EXISTS sessions_expiry_idx ON sessions (expiry)`} {
+			if _, err := db.Exec(q); err != nil {
+				log.Fatal(err)
+			}
+		}
+		sm.Store = scspg.NewWithCleanupInterval(db, 0)
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("/login", func(w http.ResponseWriter, r *http.Request) { sm.Put(r.Context(), "user_id", "u1") })
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		if sm.GetString(r.Context(), "user_id") == "" {
 			w.WriteHeader(http.StatusUnauthorized)
