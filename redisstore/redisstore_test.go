@@ -3,7 +3,6 @@ package redisstore_test
 import (
 	"context"
 	"errors"
-	"os"
 	"testing"
 	"time"
 
@@ -11,6 +10,7 @@ import (
 
 	"github.com/sessiond/sessiond"
 	"github.com/sessiond/sessiond/internal/redistest"
+	"github.com/sessiond/sessiond/internal/testenv"
 	"github.com/sessiond/sessiond/redisstore"
 	"github.com/sessiond/sessiond/storetest"
 )
@@ -71,13 +71,7 @@ func TestPurge_ClearsTheIndexesOfSessionsRedisAlreadyExpired(t *testing.T) {
 // TestConformance_Cluster runs the suite against a Redis Cluster
 // (SESSIOND_TEST_REDIS_CLUSTER_URL; .ci/run starts three masters).
 func TestConformance_Cluster(t *testing.T) {
-	url := os.Getenv("SESSIOND_TEST_REDIS_CLUSTER_URL")
-	if url == "" {
-		if os.Getenv("SESSIOND_TEST_REQUIRE_SERVICES") == "1" {
-			t.Fatal("SESSIOND_TEST_REDIS_CLUSTER_URL is not set and SESSIOND_TEST_REQUIRE_SERVICES=1")
-		}
-		t.Skip("SESSIOND_TEST_REDIS_CLUSTER_URL is not set: skipping Redis Cluster")
-	}
+	url := testenv.Service(t, "SESSIOND_TEST_REDIS_CLUSTER_URL")
 	t.Setenv("SESSIOND_TEST_REDIS_URL", url)
 	storetest.Run(t, func(t *testing.T) sessiond.Store {
 		url, prefix := redistest.Prefix(t)

@@ -7,9 +7,10 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"os"
 	"strings"
 	"testing"
+
+	"github.com/sessiond/sessiond/internal/testenv"
 
 	"github.com/jackc/pgx/v5"
 )
@@ -19,13 +20,7 @@ import (
 // SESSIOND_TEST_REQUIRE_SERVICES=1 (as in CI).
 func Schema(t testing.TB, prefix string) (url, schema string) {
 	t.Helper()
-	url = os.Getenv("SESSIOND_TEST_POSTGRES_URL")
-	if url == "" {
-		if os.Getenv("SESSIOND_TEST_REQUIRE_SERVICES") == "1" {
-			t.Fatal("SESSIOND_TEST_POSTGRES_URL is not set and SESSIOND_TEST_REQUIRE_SERVICES=1")
-		}
-		t.Skip("SESSIOND_TEST_POSTGRES_URL is not set: skipping the PostgreSQL tests")
-	}
+	url = testenv.Service(t, "SESSIOND_TEST_POSTGRES_URL")
 	var b [6]byte
 	rand.Read(b[:])
 	schema = prefix + hex.EncodeToString(b[:])

@@ -7,9 +7,10 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"os"
 	"strings"
 	"testing"
+
+	"github.com/sessiond/sessiond/internal/testenv"
 
 	"github.com/redis/rueidis"
 )
@@ -19,13 +20,7 @@ import (
 // SESSIOND_TEST_REQUIRE_SERVICES=1 (as in CI).
 func Prefix(t testing.TB) (url, prefix string) {
 	t.Helper()
-	url = os.Getenv("SESSIOND_TEST_REDIS_URL")
-	if url == "" {
-		if os.Getenv("SESSIOND_TEST_REQUIRE_SERVICES") == "1" {
-			t.Fatal("SESSIOND_TEST_REDIS_URL is not set and SESSIOND_TEST_REQUIRE_SERVICES=1")
-		}
-		t.Skip("SESSIOND_TEST_REDIS_URL is not set: skipping the Redis tests")
-	}
+	url = testenv.Service(t, "SESSIOND_TEST_REDIS_URL")
 	var b [6]byte
 	rand.Read(b[:])
 	prefix = "sessiond-test-" + hex.EncodeToString(b[:])
