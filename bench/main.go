@@ -13,6 +13,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	crand "crypto/rand"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -35,11 +36,12 @@ import (
 	scsredis "github.com/alexedwards/scs/redisstore"
 	"github.com/alexedwards/scs/v2"
 	redigo "github.com/gomodule/redigo/redis"
-	"github.com/jackc/pgx/v5/stdlib"
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/stdlib"
 	"github.com/redis/rueidis"
 
 	"github.com/sessiond/sessiond"
+	"github.com/sessiond/sessiond/pgstore"
 	"github.com/sessiond/sessiond/sqlitestore"
 )
 
@@ -69,6 +71,8 @@ func main() {
 	pgURL := flag.String("postgres", os.Getenv("SESSIOND_BENCH_POSTGRES_URL"), "PostgreSQL URL for the multi-node figures (empty: skip)")
 	redisURL := flag.String("redis", os.Getenv("SESSIOND_BENCH_REDIS_URL"), "Redis URL for the multi-node figures (empty: skip)")
 	revocations := flag.Int("revocations", 1000, "revocations timed between two nodes")
+	skipSQLite := flag.Bool("skip-sqlite", false, "skip the SQLite validation rounds")
+	purgeSessions := flag.Int("purge-sessions", 0, "with -postgres: sessions in the store for the purge figures (0: skip)")
 	flag.Parse()
 	if _, err := exec.LookPath("wrk"); err != nil {
 		log.Fatal("wrk is not installed (apt-get install wrk)")
@@ -84,13 +88,18 @@ func main() {
 	fmt.Printf("machine: %s; GOMAXPROCS of every server: default (%d cores); wrk %s\n\n",
 		strings.TrimSpace(string(must(exec.Command("uname", "-srm").Output()))), numCPU(), strings.Join(b.wrkArgs, " "))
 
-	if *pgURL != "" {
+	if *pgURL != "" && *purgeSessions > 0 {
+		b.purge(*pgURL, *purgeSessions)
+	}
+	if *pgURL != "" && *revocations > 0 {
 		b.postgres(*pgURL, *rounds, *revocations)
 	}
 	if *redisURL != "" {
 		b.redis(*redisURL, *rounds, *revocations)
 	}
-	b.validation(*rounds)
+	if !*skipSQLite {
+		b.validation(*rounds)
+	}
 	if *sessions > 0 {
 		b.memory(*sessions)
 	}
@@ -210,6 +219,76 @@ func (b *bench) postgres(pgURL string, rounds, revocations int) {
 		}
 	}()
 	b.nodes("PostgreSQL", store, "postgres:"+pgURL+sep+"search_path="+schema+"_scs", rounds, revocations)
+}
+
+// purge: validation latency (no node cache, every request reads the
+// database) in a store of n sessions, idle and while half of them, expired,
+// are purged by "sessiond purge" in batches.
+func (b *bench) purge(pgURL string, n int) {
+	ctx := context.Background()
+	schema := "sessiond_purge_" + strconv.FormatInt(time.Now().UnixNano(), 36)
+	sep := "?"
+	if strings.Contains(pgURL, "?") {
+		sep = "&"
+	}
+	store := pgURL + sep + "search_path=" + schema
+	conn, err := pgx.Connect(ctx, pgURL)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	defer conn.Exec(context.Background(), "DROP SCHEMA IF EXISTS "+pgx.Identifier{schema}.Sanitize()+" CASCADE")
+	st, err := pgstore.Open(ctx, store, pgstore.Options{})
+	if err != nil {
+		log.Fatal(err)
+	}
+	st.Close()
+	now := time.Now().UTC()
+	start := time.Now()
+	rows := make([][]any, 0, n)
+	for i := range n {
+		id, _ := sessiond.NewID(crand.Reader)
+		var h [32]byte
+		crand.Read(h[:])
+		exp := now.Add(time.Hour)
+		if i%2 == 0 {
+			exp = now.Add(-time.Hour) // half are expired: the purge's work
+		}
+		rows = append(rows, []any{id, h[:], fmt.Sprintf("user-%d", i/10), "t", "192.0.2.1", benchAgent,
+			now, now, exp, now, nil, int64(0), []string{}})
+	}
+	if _, err := conn.CopyFrom(ctx, pgx.Identifier{schema, "sessions"}, []string{"id", "token_hash", "user_id", "tenant_id",
+		"ip_address", "user_agent", "created_at", "last_activity", "expires_at", "authenticated_at", "data", "version", "flags"},
+		pgx.CopyFromRows(rows)); err != nil {
+		log.Fatal(err)
+	}
+	conn.Exec(ctx, "ANALYZE "+pgx.Identifier{schema, "sessions"}.Sanitize())
+	seeded := time.Since(start)
+	node := b.start("purge-node", b.sessiond(), "serve", "--demo", "--store", store, "--log-level", "warn", "--cache-size", "0")
+	token := login(node, "test@example.com", "password")
+	pace := filepath.Join(b.dir, "pace-purge.lua")
+	os.WriteFile(pace, []byte("function delay() return 2 end\n"), 0o644)
+	args := []string{"-t", "2", "-c", "16", "-d", "10s", "--latency", "-s", pace, "-H", "Cookie: sid=" + token, "-H", "User-Agent: " + benchAgent}
+	idle := b.wrkWith(args, node+"/api/auth/session-v2")
+
+	cmd := exec.Command(b.sessiond(), "purge", "--store", store, "--log-level", "warn")
+	var purgeOut bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &purgeOut, &purgeOut
+	purgeStart := time.Now()
+	if err := cmd.Start(); err != nil {
+		log.Fatal(err)
+	}
+	done := make(chan time.Duration, 1)
+	go func() { cmd.Wait(); done <- time.Since(purgeStart) }()
+	during := b.wrkWith(args, node+"/api/auth/session-v2")
+	took := <-done
+	fmt.Printf("## A store of %d sessions on PostgreSQL, half of them expired\n\n", n)
+	fmt.Printf("Seeded with COPY in %v. Validation with no node cache (every request reads the database), 16 connections with a 2 ms pause:\n\n", seeded.Round(time.Second))
+	fmt.Println("| | requests/s | p50 ms | p99 ms |")
+	fmt.Println("|---|---|---|---|")
+	fmt.Printf("| idle | %.0f | %.2f | %.2f |\n", idle.rps, idle.p50, idle.p99)
+	fmt.Printf("| while `sessiond purge` deletes the %d expired sessions | %.0f | %.2f | %.2f |\n\n", n/2, during.rps, during.p50, during.p99)
+	fmt.Printf("The purge took %v (%s); p99 during it is %.2f× the idle p99.\n\n", took.Round(time.Millisecond), strings.TrimSpace(purgeOut.String()), during.p99/idle.p99)
 }
 
 // redis: the same figures on Redis, under a key prefix of the run's own,
@@ -453,7 +532,9 @@ func (b *bench) self() string     { return filepath.Join(b.dir, "bench") }
 
 // startArgs is start for the harness's own servers that take more
 // arguments than the address, which goes last.
-func (b *bench) startArgs(name, bin string, args ...string) string { return b.start(name, bin, args...) }
+func (b *bench) startArgs(name, bin string, args ...string) string {
+	return b.start(name, bin, args...)
+}
 
 // start runs a server on a free loopback port and waits until it answers.
 func (b *bench) start(name, bin string, args ...string) string {
