@@ -372,11 +372,15 @@ func (s *Store) DeleteExpiredSessions(ctx context.Context, now, idleBefore time.
 		if err := tx.QueryRow(ctx, `SELECT pg_try_advisory_xact_lock(hashtext('sessiond_purge_' || current_schema()))`).Scan(&leader); err != nil || !leader {
 			return err
 		}
+		// Each branch is an index scan that stops after limit rows; a
+		// plain UNION or OR would first collect every expired row, for
+		// every batch.
 		tag, err := tx.Exec(ctx, `DELETE FROM sessions WHERE id IN (
-			SELECT id FROM sessions WHERE expires_at <= $1
-			UNION
-			SELECT id FROM sessions WHERE last_activity <= $2
-			LIMIT $3)`, now, idleBefore, limit)
+			SELECT id FROM (
+				(SELECT id FROM sessions WHERE expires_at <= $1 ORDER BY expires_at LIMIT $3)
+				UNION ALL
+				(SELECT id FROM sessions WHERE last_activity <= $2 ORDER BY last_activity LIMIT $3)
+			) AS victims LIMIT $3)`, now, idleBefore, limit)
 		if err != nil {
 			return err
 		}

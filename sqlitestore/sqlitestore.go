@@ -601,11 +601,14 @@ func scanMigration(row scanner) (*sessiond.Migration, error) {
 func (s *Store) DeleteExpiredSessions(ctx context.Context, now, idleBefore time.Time, limit int) (int, error) {
 	var n int64
 	err := s.tx(ctx, func(tx *sql.Tx) error {
+		// Each branch is an index scan that stops after limit rows; a
+		// plain UNION or OR would first collect every expired row, for
+		// every batch.
 		res, err := tx.ExecContext(ctx, `DELETE FROM sessions WHERE id IN (
-			SELECT id FROM sessions WHERE expires_at <= ?
-			UNION
-			SELECT id FROM sessions WHERE last_activity <= ?
-			LIMIT ?)`, micros(now), micros(idleBefore), limit)
+			SELECT id FROM (SELECT id FROM sessions WHERE expires_at <= ?1 ORDER BY expires_at LIMIT ?3)
+			UNION ALL
+			SELECT id FROM (SELECT id FROM sessions WHERE last_activity <= ?2 ORDER BY last_activity LIMIT ?3)
+			LIMIT ?3)`, micros(now), micros(idleBefore), limit)
 		if err != nil {
 			return err
 		}
