@@ -1,6 +1,7 @@
 package sessiond
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"time"
@@ -104,4 +105,25 @@ func ErrorMessage(err error) string {
 // unavailable wraps a system error from a store.
 func unavailable(op string, err error) error {
 	return &Error{Code: CodeUnavailable, Message: ErrUnavailable.Message, Err: fmt.Errorf("%s: %w", op, err)}
+}
+
+// StoreError is the last step of a store's error translation, after its
+// driver's own cases (no rows, unique violation): our own errors pass
+// through, a context's cancellation or deadline stays recognizable with
+// errors.Is, and anything else becomes an error that names the store and no
+// driver type.
+func StoreError(store string, err error) error {
+	if err == nil {
+		return nil
+	}
+	var own *Error
+	if errors.As(err, &own) {
+		return err
+	}
+	for _, ctxErr := range []error{context.Canceled, context.DeadlineExceeded} {
+		if errors.Is(err, ctxErr) {
+			return fmt.Errorf("%s: %w", store, ctxErr)
+		}
+	}
+	return fmt.Errorf("%s: %v", store, err)
 }

@@ -700,20 +700,11 @@ func translate(err error) error {
 	if errors.Is(err, pgx.ErrNoRows) {
 		return sessiond.ErrNotFound
 	}
-	var own *sessiond.Error
-	if errors.As(err, &own) {
-		return err
-	}
 	var pgErr *pgconn.PgError
 	if errors.As(err, &pgErr) && pgErr.Code == "23505" {
 		return sessiond.ErrConflict
 	}
-	for _, ctxErr := range []error{context.Canceled, context.DeadlineExceeded} {
-		if errors.Is(err, ctxErr) {
-			return fmt.Errorf("pgstore: %w", ctxErr)
-		}
-	}
-	return fmt.Errorf("pgstore: %v", err)
+	return sessiond.StoreError("pgstore", err)
 }
 
 var (

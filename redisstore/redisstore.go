@@ -829,16 +829,7 @@ func translate(err error) error {
 	if rueidis.IsRedisNil(err) {
 		return sessiond.ErrNotFound
 	}
-	var own *sessiond.Error
-	if errors.As(err, &own) {
-		return err
-	}
-	for _, ctxErr := range []error{context.Canceled, context.DeadlineExceeded} {
-		if errors.Is(err, ctxErr) {
-			return fmt.Errorf("redisstore: %w", ctxErr)
-		}
-	}
-	return fmt.Errorf("redisstore: %v", err)
+	return sessiond.StoreError("redisstore", err)
 }
 
 var (

@@ -785,10 +785,6 @@ func translate(err error) error {
 	if errors.Is(err, sql.ErrNoRows) {
 		return sessiond.ErrNotFound
 	}
-	var own *sessiond.Error
-	if errors.As(err, &own) {
-		return err
-	}
 	var se *sqlite.Error
 	if errors.As(err, &se) {
 		switch se.Code() {
@@ -796,16 +792,10 @@ func translate(err error) error {
 			return sessiond.ErrConflict
 		}
 	}
-	for _, ctxErr := range []error{context.Canceled, context.DeadlineExceeded} {
-		if errors.Is(err, ctxErr) {
-			return fmt.Errorf("sqlitestore: %w", ctxErr)
-		}
-	}
-	return fmt.Errorf("sqlitestore: %v", err)
+	return sessiond.StoreError("sqlitestore", err)
 }
 
 var (
 	_ sessiond.Store         = (*Store)(nil)
 	_ sessiond.ChangeWatcher = (*Store)(nil)
-	_ sessiond.Store         = (*Store)(nil)
 )
