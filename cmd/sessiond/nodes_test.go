@@ -185,3 +185,88 @@ func TestStoreOutage_Redis_503ThenResumesWithoutRestart_SEC23(t *testing.T) {
 		t.Fatalf("readyz after the outage: %d", res.StatusCode)
 	}
 }
+
+// ownPostgres initializes and starts a PostgreSQL of the test's own on a
+// free port (as the postgres user: initdb refuses root) and returns its URL
+// and functions that stop and start it.
+func ownPostgres(t *testing.T) (string, func(), func()) {
+	t.Helper()
+	bins, _ := filepath.Glob("/usr/lib/postgresql/*/bin/pg_ctl")
+	runuser, err := exec.LookPath("runuser")
+	if len(bins) == 0 || err != nil {
+		if os.Getenv("SESSIOND_TEST_REQUIRE_SERVICES") == "1" {
+			t.Fatal("PostgreSQL server binaries or runuser missing and SESSIOND_TEST_REQUIRE_SERVICES=1")
+		}
+		t.Skip("PostgreSQL server binaries or runuser missing")
+	}
+	bin := filepath.Dir(bins[len(bins)-1])
+	dir, err := os.MkdirTemp("", "sessiond-pg-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	as := func(args ...string) {
+		t.Helper()
+		cmd := exec.Command(runuser, append([]string{"-u", "postgres", "--"}, args...)...)
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("%v: %v\n%s", args, err, out)
+		}
+	}
+	if err := exec.Command("chown", "postgres:postgres", dir).Run(); err != nil {
+		t.Fatal(err)
+	}
+	data := filepath.Join(dir, "data")
+	as(filepath.Join(bin, "initdb"), "-D", data, "-U", "postgres", "--auth=trust", "--no-sync")
+	port := freePort(t)
+	start := func() {
+		as(filepath.Join(bin, "pg_ctl"), "-D", data, "-l", filepath.Join(dir, "log"), "-w",
+			"-o", fmt.Sprintf("-p %d -k %s -c listen_addresses=127.0.0.1 -c fsync=on", port, dir), "start")
+	}
+	stop := func() { as(filepath.Join(bin, "pg_ctl"), "-D", data, "-m", "fast", "-w", "stop") }
+	start()
+	t.Cleanup(func() {
+		exec.Command(runuser, "-u", "postgres", "--", filepath.Join(bin, "pg_ctl"), "-D", data, "-m", "immediate", "stop").Run()
+	})
+	return fmt.Sprintf("postgres://postgres@127.0.0.1:%d/postgres?sslmode=disable", port), stop, start
+}
+
+// TestStoreOutage_PostgreSQL_503ThenResumesWithoutRestart_SEC23 stops the
+// database under a running node and starts it again: 503s meanwhile, and
+// afterwards the session made before the outage works, the revocation made
+// before it holds, and sessiond was never restarted.
+func TestStoreOutage_PostgreSQL_503ThenResumesWithoutRestart_SEC23(t *testing.T) {
+	url, stop, start := ownPostgres(t)
+	p := startNode(t, url, "--cache-ttl", "1h")
+	c := client{t, p.url}
+	kept := c.login("test@example.com", "password")
+	revoked := c.login("test@example.com", "password")
+	if res, _ := c.do("DELETE", "/api/auth/session-v2", "", revoked); res.StatusCode != 204 {
+		t.Fatalf("logout before the outage: %d", res.StatusCode)
+	}
+	stop()
+	deadline := time.Now().Add(10 * time.Second)
+	for c.status(kept) != 503 {
+		if time.Now().After(deadline) {
+			t.Fatal("no 503 within 10s of the database going down")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	body, _ := json.Marshal(map[string]string{"email": "test@example.com", "password": "password"})
+	if res, _ := c.do("POST", "/api/auth/session-v2", string(body), ""); res.StatusCode != 503 || len(res.Cookies()) != 0 {
+		t.Fatalf("login with the database down: %d %v", res.StatusCode, res.Cookies())
+	}
+	if res, _ := c.do("GET", "/readyz", "", ""); res.StatusCode != 503 {
+		t.Fatalf("readyz with the database down: %d", res.StatusCode)
+	}
+	start()
+	deadline = time.Now().Add(15 * time.Second)
+	for c.status(kept) != 200 {
+		if time.Now().After(deadline) {
+			t.Fatal("the session made before the outage did not work again within 15s of the database's return")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if c.status(revoked) != 401 {
+		t.Fatal("a revocation made before the outage was lost")
+	}
+}
