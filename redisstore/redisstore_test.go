@@ -3,6 +3,7 @@ package redisstore_test
 import (
 	"context"
 	"errors"
+	"strconv"
 	"testing"
 	"time"
 
@@ -76,6 +77,20 @@ func TestConformance_Cluster(t *testing.T) {
 	storetest.Run(t, func(t *testing.T) sessiond.Store {
 		url, prefix := redistest.Prefix(t)
 		s, err := redisstore.Open(context.Background(), url, redisstore.Options{Prefix: prefix})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { s.Close() })
+		return s
+	})
+}
+
+// TestConformance_Sentinel runs the suite through a Sentinel of the test's
+// own, in front of a master of its own.
+func TestConformance_Sentinel(t *testing.T) {
+	url := redistest.Sentinel(t)
+	storetest.Run(t, func(t *testing.T) sessiond.Store {
+		s, err := redisstore.Open(context.Background(), redistest.URL(url, "t"+strconv.FormatInt(time.Now().UnixNano(), 36)), redisstore.Options{})
 		if err != nil {
 			t.Fatal(err)
 		}
