@@ -15,6 +15,7 @@ package sessiond
 import (
 	"context"
 	"encoding/json"
+	"strings"
 	"time"
 )
 
@@ -168,6 +169,37 @@ type Change struct {
 	SessionID string
 	UserID    string
 	TenantID  string
+}
+
+// String encodes the change for a store's notification channel:
+// "s:<session id>", "u:<user id>" or "t:<tenant id>". ParseChange reads it
+// back.
+func (c Change) String() string {
+	switch {
+	case c.SessionID != "":
+		return "s:" + c.SessionID
+	case c.UserID != "":
+		return "u:" + c.UserID
+	}
+	return "t:" + c.TenantID
+}
+
+// ParseChange decodes what Change.String encoded; ok is false for anything
+// else.
+func ParseChange(s string) (c Change, ok bool) {
+	kind, id, found := strings.Cut(s, ":")
+	if !found || id == "" {
+		return Change{}, false
+	}
+	switch kind {
+	case "s":
+		return Change{SessionID: id}, true
+	case "u":
+		return Change{UserID: id}, true
+	case "t":
+		return Change{TenantID: id}, true
+	}
+	return Change{}, false
 }
 
 // ChangeWatcher is an optional capability of a store shared by several

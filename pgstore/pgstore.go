@@ -14,7 +14,6 @@ import (
 	"fmt"
 	"io/fs"
 	"sort"
-	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -596,15 +595,7 @@ func (s *Store) DeleteMigration(ctx context.Context, key sessiond.TokenHash) err
 // notify announces a change to every node's cache. NOTIFY is delivered on
 // commit, and not at all on rollback.
 func (s *Store) notify(ctx context.Context, tx pgx.Tx, c sessiond.Change) error {
-	var payload string
-	switch {
-	case c.SessionID != "":
-		payload = "s:" + c.SessionID
-	case c.UserID != "":
-		payload = "u:" + c.UserID
-	default:
-		payload = "t:" + c.TenantID
-	}
+	payload := c.String()
 	if len(payload) > 7000 {
 		// NOTIFY payloads are limited to 8000 bytes; ids never come close,
 		// but a truncated one would be a silent miss.
@@ -633,17 +624,8 @@ func (s *Store) WatchChanges(ctx context.Context, connected func(), onChange fun
 		if err != nil {
 			return translate(err)
 		}
-		kind, id, ok := strings.Cut(n.Payload, ":")
-		if !ok {
-			continue
-		}
-		switch kind {
-		case "s":
-			onChange(sessiond.Change{SessionID: id})
-		case "u":
-			onChange(sessiond.Change{UserID: id})
-		case "t":
-			onChange(sessiond.Change{TenantID: id})
+		if c, ok := sessiond.ParseChange(n.Payload); ok {
+			onChange(c)
 		}
 	}
 }

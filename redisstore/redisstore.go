@@ -475,12 +475,12 @@ func (s *Store) deleteSet(ctx context.Context, set, except string, change string
 
 // DeleteUserSessions implements sessiond.SessionStore.
 func (s *Store) DeleteUserSessions(ctx context.Context, userID, except string) (int, error) {
-	return s.deleteSet(ctx, s.k("u", userID), except, "u:"+userID)
+	return s.deleteSet(ctx, s.k("u", userID), except, sessiond.Change{UserID: userID}.String())
 }
 
 // DeleteTenantSessions implements sessiond.SessionStore.
 func (s *Store) DeleteTenantSessions(ctx context.Context, tenantID string) (int, error) {
-	return s.deleteSet(ctx, s.k("t", tenantID), "", "t:"+tenantID)
+	return s.deleteSet(ctx, s.k("t", tenantID), "", sessiond.Change{TenantID: tenantID}.String())
 }
 
 // SetSessionFlags implements sessiond.SessionStore.
@@ -787,17 +787,8 @@ func (s *Store) WatchChanges(ctx context.Context, connected func(), onChange fun
 	defer cancel()
 	wait := dc.SetPubSubHooks(rueidis.PubSubHooks{
 		OnMessage: func(m rueidis.PubSubMessage) {
-			kind, id, ok := strings.Cut(m.Message, ":")
-			if !ok {
-				return
-			}
-			switch kind {
-			case "s":
-				onChange(sessiond.Change{SessionID: id})
-			case "u":
-				onChange(sessiond.Change{UserID: id})
-			case "t":
-				onChange(sessiond.Change{TenantID: id})
+			if c, ok := sessiond.ParseChange(m.Message); ok {
+				onChange(c)
 			}
 		},
 		OnSubscription: func(sub rueidis.PubSubSubscription) {

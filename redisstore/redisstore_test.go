@@ -16,16 +16,21 @@ import (
 	"github.com/sessiond/sessiond/storetest"
 )
 
+// openStore opens a store under a key prefix of its own on
+// SESSIOND_TEST_REDIS_URL; the prefix's keys go when the test ends.
+func openStore(t *testing.T) *redisstore.Store {
+	t.Helper()
+	url, prefix := redistest.Prefix(t)
+	s, err := redisstore.Open(context.Background(), url, redisstore.Options{Prefix: prefix})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
 func TestConformance(t *testing.T) {
-	storetest.Run(t, func(t *testing.T) sessiond.Store {
-		url, prefix := redistest.Prefix(t)
-		s, err := redisstore.Open(context.Background(), url, redisstore.Options{Prefix: prefix})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { s.Close() })
-		return s
-	})
+	storetest.Run(t, func(t *testing.T) sessiond.Store { return openStore(t) })
 }
 
 // TestPurge_ClearsTheIndexesOfSessionsRedisAlreadyExpired: Redis drops a
@@ -74,15 +79,7 @@ func TestPurge_ClearsTheIndexesOfSessionsRedisAlreadyExpired(t *testing.T) {
 func TestConformance_Cluster(t *testing.T) {
 	url := testenv.Service(t, "SESSIOND_TEST_REDIS_CLUSTER_URL")
 	t.Setenv("SESSIOND_TEST_REDIS_URL", url)
-	storetest.Run(t, func(t *testing.T) sessiond.Store {
-		url, prefix := redistest.Prefix(t)
-		s, err := redisstore.Open(context.Background(), url, redisstore.Options{Prefix: prefix})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { s.Close() })
-		return s
-	})
+	storetest.Run(t, func(t *testing.T) sessiond.Store { return openStore(t) })
 }
 
 // TestConformance_Sentinel runs the suite through a Sentinel of the test's
