@@ -22,6 +22,8 @@ import (
 	"log"
 	"net"
 	"net/http"
+	"net/http/httputil"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -50,6 +52,10 @@ func main() {
 		serveTrivial(os.Args[2])
 		return
 	}
+	if len(os.Args) > 3 && os.Args[1] == "serve-proxy" {
+		serveProxy(os.Args[2], os.Args[3])
+		return
+	}
 	if len(os.Args) > 2 && os.Args[1] == "serve-app" {
 		serveApp(os.Args[2])
 		return
@@ -72,6 +78,7 @@ func main() {
 	redisURL := flag.String("redis", os.Getenv("SESSIOND_BENCH_REDIS_URL"), "Redis URL for the multi-node figures (empty: skip)")
 	revocations := flag.Int("revocations", 1000, "revocations timed between two nodes")
 	skipSQLite := flag.Bool("skip-sqlite", false, "skip the SQLite validation rounds")
+	skipProxy := flag.Bool("skip-proxy", false, "skip the reverse-proxy latency rounds")
 	purgeSessions := flag.Int("purge-sessions", 0, "with -postgres: sessions in the store for the purge figures (0: skip)")
 	flag.Parse()
 	if _, err := exec.LookPath("wrk"); err != nil {
@@ -99,6 +106,9 @@ func main() {
 	}
 	if !*skipSQLite {
 		b.validation(*rounds)
+	}
+	if !*skipProxy {
+		b.proxies(*rounds, *duration)
 	}
 	if *sessions > 0 {
 		b.memory(*sessions)
@@ -132,8 +142,7 @@ func (b *bench) validation(rounds int) {
 	cached := b.start("sessiond", b.sessiond(), "serve", "--demo", "--store", "sqlite:"+db, "--log-level", "warn")
 	uncached := b.start("sessiond-nocache", b.sessiond(), "serve", "--store", "sqlite:"+db, "--log-level", "warn", "--cache-size", "0")
 	proxied := b.start("sessiond-proxy", b.sessiond(), "serve", "--store", "sqlite:"+db, "--log-level", "warn", "--upstream", trivial)
-	app := b.start("app", b.self(), "serve-app")
-	proxiedApp := b.start("sessiond-proxy-app", b.sessiond(), "serve", "--store", "sqlite:"+db, "--log-level", "warn", "--upstream", app)
+	bare := b.start("bare-proxy", b.self(), "serve-proxy", trivial)
 
 	token := login(cached, "test@example.com", "password")
 	peerCookie := scsLogin(peer)
@@ -143,8 +152,7 @@ func (b *bench) validation(rounds int) {
 		{"sessiond GET /api/auth/session-v2, SQLite, --cache-size 0", uncached + "/api/auth/session-v2", "sid=" + token},
 		{"sessiond forward auth GET /auth/verify (nginx auth_request's call)", cached + "/auth/verify", "sid=" + token},
 		{"sessiond reverse proxy (--upstream) in front of the trivial handler", proxied + "/", "sid=" + token},
-		{"an application that works 2 ms per request, direct", app + "/", "sid=" + token},
-		{"the same application through sessiond's reverse proxy", proxiedApp + "/", "sid=" + token},
+		{"Go's httputil.ReverseProxy alone in front of the trivial handler", bare + "/", "sid=" + token},
 		{"peer: scs v2 LoadAndSave + GetString, memstore", peer + "/", peerCookie},
 	}
 	results := make([][]result, len(targets))
@@ -193,6 +201,98 @@ func (b *bench) validation(rounds int) {
 			}
 		}
 	}
+}
+
+// proxies: the latency that a proxy hop adds in front of an application
+// that works 2 ms per request, for sessiond's reverse proxy and, side by
+// side, Go's bare httputil.ReverseProxy and nginx (when installed). Every
+// connection pauses 2 ms between requests, so no target is saturated.
+func (b *bench) proxies(rounds int, duration time.Duration) {
+	db := filepath.Join(b.dir, "proxy.db")
+	app := b.start("app", b.self(), "serve-app")
+	sd := b.start("sessiond-proxy-app", b.sessiond(), "serve", "--demo", "--store", "sqlite:"+db, "--log-level", "warn", "--upstream", app)
+	bare := b.start("bare-proxy-app", b.self(), "serve-proxy", app)
+	token := login(sd, "test@example.com", "password")
+	targets := []target{
+		{"the application, direct", app + "/", ""},
+		{"Go's httputil.ReverseProxy alone (no session work)", bare + "/", ""},
+		{"sessiond --upstream (session validated, identity headers set)", sd + "/", ""},
+	}
+	if _, err := exec.LookPath("nginx"); err == nil {
+		targets = append(targets, target{"nginx proxy_pass (1 worker, upstream keepalive)", b.nginx(app) + "/", ""})
+	} else {
+		fmt.Fprintln(os.Stderr, "nginx is not installed: its row is left out")
+	}
+	pace := filepath.Join(b.dir, "pace-proxy.lua")
+	os.WriteFile(pace, []byte("function delay() return 2 end\n"), 0o644)
+	fmt.Printf("## Reverse proxy: latency added in front of an application that works 2 ms per request (2 ms pause between requests; medians of %d rounds)\n\n", rounds)
+	fmt.Println("| connections | target | requests/s | p50 ms | p99 ms | p50 vs direct | p99 vs direct |")
+	fmt.Println("|---|---|---|---|---|---|---|")
+	for _, conns := range []int{1, 16} {
+		threads := min(conns, 2)
+		results := make([][]result, len(targets))
+		for range rounds {
+			for i, t := range targets {
+				args := []string{"-t", strconv.Itoa(threads), "-c", strconv.Itoa(conns), "-d", duration.String(), "--latency", "-s", pace, "-H", "Cookie: sid=" + token}
+				res := b.wrkWith(args, t.url)
+				results[i] = append(results[i], res)
+				fmt.Fprintf(os.Stderr, "proxy c=%d %-70s %10.0f req/s p50 %.2fms p99 %.2fms %s\n", conns, t.name, res.rps, res.p50, res.p99, res.errors)
+			}
+		}
+		base := medianOf(results[0])
+		for i, t := range targets {
+			m := medianOf(results[i])
+			fmt.Printf("| %d | %s | %.0f | %.2f | %.2f | %.2f× | %.2f× |\n", conns, t.name, m.rps, m.p50, m.p99, m.p50/base.p50, m.p99/base.p99)
+		}
+	}
+	fmt.Println()
+}
+
+// nginx starts nginx as a reverse proxy to upstream, with the settings a
+// production configuration would have (HTTP/1.1 and keepalive upstream).
+func (b *bench) nginx(upstream string) string {
+	dir := must(os.MkdirTemp(b.dir, "nginx-*"))
+	addr := freeAddr()
+	conf := fmt.Sprintf(`worker_processes 1;
+daemon off;
+pid %[1]s/nginx.pid;
+error_log stderr error;
+events { worker_connections 1024; }
+http {
+  access_log off;
+  client_body_temp_path %[1]s;
+  proxy_temp_path %[1]s;
+  fastcgi_temp_path %[1]s;
+  uwsgi_temp_path %[1]s;
+  scgi_temp_path %[1]s;
+  upstream app { server %[2]s; keepalive 64; }
+  server {
+    listen %[3]s;
+    location / { proxy_pass http://app; proxy_http_version 1.1; proxy_set_header Connection ""; }
+  }
+}
+`, dir, strings.TrimPrefix(upstream, "http://"), addr)
+	path := filepath.Join(dir, "nginx.conf")
+	if err := os.WriteFile(path, []byte(conf), 0o644); err != nil {
+		log.Fatal(err)
+	}
+	cmd := exec.Command("nginx", "-c", path, "-p", dir)
+	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
+	if err := cmd.Start(); err != nil {
+		log.Fatalf("start nginx: %v", err)
+	}
+	b.mu.Lock()
+	b.procs = append(b.procs, cmd)
+	b.mu.Unlock()
+	url := "http://" + addr
+	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		if res, err := http.Get(url + "/healthz"); err == nil {
+			res.Body.Close()
+			return url
+		}
+	}
+	log.Fatal("nginx did not start")
+	return ""
 }
 
 // postgres: validation throughput on PostgreSQL with and without the node
@@ -704,6 +804,27 @@ func serveTrivial(addr string) {
 
 // serveApp stands for a real application: 2 ms of work (waiting on its own
 // database, say) per request.
+// serveProxy is the reference hop: Go's httputil.ReverseProxy with nothing
+// else, configured as sessiond's is (idle connections kept, pooled buffers).
+func serveProxy(upstream, addr string) {
+	u, err := url.Parse(upstream)
+	if err != nil {
+		log.Fatal(err)
+	}
+	rp := httputil.NewSingleHostReverseProxy(u)
+	rp.Transport = &http.Transport{MaxIdleConns: 1024, MaxIdleConnsPerHost: 256, IdleConnTimeout: 90 * time.Second}
+	rp.BufferPool = bufferPool{}
+	rp.ErrorLog = log.New(io.Discard, "", 0) // wrk cancels requests at its end
+	log.Fatal(http.ListenAndServe(addr, rp))
+}
+
+var buffers = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}
+
+type bufferPool struct{}
+
+func (bufferPool) Get() []byte  { return *buffers.Get().(*[]byte) }
+func (bufferPool) Put(b []byte) { buffers.Put(&b) }
+
 func serveApp(addr string) {
 	mux := http.NewServeMux()
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
