@@ -4,12 +4,16 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -110,16 +114,26 @@ func TestTwoNodes_Redis_LoginOnOneLogoutOnTheOther(t *testing.T) {
 	loginOnOneLogoutOnTheOther(t, redistest.URL(redistest.Prefix(t)))
 }
 
-// ownRedis starts a Redis of the test's own on a free port, with an
-// append-only file so that a restart loses nothing, and returns its port and
-// a function that starts it again after a shutdown.
-func ownRedis(t *testing.T) (int, func()) {
+// ownStore is a store server of the test's own, on a free port: the
+// shared services are never stopped.
+type ownStore struct {
+	url   string
+	stop  func() // a clean shutdown
+	kill  func() // a crash: SIGKILL, or PostgreSQL's immediate mode
+	start func() // start it again, on the same data
+}
+
+// ownRedis starts a Redis of the test's own with an append-only file
+// synced on every write, so that neither a restart nor a crash loses an
+// acknowledged write.
+func ownRedis(t *testing.T) *ownStore {
 	t.Helper()
 	bin := needTool(t, "redis-server")
 	dir := t.TempDir()
 	port := freePort(t)
+	pidfile := filepath.Join(dir, "pid")
 	start := func() {
-		cmd := exec.Command(bin, "--port", strconv.Itoa(port), "--bind", "127.0.0.1", "--dir", dir,
+		cmd := exec.Command(bin, "--port", strconv.Itoa(port), "--bind", "127.0.0.1", "--dir", dir, "--pidfile", pidfile,
 			"--appendonly", "yes", "--appendfsync", "always", "--save", "", "--daemonize", "yes", "--logfile", filepath.Join(dir, "log"))
 		if out, err := cmd.CombinedOutput(); err != nil {
 			t.Fatalf("redis-server: %v %s", err, out)
@@ -134,9 +148,30 @@ func ownRedis(t *testing.T) (int, func()) {
 			}
 		}
 	}
+	stop := func() {
+		if err := exec.Command("redis-cli", "-p", strconv.Itoa(port), "shutdown").Run(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	kill := func() {
+		b, err := os.ReadFile(pidfile)
+		if err != nil {
+			t.Fatal(err)
+		}
+		pid, _ := strconv.Atoi(strings.TrimSpace(string(b)))
+		if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
+			t.Fatal(err)
+		}
+		// Wait until the port is free.
+		for deadline := time.Now().Add(5 * time.Second); syscall.Kill(pid, 0) == nil; time.Sleep(10 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatal("redis-server survived SIGKILL")
+			}
+		}
+	}
 	start()
 	t.Cleanup(func() { exec.Command("redis-cli", "-p", strconv.Itoa(port), "shutdown", "nosave").Run() })
-	return port, start
+	return &ownStore{url: fmt.Sprintf("redis://127.0.0.1:%d/0", port), stop: stop, kill: kill, start: start}
 }
 
 // TestStoreOutage_Redis_503ThenResumesWithoutRestart_SEC23 stops the store
@@ -144,16 +179,14 @@ func ownRedis(t *testing.T) (int, func()) {
 // still expires the cookie), /readyz fails; when the store is back, the
 // session made before the outage works again, with no restart of sessiond.
 func TestStoreOutage_Redis_503ThenResumesWithoutRestart_SEC23(t *testing.T) {
-	port, restart := ownRedis(t)
-	p := startNode(t, fmt.Sprintf("redis://127.0.0.1:%d/0", port), "--cache-ttl", "1h")
+	redis := ownRedis(t)
+	p := startNode(t, redis.url, "--cache-ttl", "1h")
 	c := client{t, p.url}
 	token := c.login("test@example.com", "password")
 	if c.status(token) != 200 {
 		t.Fatal("GET before the outage failed")
 	}
-	if err := exec.Command("redis-cli", "-p", strconv.Itoa(port), "shutdown").Run(); err != nil {
-		t.Fatal(err)
-	}
+	redis.stop()
 	deadline := time.Now().Add(5 * time.Second)
 	for c.status(token) != 503 {
 		if time.Now().After(deadline) {
@@ -173,7 +206,7 @@ func TestStoreOutage_Redis_503ThenResumesWithoutRestart_SEC23(t *testing.T) {
 	if res, _ := c.do("GET", "/readyz", "", ""); res.StatusCode != 503 {
 		t.Fatalf("readyz with the store down: %d", res.StatusCode)
 	}
-	restart()
+	redis.start()
 	deadline = time.Now().Add(10 * time.Second)
 	for c.status(token) != 200 {
 		if time.Now().After(deadline) {
@@ -187,9 +220,8 @@ func TestStoreOutage_Redis_503ThenResumesWithoutRestart_SEC23(t *testing.T) {
 }
 
 // ownPostgres initializes and starts a PostgreSQL of the test's own on a
-// free port (as the postgres user: initdb refuses root) and returns its URL
-// and functions that stop and start it.
-func ownPostgres(t *testing.T) (string, func(), func()) {
+// free port, as the postgres user (initdb refuses root), with fsync on.
+func ownPostgres(t *testing.T) *ownStore {
 	t.Helper()
 	bins, _ := filepath.Glob("/usr/lib/postgresql/*/bin/pg_ctl")
 	runuser, err := exec.LookPath("runuser")
@@ -223,11 +255,12 @@ func ownPostgres(t *testing.T) (string, func(), func()) {
 			"-o", fmt.Sprintf("-p %d -k %s -c listen_addresses=127.0.0.1 -c fsync=on", port, dir), "start")
 	}
 	stop := func() { as(filepath.Join(bin, "pg_ctl"), "-D", data, "-m", "fast", "-w", "stop") }
+	kill := func() { as(filepath.Join(bin, "pg_ctl"), "-D", data, "-m", "immediate", "-w", "stop") }
 	start()
 	t.Cleanup(func() {
 		exec.Command(runuser, "-u", "postgres", "--", filepath.Join(bin, "pg_ctl"), "-D", data, "-m", "immediate", "stop").Run()
 	})
-	return fmt.Sprintf("postgres://postgres@127.0.0.1:%d/postgres?sslmode=disable", port), stop, start
+	return &ownStore{url: fmt.Sprintf("postgres://postgres@127.0.0.1:%d/postgres?sslmode=disable", port), stop: stop, kill: kill, start: start}
 }
 
 // TestStoreOutage_PostgreSQL_503ThenResumesWithoutRestart_SEC23 stops the
@@ -235,15 +268,15 @@ func ownPostgres(t *testing.T) (string, func(), func()) {
 // afterwards the session made before the outage works, the revocation made
 // before it holds, and sessiond was never restarted.
 func TestStoreOutage_PostgreSQL_503ThenResumesWithoutRestart_SEC23(t *testing.T) {
-	url, stop, start := ownPostgres(t)
-	p := startNode(t, url, "--cache-ttl", "1h")
+	pg := ownPostgres(t)
+	p := startNode(t, pg.url, "--cache-ttl", "1h")
 	c := client{t, p.url}
 	kept := c.login("test@example.com", "password")
 	revoked := c.login("test@example.com", "password")
 	if res, _ := c.do("DELETE", "/api/auth/session-v2", "", revoked); res.StatusCode != 204 {
 		t.Fatalf("logout before the outage: %d", res.StatusCode)
 	}
-	stop()
+	pg.stop()
 	deadline := time.Now().Add(10 * time.Second)
 	for c.status(kept) != 503 {
 		if time.Now().After(deadline) {
@@ -258,7 +291,7 @@ func TestStoreOutage_PostgreSQL_503ThenResumesWithoutRestart_SEC23(t *testing.T)
 	if res, _ := c.do("GET", "/readyz", "", ""); res.StatusCode != 503 {
 		t.Fatalf("readyz with the database down: %d", res.StatusCode)
 	}
-	start()
+	pg.start()
 	deadline = time.Now().Add(15 * time.Second)
 	for c.status(kept) != 200 {
 		if time.Now().After(deadline) {
@@ -269,4 +302,170 @@ func TestStoreOutage_PostgreSQL_503ThenResumesWithoutRestart_SEC23(t *testing.T)
 	if c.status(revoked) != 401 {
 		t.Fatal("a revocation made before the outage was lost")
 	}
+}
+
+// TestStoreCrashUnderLoad_Redis_LosesNoCommittedSessionOrRevocation and its
+// PostgreSQL twin crash the store while two nodes serve logins,
+// validations and logouts, and start it again.
+func TestStoreCrashUnderLoad_Redis_LosesNoCommittedSessionOrRevocation(t *testing.T) {
+	storeCrashUnderLoad(t, ownRedis(t))
+}
+
+func TestStoreCrashUnderLoad_PostgreSQL_LosesNoCommittedSessionOrRevocation(t *testing.T) {
+	storeCrashUnderLoad(t, ownPostgres(t))
+}
+
+// storeCrashUnderLoad runs workers against two nodes (caches with a 1h TTL)
+// while the store is killed and restarted. A login that answered 200 is a
+// committed session and a logout that answered 204 a committed revocation:
+// each must hold on both nodes during the load and after it. Answers other
+// than the expected ones or 503 fail the test; a 503 leaves the outcome
+// unknown, and such sessions are not checked.
+func storeCrashUnderLoad(t *testing.T, store *ownStore) {
+	a := startNode(t, store.url, "--cache-ttl", "1h")
+	b := startNode(t, store.url, "--cache-ttl", "1h")
+	nodes := [2]string{a.url, b.url}
+	hc := &http.Client{Timeout: 10 * time.Second}
+	call := func(method, url, body, token string) (int, string) {
+		req, _ := http.NewRequest(method, url+"/api/auth/session-v2", strings.NewReader(body))
+		if body != "" {
+			req.Header.Set("Content-Type", "application/json")
+		}
+		if token != "" {
+			req.Header.Set("Cookie", "sid="+token)
+		}
+		res, err := hc.Do(req)
+		if err != nil {
+			return 0, ""
+		}
+		defer res.Body.Close()
+		io.Copy(io.Discard, res.Body)
+		for _, c := range res.Cookies() {
+			if c.Name == "sid" && c.MaxAge >= 0 {
+				return res.StatusCode, c.Value
+			}
+		}
+		return res.StatusCode, ""
+	}
+	login, _ := json.Marshal(map[string]string{"email": "test@example.com", "password": "password"})
+
+	var (
+		mu                 sync.Mutex
+		kept, revoked      []string
+		failures           []string
+		loginsAfterRestart int
+		unavailable        int
+		restarted          = make(chan struct{})
+		done               = make(chan struct{})
+	)
+	fail := func(format string, args ...any) {
+		mu.Lock()
+		defer mu.Unlock()
+		if len(failures) < 20 {
+			failures = append(failures, fmt.Sprintf(format, args...))
+		}
+	}
+	var wg sync.WaitGroup
+	for w := range 4 {
+		wg.Go(func() {
+			for i := 0; ; i++ {
+				select {
+				case <-done:
+					return
+				default:
+				}
+				x, y := nodes[(w+i)%2], nodes[(w+i+1)%2]
+				code, token := call("POST", x, string(login), "")
+				if code != 200 || token == "" {
+					if code != 503 {
+						fail("login on %s: %d", x, code)
+					}
+					mu.Lock()
+					unavailable++
+					mu.Unlock()
+					time.Sleep(20 * time.Millisecond)
+					continue
+				}
+				select {
+				case <-restarted:
+					mu.Lock()
+					loginsAfterRestart++
+					mu.Unlock()
+				default:
+				}
+				if code, _ := call("GET", y, "", token); code != 200 && code != 503 {
+					fail("a session that answered 200 at login got %d on the other node", code)
+				}
+				if i%2 == 0 {
+					mu.Lock()
+					kept = append(kept, token)
+					mu.Unlock()
+					continue
+				}
+				if code, _ := call("DELETE", x, "", token); code != 204 {
+					if code != 503 {
+						fail("logout: %d", code)
+					}
+					continue // the outcome is unknown
+				}
+				mu.Lock()
+				revoked = append(revoked, token)
+				mu.Unlock()
+				for _, n := range nodes {
+					if code, _ := call("GET", n, "", token); code != 401 && code != 503 {
+						fail("a session whose logout answered 204 got %d", code)
+					}
+				}
+			}
+		})
+	}
+	// Crash the store once some sessions and revocations are committed,
+	// with requests in flight.
+	waitFor := func(what string, ok func() bool) {
+		for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+			mu.Lock()
+			met := ok()
+			mu.Unlock()
+			if met {
+				return
+			}
+			if time.Now().After(deadline) {
+				close(done)
+				wg.Wait()
+				t.Fatalf("no %s within 30s; failures: %s", what, strings.Join(failures, "; "))
+			}
+		}
+	}
+	var keptBefore, revokedBefore int
+	waitFor("5 sessions and 5 revocations before the crash", func() bool {
+		keptBefore, revokedBefore = len(kept), len(revoked)
+		return keptBefore >= 5 && revokedBefore >= 5
+	})
+	store.kill()
+	time.Sleep(time.Second)
+	store.start()
+	close(restarted)
+	waitFor("10 logins after the restart", func() bool { return loginsAfterRestart >= 10 })
+	close(done)
+	wg.Wait()
+	for _, f := range failures {
+		t.Error(f)
+	}
+	if len(kept) == 0 || len(revoked) == 0 || unavailable == 0 {
+		t.Fatalf("the load did not span the crash: %d sessions kept, %d revoked, %d answers 503", len(kept), len(revoked), unavailable)
+	}
+	for _, n := range nodes {
+		for _, token := range kept {
+			if code, _ := call("GET", n, "", token); code != 200 {
+				t.Errorf("a committed session got %d on %s after the crash", code, n)
+			}
+		}
+		for _, token := range revoked {
+			if code, _ := call("GET", n, "", token); code != 401 {
+				t.Errorf("a committed revocation got %d on %s after the crash", code, n)
+			}
+		}
+	}
+	t.Logf("%d sessions kept and %d revoked (%d and %d before the crash); %d answers 503 while the store was down",
+		len(kept), len(revoked), keptBefore, revokedBefore, unavailable)
 }
