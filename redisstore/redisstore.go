@@ -35,9 +35,10 @@ type Options struct {
 
 // Store is a sessiond.Store on Redis.
 type Store struct {
-	c      rueidis.Client
-	p      string // "{prefix}:"
-	events string // channel of changes
+	c        rueidis.Client
+	p        string // "{prefix}:"
+	events   string // channel of changes
+	sentinel bool   // the master is found through Sentinel and can change
 }
 
 // Open connects to the Redis at url (redis://, rediss://; Sentinel and
@@ -69,7 +70,7 @@ func Open(ctx context.Context, url string, opts Options) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("redisstore: %w", err)
 	}
-	s := &Store{c: c, p: "{" + opts.Prefix + "}:"}
+	s := &Store{c: c, p: "{" + opts.Prefix + "}:", sentinel: o.Sentinel.MasterSet != ""}
 	s.events = s.p + "changes"
 	if err := s.Ping(ctx); err != nil {
 		c.Close()
@@ -782,7 +783,15 @@ func (s *Store) DeleteMigration(ctx context.Context, key sessiond.TokenHash) err
 
 // WatchChanges implements sessiond.ChangeWatcher with SUBSCRIBE on a
 // dedicated connection.
+//
+// Through Sentinel, that connection stays with the server it was opened to.
+// After a failover the old master may stay up, cut off from the new one's
+// PUBLISH messages until it is turned into a replica and has resynced, and
+// the subscription would miss revocations without failing. So the watch
+// ends as soon as the client follows a new master: the node flushes its
+// cache and subscribes again, on the new master.
 func (s *Store) WatchChanges(ctx context.Context, connected func(), onChange func(sessiond.Change)) error {
+	master := s.master()
 	dc, cancel := s.c.Dedicate()
 	defer cancel()
 	wait := dc.SetPubSubHooks(rueidis.PubSubHooks{
@@ -800,15 +809,41 @@ func (s *Store) WatchChanges(ctx context.Context, connected func(), onChange fun
 	if err := dc.Do(ctx, dc.B().Subscribe().Channel(s.events).Build()).Error(); err != nil {
 		return translate(err)
 	}
-	select {
-	case err := <-wait:
-		if err == nil {
-			err = errors.New("redisstore: subscription closed")
-		}
-		return translate(err)
-	case <-ctx.Done():
-		return ctx.Err()
+	var check <-chan time.Time
+	if s.sentinel {
+		t := time.NewTicker(masterCheckInterval)
+		defer t.Stop()
+		check = t.C
 	}
+	for {
+		select {
+		case err := <-wait:
+			if err == nil {
+				err = errors.New("redisstore: subscription closed")
+			}
+			return translate(err)
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-check:
+			if now := s.master(); now != master {
+				return translate(fmt.Errorf("redisstore: the master moved from %s to %s; subscribing again", master, now))
+			}
+		}
+	}
+}
+
+// masterCheckInterval is how often a watch through Sentinel checks that the
+// client still uses the master it subscribed on: the longest a failover
+// leaves a node's cache unflushed.
+const masterCheckInterval = 100 * time.Millisecond
+
+// master is the address the client sends writes to (through Sentinel, the
+// current master).
+func (s *Store) master() string {
+	for addr := range s.c.Nodes() {
+		return addr
+	}
+	return ""
 }
 
 // translate turns driver errors into sessiond's sentinels: a nil reply is

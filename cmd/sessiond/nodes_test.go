@@ -469,3 +469,110 @@ func storeCrashUnderLoad(t *testing.T, store *ownStore) {
 	t.Logf("%d sessions kept and %d revoked (%d and %d before the crash); %d answers 503 while the store was down",
 		len(kept), len(revoked), keptBefore, revokedBefore, unavailable)
 }
+
+// TestTwoNodes_RedisSentinel_FailoverKeepsSessionsAndRevocations runs two
+// nodes through a Sentinel, fails the master over to its replica, and
+// checks that sessions and revocations made before the failover hold, that
+// no request meanwhile gets anything but 200, 401 or 503, and that logins
+// and revocations work on the new master, reaching the other node's cache.
+func TestTwoNodes_RedisSentinel_FailoverKeepsSessionsAndRevocations(t *testing.T) {
+	set := redistest.StartSentinel(t, 1)
+	a := startNode(t, set.URL, "--cache-ttl", "1h")
+	b := startNode(t, set.URL, "--cache-ttl", "1h")
+	ca, cb := client{t, a.url}, client{t, b.url}
+	kept := ca.login("test@example.com", "password")
+	revoked := ca.login("test@example.com", "password")
+	if res, _ := cb.do("DELETE", "/api/auth/session-v2", "", revoked); res.StatusCode != 204 {
+		t.Fatalf("logout on B: %d", res.StatusCode)
+	}
+	// Replication is asynchronous: fail over once the replica has it all,
+	// as an operator's planned failover would.
+	info := func(port int, field string) string {
+		out, _ := exec.Command("redis-cli", "-p", strconv.Itoa(port), "info", "replication").Output()
+		for line := range strings.Lines(string(out)) {
+			if v, ok := strings.CutPrefix(strings.TrimSpace(line), field+":"); ok {
+				return v
+			}
+		}
+		return ""
+	}
+	for deadline := time.Now().Add(10 * time.Second); info(set.Master, "master_repl_offset") != info(set.Replicas[0], "slave_repl_offset"); time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the replica did not catch up")
+		}
+	}
+	if out, err := exec.Command("redis-cli", "-p", strconv.Itoa(set.Sentinel), "sentinel", "failover", "sessiond").CombinedOutput(); err != nil || !strings.Contains(string(out), "OK") {
+		t.Fatalf("sentinel failover: %v %s", err, out)
+	}
+	newMaster := strconv.Itoa(set.Replicas[0])
+	seen := map[string]map[int]int{"kept": {}, "revoked": {}}
+	check := func() {
+		for _, c := range []client{ca, cb} {
+			seen["kept"][c.status(kept)]++
+			seen["revoked"][c.status(revoked)]++
+		}
+	}
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		check()
+		out, _ := exec.Command("redis-cli", "-p", strconv.Itoa(set.Sentinel), "sentinel", "get-master-addr-by-name", "sessiond").Output()
+		if strings.Contains(string(out), newMaster) && info(set.Replicas[0], "role") == "master" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no failover within 30s: %s", out)
+		}
+	}
+	// Writes must reach the new master: a login on each node.
+	var fresh []string
+	for deadline := time.Now().Add(20 * time.Second); len(fresh) < 2; time.Sleep(50 * time.Millisecond) {
+		check()
+		c := []client{ca, cb}[len(fresh)]
+		body, _ := json.Marshal(map[string]string{"email": "test@example.com", "password": "password"})
+		res, _ := c.do("POST", "/api/auth/session-v2", string(body), "")
+		switch res.StatusCode {
+		case 200:
+			for _, ck := range res.Cookies() {
+				if ck.Name == "sid" {
+					fresh = append(fresh, ck.Value)
+				}
+			}
+		case 503:
+		default:
+			t.Fatalf("login during the failover: %d", res.StatusCode)
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("no login succeeded within 20s of the failover")
+		}
+	}
+	check()
+	for k, v := range seen["kept"] {
+		if k != 200 && k != 503 {
+			t.Errorf("the session made before the failover got %d (%d times)", k, v)
+		}
+	}
+	for k, v := range seen["revoked"] {
+		if k != 401 && k != 503 {
+			t.Errorf("the session revoked before the failover got %d (%d times)", k, v)
+		}
+	}
+	if ca.status(kept) != 200 || cb.status(kept) != 200 {
+		t.Fatal("the session made before the failover does not work after it")
+	}
+	// A revocation on the new master reaches the other node's cache.
+	for _, token := range fresh {
+		if ca.status(token) != 200 || cb.status(token) != 200 {
+			t.Fatal("a session made after the failover does not work on both nodes")
+		}
+	}
+	if res, _ := ca.do("DELETE", "/api/auth/session-v2", "", fresh[1]); res.StatusCode != 204 {
+		t.Fatalf("logout after the failover: %d", res.StatusCode)
+	}
+	revokedAt := time.Now()
+	for cb.status(fresh[1]) != 401 {
+		if time.Since(revokedAt) > 2*time.Second {
+			t.Fatal("a revocation after the failover did not reach the other node's cache within 2s")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	t.Logf("answers during the failover: kept %v, revoked %v", seen["kept"], seen["revoked"])
+}

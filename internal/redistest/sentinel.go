@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"testing"
 	"time"
@@ -16,6 +17,22 @@ import (
 // the master through the Sentinel. They are shut down when the test ends.
 func Sentinel(t testing.TB) string {
 	t.Helper()
+	return StartSentinel(t, 0).URL
+}
+
+// SentinelSet is a master, its replicas and one Sentinel (quorum 1), all of
+// a test's own, under the master name "sessiond".
+type SentinelSet struct {
+	URL      string // the store URL, through the Sentinel
+	Master   int    // ports
+	Replicas []int
+	Sentinel int
+}
+
+// StartSentinel starts a master with the given number of replicas and a
+// Sentinel watching them, and shuts them down when the test ends.
+func StartSentinel(t testing.TB, replicas int) *SentinelSet {
+	t.Helper()
 	bin, err := exec.LookPath("redis-server")
 	if err != nil {
 		if os.Getenv("SESSIOND_TEST_REQUIRE_SERVICES") == "1" {
@@ -24,28 +41,40 @@ func Sentinel(t testing.TB) string {
 		t.Skip("redis-server is not installed")
 	}
 	dir := t.TempDir()
-	master, sentinel := freePort(t), freePort(t)
-	run := func(args ...string) {
+	set := &SentinelSet{Master: freePort(t), Sentinel: freePort(t)}
+	var started []int
+	t.Cleanup(func() {
+		for _, p := range slices.Backward(started) {
+			exec.Command("redis-cli", "-p", strconv.Itoa(p), "shutdown", "nosave").Run()
+		}
+	})
+	run := func(port int, args ...string) {
 		t.Helper()
 		if out, err := exec.Command(bin, args...).CombinedOutput(); err != nil {
 			t.Fatalf("redis-server %v: %v %s", args, err, out)
 		}
+		started = append(started, port)
+		waitPort(t, port)
 	}
-	run("--port", strconv.Itoa(master), "--bind", "127.0.0.1", "--dir", dir, "--save", "", "--daemonize", "yes",
-		"--logfile", filepath.Join(dir, "master.log"), "--pidfile", filepath.Join(dir, "master.pid"))
-	waitPort(t, master)
+	server := func(port int, extra ...string) {
+		name := strconv.Itoa(port)
+		run(port, append([]string{"--port", name, "--bind", "127.0.0.1", "--dir", dir, "--save", "", "--daemonize", "yes",
+			"--logfile", filepath.Join(dir, name+".log"), "--pidfile", filepath.Join(dir, name+".pid"),
+			"--dbfilename", name + ".rdb", "--appendfilename", name + ".aof", "--appenddirname", name + "-aof"}, extra...)...)
+	}
+	server(set.Master)
+	for range replicas {
+		port := freePort(t)
+		server(port, "--replicaof", "127.0.0.1", strconv.Itoa(set.Master))
+		set.Replicas = append(set.Replicas, port)
+	}
 	conf := filepath.Join(dir, "sentinel.conf")
 	os.WriteFile(conf, []byte(fmt.Sprintf("port %d\nbind 127.0.0.1\ndaemonize yes\nlogfile %s\npidfile %s\n"+
 		"sentinel monitor sessiond 127.0.0.1 %d 1\nsentinel down-after-milliseconds sessiond 1000\n",
-		sentinel, filepath.Join(dir, "sentinel.log"), filepath.Join(dir, "sentinel.pid"), master)), 0o644)
-	run(conf, "--sentinel")
-	waitPort(t, sentinel)
-	t.Cleanup(func() {
-		for _, p := range []int{sentinel, master} {
-			exec.Command("redis-cli", "-p", strconv.Itoa(p), "shutdown", "nosave").Run()
-		}
-	})
-	return fmt.Sprintf("redis://127.0.0.1:%d/0?master_set=sessiond", sentinel)
+		set.Sentinel, filepath.Join(dir, "sentinel.log"), filepath.Join(dir, "sentinel.pid"), set.Master)), 0o644)
+	run(set.Sentinel, conf, "--sentinel")
+	set.URL = fmt.Sprintf("redis://127.0.0.1:%d/0?master_set=sessiond", set.Sentinel)
+	return set
 }
 
 func freePort(t testing.TB) int {
