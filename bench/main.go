@@ -44,6 +44,7 @@ import (
 
 	"github.com/sessiond/sessiond"
 	"github.com/sessiond/sessiond/pgstore"
+	"github.com/sessiond/sessiond/redisstore"
 	"github.com/sessiond/sessiond/sqlitestore"
 )
 
@@ -80,6 +81,7 @@ func main() {
 	skipSQLite := flag.Bool("skip-sqlite", false, "skip the SQLite validation rounds")
 	skipProxy := flag.Bool("skip-proxy", false, "skip the reverse-proxy latency rounds")
 	purgeSessions := flag.Int("purge-sessions", 0, "with -postgres: sessions in the store for the purge figures (0: skip)")
+	redisSessions := flag.Int("redis-sessions", 100_000, "with -redis: sessions written to measure Redis memory per session (0: skip)")
 	flag.Parse()
 	if _, err := exec.LookPath("wrk"); err != nil {
 		log.Fatal("wrk is not installed (apt-get install wrk)")
@@ -100,6 +102,9 @@ func main() {
 	}
 	if *pgURL != "" && *revocations > 0 {
 		b.postgres(*pgURL, *rounds, *revocations)
+	}
+	if *redisURL != "" && *redisSessions > 0 {
+		b.redisMemory(*redisURL, *redisSessions)
 	}
 	if *redisURL != "" {
 		b.redis(*redisURL, *rounds, *revocations)
@@ -425,6 +430,85 @@ func (b *bench) redis(redisURL string, rounds, revocations int) {
 		}
 	}()
 	b.nodes("Redis", redisURL+sep+"prefix="+prefix, "redis:"+redisURL, rounds, revocations)
+}
+
+// redisMemory writes n sessions, as a login from a browser makes them
+// (with a user agent and application data), under a prefix of its own, and
+// reports Redis's memory per session: what one shard holds.
+func (b *bench) redisMemory(redisURL string, n int) {
+	ctx := context.Background()
+	prefix := "sessiond-mem-" + strconv.FormatInt(time.Now().UnixNano(), 36)
+	sep := "?"
+	if strings.Contains(redisURL, "?") {
+		sep = "&"
+	}
+	st, err := redisstore.Open(ctx, redisURL+sep+"prefix="+prefix, redisstore.Options{})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer st.Close()
+	o, err := rueidis.ParseURL(redisURL)
+	if err != nil {
+		log.Fatal(err)
+	}
+	c, err := rueidis.NewClient(o)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer c.Close()
+	used := func() int64 {
+		info, err := c.Do(ctx, c.B().Info().Section("memory").Build()).ToString()
+		if err != nil {
+			log.Fatal(err)
+		}
+		for line := range strings.Lines(info) {
+			if v, ok := strings.CutPrefix(strings.TrimSpace(line), "used_memory:"); ok {
+				n, _ := strconv.ParseInt(v, 10, 64)
+				return n
+			}
+		}
+		log.Fatal("no used_memory in INFO memory")
+		return 0
+	}
+	before := used()
+	now := time.Now()
+	var wg sync.WaitGroup
+	work := make(chan int)
+	for range 16 {
+		wg.Go(func() {
+			for i := range work {
+				id, _ := sessiond.NewID(crand.Reader)
+				tok, _ := sessiond.NewID(crand.Reader)
+				sess := &sessiond.Session{ID: id, TokenHash: sessiond.HashToken(tok), UserID: fmt.Sprintf("user-%d", i/3), TenantID: "tenant-1",
+					IPAddress: "192.0.2.1", UserAgent: benchAgent, CreatedAt: now, LastActivity: now, ExpiresAt: now.Add(24 * time.Hour),
+					AuthenticatedAt: now, Data: json.RawMessage(`{"onboarding":{"step":"profile","done":false}}`)}
+				if err := st.CreateSession(ctx, sess); err != nil {
+					log.Fatal(err)
+				}
+			}
+		})
+	}
+	for i := range n {
+		work <- i
+	}
+	close(work)
+	wg.Wait()
+	per := float64(used()-before) / float64(n)
+	fmt.Printf("## Redis memory per session\n\n%d sessions (3 per user, a browser user agent, 45 bytes of data) added %.0f MiB to used_memory: %.0f bytes per session, about %.1f million sessions per GiB of one shard.\n\n",
+		n, float64(used()-before)/(1<<20), per, float64(1<<30)/per/1e6)
+	var cursor uint64
+	for {
+		e, err := c.Do(ctx, c.B().Scan().Cursor(cursor).Match("{"+prefix+"}:*").Count(1000).Build()).AsScanEntry()
+		if err != nil {
+			log.Fatal(err)
+		}
+		if len(e.Elements) > 0 {
+			c.Do(ctx, c.B().Del().Key(e.Elements...).Build())
+		}
+		if cursor = e.Cursor; cursor == 0 {
+			return
+		}
+	}
 }
 
 // nodes measures validation with and without the node cache, and
