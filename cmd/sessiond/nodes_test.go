@@ -114,6 +114,56 @@ func TestTwoNodes_Redis_LoginOnOneLogoutOnTheOther(t *testing.T) {
 	loginOnOneLogoutOnTheOther(t, redistest.URL(redistest.Prefix(t)))
 }
 
+func TestTwoNodes_RedisCluster_LoginOnOneLogoutOnTheOther(t *testing.T) {
+	loginOnOneLogoutOnTheOther(t, redistest.URL(redistest.ClusterPrefix(t)))
+}
+
+// TestTwoNodes_Redis_LostChannelFlushesTheCache_SEC21 kills node A's
+// subscription (CLIENT KILL, on a Redis of the test's own so that no other
+// test's connection goes), then deletes the session behind everyone's back
+// (no PUBLISH): a node that lost its channel must not serve its cached copy.
+func TestTwoNodes_Redis_LostChannelFlushesTheCache_SEC21(t *testing.T) {
+	redis := ownRedis(t)
+	a := startNode(t, redis.url, "--cache-ttl", "1h")
+	ca := client{t, a.url}
+	token := ca.login("test@example.com", "password")
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		if ca.status(token) != 200 {
+			t.Fatal("GET failed")
+		}
+		_, metrics := ca.do("GET", "/metrics", "", "")
+		if strings.Contains(metrics, "\nsessiond_cache_sessions 1\n") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the session never reached node A's cache")
+		}
+	}
+	port := strings.TrimSuffix(strings.TrimPrefix(redis.url, "redis://127.0.0.1:"), "/0")
+	cli := func(args ...string) string {
+		out, err := exec.Command("redis-cli", append([]string{"-p", port}, args...)...).CombinedOutput()
+		if err != nil {
+			t.Fatalf("redis-cli %v: %v %s", args, err, out)
+		}
+		return strings.TrimSpace(string(out))
+	}
+	if n := cli("client", "kill", "type", "pubsub"); n == "0" {
+		t.Fatal("no subscription to kill")
+	}
+	keys := strings.Fields(cli("--scan", "--pattern", "{sessiond}:s:*"))
+	if len(keys) != 1 {
+		t.Fatalf("session keys: %v", keys)
+	}
+	cli("del", keys[0])
+	deadline := time.Now().Add(2 * time.Second)
+	for ca.status(token) != 401 {
+		if time.Now().After(deadline) {
+			t.Fatal("a session deleted while the node's channel was down is still served from its cache")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
 // ownStore is a store server of the test's own, on a free port: the
 // shared services are never stopped.
 type ownStore struct {

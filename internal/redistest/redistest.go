@@ -20,11 +20,24 @@ import (
 // SESSIOND_TEST_REQUIRE_SERVICES=1 (as in CI).
 func Prefix(t testing.TB) (url, prefix string) {
 	t.Helper()
-	url = testenv.Service(t, "SESSIOND_TEST_REDIS_URL")
+	return prefixOn(t, "SESSIOND_TEST_REDIS_URL")
+}
+
+// ClusterPrefix is Prefix on the Redis Cluster named by
+// SESSIOND_TEST_REDIS_CLUSTER_URL.
+func ClusterPrefix(t testing.TB) (url, prefix string) {
+	t.Helper()
+	return prefixOn(t, "SESSIOND_TEST_REDIS_CLUSTER_URL")
+}
+
+func prefixOn(t testing.TB, env string) (url, prefix string) {
+	t.Helper()
+	url = testenv.Service(t, env)
 	var b [6]byte
 	rand.Read(b[:])
 	prefix = "sessiond-test-" + hex.EncodeToString(b[:])
-	t.Cleanup(func() { deleteKeys(t, url, "{"+prefix+"}:*") })
+	// "{prefix}:…" and, with shards, "{prefix/N}:…".
+	t.Cleanup(func() { deleteKeys(t, url, "{"+prefix+"*") })
 	return url, prefix
 }
 
