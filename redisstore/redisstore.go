@@ -1,10 +1,22 @@
 // Package redisstore is sessiond's Redis store (rueidis). Multi-key updates
-// are Lua scripts, so each one is atomic; every key of a deployment carries
-// the same hash tag ({prefix}), so that the scripts are legal on Redis
-// Cluster too (all keys in one slot: this first version does not spread one
-// deployment over several shards). Session keys expire at the session's
-// absolute deadline; counters and migration records have TTLs too. Every
-// change is PUBLISHed for the other nodes' caches.
+// are Lua scripts, so each one is atomic, and every script touches keys of
+// one hash tag only, so that it is legal on Redis Cluster. Session keys
+// expire at the session's absolute deadline; counters and migration records
+// have TTLs too. Every change is PUBLISHed for the other nodes' caches.
+//
+// Key layout. By default every key carries one hash tag, {prefix}: on a
+// Cluster, one deployment lives on one shard. With Shards > 1, sessions are
+// spread over that many hash tags, {prefix/0} to {prefix/N-1}, chosen by
+// user: a user's sessions, the user's and tenant's session sets and the
+// deadline indexes of that part live under one tag, so the per-user cap
+// and every per-user change stay one atomic script. A session is also
+// found by its id and by its token hash, neither of which names the user:
+// two small pointer keys, under the tags that the id and the hash choose,
+// lead to the user's part. They are claimed with SET NX before the session
+// is written (a duplicate id or token is a conflict, as everywhere) and
+// expire with it; a pointer whose session is gone leads nowhere, since the
+// session record is always checked. Users, events, devices, counters and
+// migration records stay under {prefix}.
 //
 // Sessions need durability from Redis: run it with appendonly yes and
 // maxmemory-policy noeviction (Check reports both).
@@ -16,9 +28,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash/crc32"
 	neturl "net/url"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/redis/rueidis"
@@ -31,14 +45,25 @@ type Options struct {
 	// Prefix namespaces every key; default: the URL's "prefix" query
 	// parameter, or "sessiond". The keys are "{Prefix}:…".
 	Prefix string
+	// Shards is how many hash tags the sessions are spread over (see the
+	// package documentation); default: the URL's "shards" query parameter,
+	// or 1. It is fixed when the store is first used: Open refuses another
+	// value, which would lose every session.
+	Shards int
 }
+
+// maxShards bounds Options.Shards: the Cluster has 16384 slots.
+const maxShards = 16384
 
 // Store is a sessiond.Store on Redis.
 type Store struct {
 	c        rueidis.Client
 	p        string // "{prefix}:"
-	events   string // channel of changes
-	sentinel bool   // the master is found through Sentinel and can change
+	prefix   string
+	shards   uint32
+	purgeAt  atomic.Uint32 // the part where the next purge starts
+	events   string        // channel of changes
+	sentinel bool          // the master is found through Sentinel and can change
 }
 
 // Open connects to the Redis at url (redis://, rediss://; Sentinel and
@@ -55,7 +80,21 @@ func Open(ctx context.Context, url string, opts Options) (*Store, error) {
 	if opts.Prefix == "" {
 		opts.Prefix = "sessiond"
 	}
+	if opts.Shards == 0 && q.Get("shards") != "" {
+		n, err := strconv.Atoi(q.Get("shards"))
+		if err != nil || n < 1 {
+			return nil, fmt.Errorf("redisstore: shards=%q: want a whole number from 1 to %d", q.Get("shards"), maxShards)
+		}
+		opts.Shards = n
+	}
+	if opts.Shards == 0 {
+		opts.Shards = 1
+	}
+	if opts.Shards < 1 || opts.Shards > maxShards {
+		return nil, fmt.Errorf("redisstore: %d shards: want 1 to %d", opts.Shards, maxShards)
+	}
 	q.Del("prefix")
+	q.Del("shards")
 	u.RawQuery = q.Encode()
 	o, err := rueidis.ParseURL(u.String())
 	if err != nil {
@@ -70,13 +109,137 @@ func Open(ctx context.Context, url string, opts Options) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("redisstore: %w", err)
 	}
-	s := &Store{c: c, p: "{" + opts.Prefix + "}:", sentinel: o.Sentinel.MasterSet != ""}
+	s := &Store{c: c, p: "{" + opts.Prefix + "}:", prefix: opts.Prefix, shards: uint32(opts.Shards), sentinel: o.Sentinel.MasterSet != ""}
 	s.events = s.p + "changes"
 	if err := s.Ping(ctx); err != nil {
 		c.Close()
 		return nil, err
 	}
+	if err := s.checkShards(ctx); err != nil {
+		c.Close()
+		return nil, err
+	}
 	return s, nil
+}
+
+// checkShards records the shard count on first use and refuses another
+// one later: the sessions of a user would be looked for in the wrong part.
+func (s *Store) checkShards(ctx context.Context) error {
+	key, want := s.k("shards"), strconv.Itoa(int(s.shards))
+	if err := s.c.Do(ctx, s.c.B().Set().Key(key).Value(want).Nx().Build()).Error(); err != nil && !rueidis.IsRedisNil(err) {
+		return translate(err)
+	}
+	got, err := s.c.Do(ctx, s.c.B().Get().Key(key).Build()).ToString()
+	if err != nil {
+		return translate(err)
+	}
+	if got != want {
+		return fmt.Errorf("redisstore: the keys under prefix %q were written with shards=%s, not %s: changing it would lose every session", s.prefix, got, want)
+	}
+	return nil
+}
+
+// part is the key prefix of the part that holds userID's sessions: "{p}:"
+// with one shard, else "{p/N}:".
+func (s *Store) part(userID string) string { return s.tag(userID) }
+
+// tag maps a string to one of the parts.
+func (s *Store) tag(v string) string {
+	if s.shards == 1 {
+		return s.p
+	}
+	return "{" + s.prefix + "/" + strconv.FormatUint(uint64(crc32.ChecksumIEEE([]byte(v))%s.shards), 10) + "}:"
+}
+
+// idPointer and hashPointer are the keys that lead from a session id and
+// from a token hash to the user (with Shards > 1 only).
+func (s *Store) idPointer(id string) string { return s.tag(id) + "pi:" + id }
+
+func (s *Store) hashPointer(h string) string { return s.tag(h) + "ph:" + h }
+
+// claimPointers writes a new session's pointers, each only if absent: an
+// id or token hash in use is ErrConflict. With keepID (a rotation that
+// keeps the public id) the id pointer is the old session's and stays as it
+// is. On any failure, what this call wrote is deleted again.
+func (s *Store) claimPointers(ctx context.Context, sess *sessiond.Session, keepID bool) error {
+	if s.shards == 1 {
+		return nil
+	}
+	th := hex.EncodeToString(sess.TokenHash[:])
+	at := sess.ExpiresAt.UnixMilli() + 1
+	keys := []string{s.hashPointer(th)}
+	cmds := rueidis.Commands{s.c.B().Set().Key(keys[0]).Value(sess.UserID + "\n" + sess.ID).Nx().PxatMillisecondsTimestamp(at).Build()}
+	if !keepID {
+		keys = append(keys, s.idPointer(sess.ID))
+		cmds = append(cmds, s.c.B().Set().Key(keys[1]).Value(sess.UserID).Nx().PxatMillisecondsTimestamp(at).Build())
+	}
+	var firstErr error
+	var wrote []string
+	for i, r := range s.c.DoMulti(ctx, cmds...) {
+		err := r.Error()
+		switch {
+		case err == nil:
+			wrote = append(wrote, keys[i])
+		case rueidis.IsRedisNil(err):
+			if firstErr == nil {
+				firstErr = sessiond.ErrConflict
+			}
+		default:
+			firstErr = translate(err)
+		}
+	}
+	if firstErr != nil {
+		s.dropKeys(ctx, wrote...)
+	}
+	return firstErr
+}
+
+// dropPointers deletes the pointers that claimPointers wrote for a
+// session whose script then failed.
+func (s *Store) dropPointers(ctx context.Context, sess *sessiond.Session, keepID bool) {
+	if s.shards == 1 {
+		return
+	}
+	keys := []string{s.hashPointer(hex.EncodeToString(sess.TokenHash[:]))}
+	if !keepID {
+		keys = append(keys, s.idPointer(sess.ID))
+	}
+	s.dropKeys(ctx, keys...)
+}
+
+// dropKeys deletes keys one by one (they may live in different slots). A
+// failure leaves a pointer that expires with its session and leads nowhere.
+func (s *Store) dropKeys(ctx context.Context, keys ...string) {
+	cmds := make(rueidis.Commands, len(keys))
+	for i, k := range keys {
+		cmds[i] = s.c.B().Del().Key(k).Build()
+	}
+	s.c.DoMulti(ctx, cmds...)
+}
+
+// locate returns the part that holds session id: with Shards > 1, through
+// its id pointer; a missing pointer is ErrNotFound.
+func (s *Store) locate(ctx context.Context, id string) (string, error) {
+	if s.shards == 1 {
+		return s.p, nil
+	}
+	user, err := s.c.Do(ctx, s.c.B().Get().Key(s.idPointer(id)).Build()).ToString()
+	if err != nil {
+		return "", translate(err)
+	}
+	return s.part(user), nil
+}
+
+// parts lists every part's key prefix.
+func (s *Store) parts() []string {
+	if s.shards == 1 {
+		return []string{s.p}
+	}
+	out := make([]string, s.shards)
+	for i := range out {
+		out[i] = "{" + s.prefix + "/" + strconv.Itoa(i) + "}:"
+	}
+	return out
 }
 
 // Close closes the client.
@@ -312,7 +475,8 @@ func (s *Store) CreateSessionLimited(ctx context.Context, sess *sessiond.Session
 	if lim.Evict {
 		evict = "1"
 	}
-	args := append([]string{s.p, strconv.Itoa(lim.Max), evict, micros(lim.Now), micros(lim.IdleBefore), s.events}, sessionFields(sess)...)
+	bp := s.part(sess.UserID)
+	args := append([]string{bp, strconv.Itoa(lim.Max), evict, micros(lim.Now), micros(lim.IdleBefore), s.events}, sessionFields(sess)...)
 	// The evicted sessions are read first (outside the script) only to
 	// report them; the script decides.
 	before := map[string]*sessiond.Session{}
@@ -325,14 +489,20 @@ func (s *Store) CreateSessionLimited(ctx context.Context, sess *sessiond.Session
 			before[old.ID] = old
 		}
 	}
-	out, err := createScript.Exec(ctx, s.c, []string{s.p}, args).AsStrSlice()
+	if err := s.claimPointers(ctx, sess, false); err != nil {
+		return nil, err
+	}
+	out, err := createScript.Exec(ctx, s.c, []string{bp}, args).AsStrSlice()
 	if err != nil {
+		s.dropPointers(ctx, sess, false)
 		return nil, translate(err)
 	}
 	switch out[0] {
 	case "conflict":
+		s.dropPointers(ctx, sess, false)
 		return nil, sessiond.ErrConflict
 	case "limit":
+		s.dropPointers(ctx, sess, false)
 		return nil, sessiond.ErrLimitReached
 	}
 	var evicted []*sessiond.Session
@@ -348,11 +518,21 @@ func (s *Store) CreateSessionLimited(ctx context.Context, sess *sessiond.Session
 
 // SessionByTokenHash implements sessiond.SessionStore.
 func (s *Store) SessionByTokenHash(ctx context.Context, h sessiond.TokenHash) (*sessiond.Session, error) {
-	id, err := s.c.Do(ctx, s.c.B().Get().Key(s.k("h", hex.EncodeToString(h[:]))).Build()).ToString()
+	th := hex.EncodeToString(h[:])
+	key := s.k("h", th) // -> id
+	if s.shards > 1 {
+		key = s.hashPointer(th) // -> user "\n" id
+	}
+	v, err := s.c.Do(ctx, s.c.B().Get().Key(key).Build()).ToString()
 	if err != nil {
 		return nil, translate(err)
 	}
-	sess, err := s.SessionByID(ctx, id)
+	bp, id := s.p, v
+	if s.shards > 1 {
+		user, rest, _ := strings.Cut(v, "\n")
+		bp, id = s.part(user), rest
+	}
+	sess, err := s.sessionIn(ctx, bp, id)
 	if err == nil && sess.TokenHash != h {
 		return nil, sessiond.ErrNotFound
 	}
@@ -361,7 +541,16 @@ func (s *Store) SessionByTokenHash(ctx context.Context, h sessiond.TokenHash) (*
 
 // SessionByID implements sessiond.SessionStore.
 func (s *Store) SessionByID(ctx context.Context, id string) (*sessiond.Session, error) {
-	m, err := s.c.Do(ctx, s.c.B().Hgetall().Key(s.k("s", id)).Build()).AsStrMap()
+	bp, err := s.locate(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	return s.sessionIn(ctx, bp, id)
+}
+
+// sessionIn reads session id from the part bp.
+func (s *Store) sessionIn(ctx context.Context, bp, id string) (*sessiond.Session, error) {
+	m, err := s.c.Do(ctx, s.c.B().Hgetall().Key(bp+"s:"+id).Build()).AsStrMap()
 	if err != nil {
 		return nil, translate(err)
 	}
@@ -371,20 +560,17 @@ func (s *Store) SessionByID(ctx context.Context, id string) (*sessiond.Session, 
 // SessionsByUser implements sessiond.SessionStore: the user's set, then one
 // pipelined HGETALL per member.
 func (s *Store) SessionsByUser(ctx context.Context, userID string) ([]*sessiond.Session, error) {
-	ids, err := s.c.Do(ctx, s.c.B().Smembers().Key(s.k("u", userID)).Build()).AsStrSlice()
+	bp := s.part(userID)
+	ids, err := s.c.Do(ctx, s.c.B().Smembers().Key(bp+"u:"+userID).Build()).AsStrSlice()
 	if err != nil {
 		return nil, translate(err)
 	}
-	return s.sessions(ctx, ids)
-}
-
-func (s *Store) sessions(ctx context.Context, ids []string) ([]*sessiond.Session, error) {
 	if len(ids) == 0 {
 		return nil, nil
 	}
 	cmds := make(rueidis.Commands, len(ids))
 	for i, id := range ids {
-		cmds[i] = s.c.B().Hgetall().Key(s.k("s", id)).Build()
+		cmds[i] = s.c.B().Hgetall().Key(bp + "s:" + id).Build()
 	}
 	var out []*sessiond.Session
 	for _, r := range s.c.DoMulti(ctx, cmds...) {
@@ -406,11 +592,46 @@ func (s *Store) sessions(ctx context.Context, ids []string) ([]*sessiond.Session
 
 // TouchSessions implements sessiond.SessionStore.
 func (s *Store) TouchSessions(ctx context.Context, touches []sessiond.Touch) error {
-	args := []string{s.p}
-	for _, t := range touches {
-		args = append(args, t.ID, micros(t.At))
+	if len(touches) == 0 {
+		return nil
 	}
-	return translate(touchScript.Exec(ctx, s.c, []string{s.p}, args).Error())
+	parts := make([]string, len(touches))
+	if s.shards == 1 {
+		for i := range parts {
+			parts[i] = s.p
+		}
+	} else {
+		cmds := make(rueidis.Commands, len(touches))
+		for i, t := range touches {
+			cmds[i] = s.c.B().Get().Key(s.idPointer(t.ID)).Build()
+		}
+		for i, r := range s.c.DoMulti(ctx, cmds...) {
+			user, err := r.ToString()
+			switch {
+			case rueidis.IsRedisNil(err):
+				continue // gone: nothing to touch
+			case err != nil:
+				return translate(err)
+			}
+			parts[i] = s.part(user)
+		}
+	}
+	byPart := map[string][]string{}
+	for i, t := range touches {
+		if parts[i] != "" {
+			byPart[parts[i]] = append(byPart[parts[i]], t.ID, micros(t.At))
+		}
+	}
+	execs := make([]rueidis.LuaExec, 0, len(byPart))
+	for bp, pairs := range byPart {
+		execs = append(execs, rueidis.LuaExec{Keys: []string{bp}, Args: append([]string{bp}, pairs...)})
+	}
+	for _, r := range touchScript.ExecMulti(ctx, s.c, execs...) {
+		if err := r.Error(); err != nil {
+			return translate(err)
+		}
+	}
+	return nil
 }
 
 // UpdateSessionData implements sessiond.SessionStore.
@@ -419,14 +640,36 @@ func (s *Store) UpdateSessionData(ctx context.Context, id string, data json.RawM
 	if data != nil {
 		has = "1"
 	}
-	n, err := updateDataScript.Exec(ctx, s.c, []string{s.p}, []string{s.p, s.events, id, strconv.FormatInt(version, 10), has, string(data)}).ToInt64()
+	bp, err := s.locate(ctx, id)
+	if err != nil {
+		return err
+	}
+	n, err := updateDataScript.Exec(ctx, s.c, []string{bp}, []string{bp, s.events, id, strconv.FormatInt(version, 10), has, string(data)}).ToInt64()
 	return scriptResult(n, err)
 }
 
 // RotateSession implements sessiond.SessionStore.
 func (s *Store) RotateSession(ctx context.Context, oldID string, sess *sessiond.Session) error {
-	args := append([]string{s.p, s.events, oldID}, sessionFields(sess)...)
-	n, err := rotateScript.Exec(ctx, s.c, []string{s.p}, args).ToInt64()
+	bp, err := s.locate(ctx, oldID)
+	if err != nil {
+		return err
+	}
+	if bp != s.part(sess.UserID) {
+		return fmt.Errorf("redisstore: rotating session %s would move it to another user", oldID)
+	}
+	keepID := sess.ID == oldID
+	if err := s.claimPointers(ctx, sess, keepID); err != nil {
+		return err
+	}
+	args := append([]string{bp, s.events, oldID}, sessionFields(sess)...)
+	n, err := rotateScript.Exec(ctx, s.c, []string{bp}, args).ToInt64()
+	if err != nil || n != 1 {
+		s.dropPointers(ctx, sess, keepID)
+	} else if keepID && s.shards > 1 {
+		// The id pointer expires with the old session; rotation keeps the
+		// deadline (SEC-09), but a caller may set another.
+		s.c.Do(ctx, s.c.B().Set().Key(s.idPointer(oldID)).Value(sess.UserID).Xx().PxatMillisecondsTimestamp(sess.ExpiresAt.UnixMilli()+1).Build())
+	}
 	return scriptResult(n, err)
 }
 
@@ -444,18 +687,21 @@ func scriptResult(n int64, err error) error {
 
 // DeleteSession implements sessiond.SessionStore.
 func (s *Store) DeleteSession(ctx context.Context, id string) error {
-	n, err := deleteScript.Exec(ctx, s.c, []string{s.p}, []string{s.p, s.events, id}).ToInt64()
+	bp, err := s.locate(ctx, id)
+	if err != nil {
+		return err
+	}
+	n, err := deleteScript.Exec(ctx, s.c, []string{bp}, []string{bp, s.events, id}).ToInt64()
 	return scriptResult(n, err)
 }
 
-// deleteSet deletes every session in the set key except one, and announces
-// the change once.
-func (s *Store) deleteSet(ctx context.Context, set, except string, change string) (int, error) {
-	ids, err := s.c.Do(ctx, s.c.B().Smembers().Key(set).Build()).AsStrSlice()
+// deleteSet deletes every session in the set key of part bp except one.
+func (s *Store) deleteSet(ctx context.Context, bp, set, except string) (int, error) {
+	ids, err := s.c.Do(ctx, s.c.B().Smembers().Key(bp+set).Build()).AsStrSlice()
 	if err != nil {
 		return 0, translate(err)
 	}
-	args := []string{s.p, s.events}
+	args := []string{bp, s.events}
 	for _, id := range ids {
 		if id != except {
 			args = append(args, id)
@@ -464,39 +710,79 @@ func (s *Store) deleteSet(ctx context.Context, set, except string, change string
 	if len(args) == 2 {
 		return 0, nil
 	}
-	n, err := deleteScript.Exec(ctx, s.c, []string{s.p}, args).ToInt64()
-	if err != nil {
-		return 0, translate(err)
-	}
-	if n > 0 {
-		s.c.Do(ctx, s.c.B().Publish().Channel(s.events).Message(change).Build())
-	}
-	return int(n), nil
+	n, err := deleteScript.Exec(ctx, s.c, []string{bp}, args).ToInt64()
+	return int(n), translate(err)
+}
+
+// announce publishes a change that concerns many sessions at once.
+func (s *Store) announce(ctx context.Context, c sessiond.Change) {
+	s.c.Do(ctx, s.c.B().Publish().Channel(s.events).Message(c.String()).Build())
 }
 
 // DeleteUserSessions implements sessiond.SessionStore.
 func (s *Store) DeleteUserSessions(ctx context.Context, userID, except string) (int, error) {
-	return s.deleteSet(ctx, s.k("u", userID), except, sessiond.Change{UserID: userID}.String())
+	n, err := s.deleteSet(ctx, s.part(userID), "u:"+userID, except)
+	if n > 0 {
+		s.announce(ctx, sessiond.Change{UserID: userID})
+	}
+	return n, err
 }
 
-// DeleteTenantSessions implements sessiond.SessionStore.
+// DeleteTenantSessions implements sessiond.SessionStore: a tenant's users
+// may live in every part.
 func (s *Store) DeleteTenantSessions(ctx context.Context, tenantID string) (int, error) {
-	return s.deleteSet(ctx, s.k("t", tenantID), "", sessiond.Change{TenantID: tenantID}.String())
+	total := 0
+	var firstErr error
+	for _, bp := range s.parts() {
+		n, err := s.deleteSet(ctx, bp, "t:"+tenantID, "")
+		total += n
+		if err != nil && firstErr == nil {
+			firstErr = err
+		}
+	}
+	if total > 0 {
+		s.announce(ctx, sessiond.Change{TenantID: tenantID})
+	}
+	return total, firstErr
 }
 
 // SetSessionFlags implements sessiond.SessionStore.
 func (s *Store) SetSessionFlags(ctx context.Context, id string, flags []string) error {
-	n, err := flagsScript.Exec(ctx, s.c, []string{s.p}, []string{s.p, s.events, id, strings.Join(flags, ",")}).ToInt64()
+	bp, err := s.locate(ctx, id)
+	if err != nil {
+		return err
+	}
+	n, err := flagsScript.Exec(ctx, s.c, []string{bp}, []string{bp, s.events, id, strings.Join(flags, ",")}).ToInt64()
 	return scriptResult(n, err)
 }
 
 // DeleteExpiredSessions implements sessiond.SessionStore from the two
-// deadline indexes. Keys past the absolute deadline have already expired by
-// themselves; this also clears their index entries and idle sessions.
+// deadline indexes of each part, one part after the other, starting where
+// the last call stopped. Keys past the absolute deadline have already
+// expired by themselves; this also clears their index entries and idle
+// sessions.
 func (s *Store) DeleteExpiredSessions(ctx context.Context, now, idleBefore time.Time, limit int) (int, error) {
+	parts := s.parts()
+	start := int(s.purgeAt.Load()) % len(parts)
+	total := 0
+	for i := range parts {
+		n, err := s.deleteExpiredIn(ctx, parts[(start+i)%len(parts)], now, idleBefore, limit-total)
+		total += n
+		if err != nil {
+			return total, err
+		}
+		if total >= limit {
+			s.purgeAt.Store(uint32((start + i) % len(parts)))
+			break
+		}
+	}
+	return total, nil
+}
+
+func (s *Store) deleteExpiredIn(ctx context.Context, bp string, now, idleBefore time.Time, limit int) (int, error) {
 	seen := map[string]bool{}
 	var ids []string
-	for _, q := range []struct{ key, max string }{{s.k("exp"), micros(now)}, {s.k("idle"), micros(idleBefore)}} {
+	for _, q := range []struct{ key, max string }{{bp + "exp", micros(now)}, {bp + "idle", micros(idleBefore)}} {
 		got, err := s.c.Do(ctx, s.c.B().Zrangebyscore().Key(q.key).Min("-inf").Max(q.max).Limit(0, int64(limit)).Build()).AsStrSlice()
 		if err != nil {
 			return 0, translate(err)
@@ -513,7 +799,7 @@ func (s *Store) DeleteExpiredSessions(ctx context.Context, now, idleBefore time.
 	}
 	// Counted as purged whether or not Redis had expired the keys
 	// already: the index entries are the work.
-	if _, err := deleteScript.Exec(ctx, s.c, []string{s.p}, append([]string{s.p, s.events}, ids...)).ToInt64(); err != nil {
+	if _, err := deleteScript.Exec(ctx, s.c, []string{bp}, append([]string{bp, s.events}, ids...)).ToInt64(); err != nil {
 		return 0, translate(err)
 	}
 	return len(ids), nil

@@ -3,6 +3,7 @@ package redisstore_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strconv"
 	"testing"
 	"time"
@@ -20,8 +21,14 @@ import (
 // SESSIOND_TEST_REDIS_URL; the prefix's keys go when the test ends.
 func openStore(t *testing.T) *redisstore.Store {
 	t.Helper()
+	return openSharded(t, 1)
+}
+
+// openSharded is openStore with sessions spread over shards hash tags.
+func openSharded(t *testing.T, shards int) *redisstore.Store {
+	t.Helper()
 	url, prefix := redistest.Prefix(t)
-	s, err := redisstore.Open(context.Background(), url, redisstore.Options{Prefix: prefix})
+	s, err := redisstore.Open(context.Background(), url, redisstore.Options{Prefix: prefix, Shards: shards})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -33,13 +40,23 @@ func TestConformance(t *testing.T) {
 	storetest.Run(t, func(t *testing.T) sessiond.Store { return openStore(t) })
 }
 
+func TestConformance_Sharded(t *testing.T) {
+	storetest.Run(t, func(t *testing.T) sessiond.Store { return openSharded(t, 4) })
+}
+
 // TestPurge_ClearsTheIndexesOfSessionsRedisAlreadyExpired: Redis drops a
 // session's keys at its deadline by itself; the purge must still remove it
 // from the user's index, or the index would grow forever. (Redis's own TTL
 // runs on the wall clock, hence the short real wait.)
 func TestPurge_ClearsTheIndexesOfSessionsRedisAlreadyExpired(t *testing.T) {
+	for _, shards := range []int{1, 4} {
+		t.Run(strconv.Itoa(shards)+"shards", func(t *testing.T) { purgeClearsIndexes(t, shards) })
+	}
+}
+
+func purgeClearsIndexes(t *testing.T, shards int) {
 	url, prefix := redistest.Prefix(t)
-	s, err := redisstore.Open(context.Background(), url, redisstore.Options{Prefix: prefix})
+	s, err := redisstore.Open(context.Background(), url, redisstore.Options{Prefix: prefix, Shards: shards})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -66,11 +83,13 @@ func TestPurge_ClearsTheIndexesOfSessionsRedisAlreadyExpired(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer c.Close()
-	for _, key := range []string{"u:u", "t:t", "owner", "exp", "idle"} {
-		n, err := c.Do(ctx, c.B().Exists().Key("{"+prefix+"}:"+key).Build()).AsInt64()
-		if err != nil || n != 0 {
-			t.Errorf("%s still exists after the purge (%v)", key, err)
-		}
+	// Nothing may be left but the record of the shard count.
+	keys, err := c.Do(ctx, c.B().Keys().Pattern("{"+prefix+"*").Build()).AsStrSlice()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(keys) != 1 || keys[0] != "{"+prefix+"}:shards" {
+		t.Errorf("keys left after the purge: %v", keys)
 	}
 }
 
@@ -80,6 +99,96 @@ func TestConformance_Cluster(t *testing.T) {
 	url := testenv.Service(t, "SESSIOND_TEST_REDIS_CLUSTER_URL")
 	t.Setenv("SESSIOND_TEST_REDIS_URL", url)
 	storetest.Run(t, func(t *testing.T) sessiond.Store { return openStore(t) })
+}
+
+// TestConformance_ClusterSharded runs the suite on the Cluster with the
+// sessions spread over 16 hash tags.
+func TestConformance_ClusterSharded(t *testing.T) {
+	url := testenv.Service(t, "SESSIOND_TEST_REDIS_CLUSTER_URL")
+	t.Setenv("SESSIOND_TEST_REDIS_URL", url)
+	storetest.Run(t, func(t *testing.T) sessiond.Store { return openSharded(t, 16) })
+}
+
+// TestShards_SpreadSessionsOverTheClusterMasters: with shards, the
+// sessions of many users land on more than one master, and each is still
+// found by token and by id.
+func TestShards_SpreadSessionsOverTheClusterMasters(t *testing.T) {
+	url, prefix := redistest.ClusterPrefix(t)
+	ctx := context.Background()
+	s, err := redisstore.Open(ctx, url, redisstore.Options{Prefix: prefix, Shards: 16})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	now := time.Now().UTC().Truncate(time.Microsecond)
+	var made []*sessiond.Session
+	for i := range 60 {
+		var h sessiond.TokenHash
+		h[0], h[1] = byte(i), 0xab
+		sess := &sessiond.Session{ID: fmt.Sprintf("00000000-0000-4000-8000-%012d", i), TokenHash: h, UserID: fmt.Sprintf("user-%d", i),
+			TenantID: "t", CreatedAt: now, LastActivity: now, ExpiresAt: now.Add(time.Hour), AuthenticatedAt: now}
+		if err := s.CreateSession(ctx, sess); err != nil {
+			t.Fatal(err)
+		}
+		made = append(made, sess)
+	}
+	for _, sess := range made {
+		if got, err := s.SessionByTokenHash(ctx, sess.TokenHash); err != nil || got.ID != sess.ID {
+			t.Fatalf("by token: %v, %v", got, err)
+		}
+		if got, err := s.SessionByID(ctx, sess.ID); err != nil || got.UserID != sess.UserID {
+			t.Fatalf("by id: %v, %v", got, err)
+		}
+	}
+	o, _ := rueidis.ParseURL(url)
+	c, err := rueidis.NewClient(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	holding := 0
+	for addr, node := range c.Nodes() {
+		keys, err := node.Do(ctx, node.B().Keys().Pattern("{"+prefix+"/*}:s:*").Build()).AsStrSlice()
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("%s holds %d sessions", addr, len(keys))
+		if len(keys) > 0 {
+			holding++
+		}
+	}
+	if holding < 2 {
+		t.Fatalf("the sessions of 60 users are on %d master(s)", holding)
+	}
+}
+
+// TestShards_TheCountCannotChange: a store written with one shard count
+// refuses to open with another, which would lose every session.
+func TestShards_TheCountCannotChange(t *testing.T) {
+	url, prefix := redistest.Prefix(t)
+	ctx := context.Background()
+	s, err := redisstore.Open(ctx, url, redisstore.Options{Prefix: prefix, Shards: 4})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	for _, n := range []int{1, 8} {
+		if s, err := redisstore.Open(ctx, url, redisstore.Options{Prefix: prefix, Shards: n}); err == nil {
+			s.Close()
+			t.Fatalf("opened with %d shards a store written with 4", n)
+		}
+	}
+	s, err = redisstore.Open(ctx, redistest.URL(url, prefix)+"&shards=4", redisstore.Options{})
+	if err != nil {
+		t.Fatalf("the same count from the URL: %v", err)
+	}
+	s.Close()
+	for _, bad := range []string{"0", "-1", "x", "16385"} {
+		if s, err := redisstore.Open(ctx, redistest.URL(url, prefix)+"&shards="+bad, redisstore.Options{}); err == nil {
+			s.Close()
+			t.Fatalf("shards=%s accepted", bad)
+		}
+	}
 }
 
 // TestConformance_Sentinel runs the suite through a Sentinel of the test's

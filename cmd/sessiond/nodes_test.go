@@ -118,6 +118,12 @@ func TestTwoNodes_RedisCluster_LoginOnOneLogoutOnTheOther(t *testing.T) {
 	loginOnOneLogoutOnTheOther(t, redistest.URL(redistest.ClusterPrefix(t)))
 }
 
+// TestTwoNodes_RedisClusterSharded_LoginOnOneLogoutOnTheOther: the same
+// with the sessions spread over 16 hash tags (?shards=16).
+func TestTwoNodes_RedisClusterSharded_LoginOnOneLogoutOnTheOther(t *testing.T) {
+	loginOnOneLogoutOnTheOther(t, redistest.URL(redistest.ClusterPrefix(t))+"&shards=16")
+}
+
 // TestTwoNodes_Redis_LostChannelFlushesTheCache_SEC21 kills node A's
 // subscription (CLIENT KILL, on a Redis of the test's own so that no other
 // test's connection goes), then deletes the session behind everyone's back

@@ -91,7 +91,7 @@ var settings = []setting{
 		c.Listen = v
 		return nil
 	}},
-	{"store", "SESSIOND_STORE", "sqlite:sessiond.db", "session store URL: sqlite:PATH, postgres://… (search_path=SCHEMA picks the schema) or redis://…, rediss://…", Common, func(c *Config, v string) error {
+	{"store", "SESSIOND_STORE", "sqlite:sessiond.db", "session store URL: sqlite:PATH, postgres://… (search_path=SCHEMA picks the schema) or redis://…, rediss://… (?prefix=NAME, ?shards=N on a Cluster)", Common, func(c *Config, v string) error {
 		switch {
 		case strings.HasPrefix(v, "sqlite:") && len(v) > len("sqlite:"):
 		case strings.HasPrefix(v, "postgres://"), strings.HasPrefix(v, "postgresql://"):
