@@ -30,6 +30,7 @@ import (
 	"fmt"
 	"hash/crc32"
 	neturl "net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -251,25 +252,28 @@ func (s *Store) Close() error {
 }
 
 // Check returns warnings about server settings that can lose sessions or
-// revocations: no append-only file, or an eviction policy other than
-// noeviction.
+// revocations: no append-only file, an fsync policy that can drop the last
+// second of writes in a crash, or an eviction policy other than noeviction.
+// On a Cluster every master is asked.
 func (s *Store) Check(ctx context.Context) []string {
 	var warn []string
-	if v, err := s.configGet(ctx, "appendonly"); err == nil && v != "yes" {
-		warn = append(warn, "Redis appendonly is "+v+": a restart loses every session and revocation since the last snapshot; set appendonly yes")
+	for addr, node := range s.c.Nodes() {
+		cfg, err := node.Do(ctx, node.B().ConfigGet().Parameter("appendonly").Parameter("appendfsync").Parameter("maxmemory-policy").Build()).AsStrMap()
+		if err != nil {
+			warn = append(warn, fmt.Sprintf("Redis %s: cannot read its settings (CONFIG GET: %v); check appendonly yes and maxmemory-policy noeviction by hand", addr, err))
+			continue
+		}
+		if v := cfg["appendonly"]; v != "yes" {
+			warn = append(warn, fmt.Sprintf("Redis %s: appendonly is %s: a restart loses every session and revocation since the last snapshot; set appendonly yes", addr, v))
+		} else if v := cfg["appendfsync"]; v != "always" {
+			warn = append(warn, fmt.Sprintf("Redis %s: appendfsync is %s: a crash of the server can lose the last second of logins and logouts (a logout lost is a session back); appendfsync always loses none", addr, v))
+		}
+		if v := cfg["maxmemory-policy"]; v != "noeviction" {
+			warn = append(warn, fmt.Sprintf("Redis %s: maxmemory-policy is %s: under memory pressure Redis may evict sessions; set noeviction", addr, v))
+		}
 	}
-	if v, err := s.configGet(ctx, "maxmemory-policy"); err == nil && v != "noeviction" {
-		warn = append(warn, "Redis maxmemory-policy is "+v+": under memory pressure Redis may evict sessions; set noeviction")
-	}
+	slices.Sort(warn)
 	return warn
-}
-
-func (s *Store) configGet(ctx context.Context, name string) (string, error) {
-	m, err := s.c.Do(ctx, s.c.B().ConfigGet().Parameter(name).Build()).AsStrMap()
-	if err != nil {
-		return "", err
-	}
-	return m[name], nil
 }
 
 func (s *Store) k(parts ...string) string { return s.p + strings.Join(parts, ":") }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -203,4 +204,35 @@ func TestConformance_Sentinel(t *testing.T) {
 		t.Cleanup(func() { s.Close() })
 		return s
 	})
+}
+
+// TestCheck_WarnsAboutSettingsThatLoseSessions: a Redis that keeps what it
+// is given draws no warning; one without an append-only file, or with an
+// fsync policy that can drop a second of writes, or that evicts keys, draws
+// one each.
+func TestCheck_WarnsAboutSettingsThatLoseSessions(t *testing.T) {
+	ctx := context.Background()
+	for _, c := range []struct {
+		settings []string
+		want     []string
+	}{
+		{[]string{"--appendonly", "yes", "--appendfsync", "always", "--maxmemory-policy", "noeviction"}, nil},
+		{[]string{"--appendonly", "no", "--maxmemory-policy", "allkeys-lru"}, []string{"appendonly is no", "maxmemory-policy is allkeys-lru"}},
+		{[]string{"--appendonly", "yes", "--appendfsync", "everysec"}, []string{"appendfsync is everysec"}},
+	} {
+		s, err := redisstore.Open(ctx, redistest.Own(t, c.settings...), redisstore.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := s.Check(ctx)
+		s.Close()
+		if len(got) != len(c.want) {
+			t.Fatalf("%v: warnings %q, want %d", c.settings, got, len(c.want))
+		}
+		for i, w := range c.want {
+			if !strings.Contains(got[i], w) {
+				t.Errorf("%v: warning %q does not say %q", c.settings, got[i], w)
+			}
+		}
+	}
 }

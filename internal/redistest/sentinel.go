@@ -33,13 +33,7 @@ type SentinelSet struct {
 // Sentinel watching them, and shuts them down when the test ends.
 func StartSentinel(t testing.TB, replicas int) *SentinelSet {
 	t.Helper()
-	bin, err := exec.LookPath("redis-server")
-	if err != nil {
-		if os.Getenv("SESSIOND_TEST_REQUIRE_SERVICES") == "1" {
-			t.Fatal("redis-server is not installed and SESSIOND_TEST_REQUIRE_SERVICES=1")
-		}
-		t.Skip("redis-server is not installed")
-	}
+	bin := serverBin(t)
 	dir := t.TempDir()
 	set := &SentinelSet{Master: freePort(t), Sentinel: freePort(t)}
 	var started []int
@@ -75,6 +69,38 @@ func StartSentinel(t testing.TB, replicas int) *SentinelSet {
 	run(set.Sentinel, conf, "--sentinel")
 	set.URL = fmt.Sprintf("redis://127.0.0.1:%d/0?master_set=sessiond", set.Sentinel)
 	return set
+}
+
+// Own starts a standalone Redis of the test's own with the given extra
+// settings ("--appendonly", "yes", …) and returns its URL. It is shut down
+// when the test ends.
+func Own(t testing.TB, settings ...string) string {
+	t.Helper()
+	bin := serverBin(t)
+	dir := t.TempDir()
+	port := freePort(t)
+	args := append([]string{"--port", strconv.Itoa(port), "--bind", "127.0.0.1", "--dir", dir, "--save", "", "--daemonize", "yes",
+		"--logfile", filepath.Join(dir, "log")}, settings...)
+	if out, err := exec.Command(bin, args...).CombinedOutput(); err != nil {
+		t.Fatalf("redis-server %v: %v %s", args, err, out)
+	}
+	t.Cleanup(func() { exec.Command("redis-cli", "-p", strconv.Itoa(port), "shutdown", "nosave").Run() })
+	waitPort(t, port)
+	return fmt.Sprintf("redis://127.0.0.1:%d/0", port)
+}
+
+// serverBin finds redis-server, or skips the test (fails it when
+// SESSIOND_TEST_REQUIRE_SERVICES=1).
+func serverBin(t testing.TB) string {
+	t.Helper()
+	bin, err := exec.LookPath("redis-server")
+	if err != nil {
+		if os.Getenv("SESSIOND_TEST_REQUIRE_SERVICES") == "1" {
+			t.Fatal("redis-server is not installed and SESSIOND_TEST_REQUIRE_SERVICES=1")
+		}
+		t.Skip("redis-server is not installed")
+	}
+	return bin
 }
 
 func freePort(t testing.TB) int {
