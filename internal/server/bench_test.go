@@ -50,3 +50,22 @@ func BenchmarkReverseProxy(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkForwardAuth measures GET /auth/verify with a valid session, the
+// call nginx's auth_request makes on every request.
+func BenchmarkForwardAuth(b *testing.B) {
+	t := &testing.T{}
+	s := start(t, options{cache: true})
+	token := s.login(t)
+	req := httptest.NewRequest("GET", "/auth/verify", nil)
+	req.Header.Set("Cookie", "sid="+token)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for b.Loop() {
+		w := httptest.NewRecorder()
+		s.handler.ServeHTTP(w, req)
+		if w.Code != http.StatusOK {
+			b.Fatal(w.Code)
+		}
+	}
+}
