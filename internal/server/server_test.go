@@ -2,6 +2,7 @@ package server_test
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -122,6 +123,7 @@ type options struct {
 	origins   []string
 	hasher    *password.Hasher
 	cookie    sessionhttp.CookieConfig
+	logs      io.Writer // the server's log (none: discarded)
 }
 
 const (
@@ -163,6 +165,9 @@ func start(t *testing.T, o options) *testServer {
 	deps := server.Deps{
 		Manager: m, Accounts: acc, Cookies: cookies, AllowedOrigins: o.origins, Logger: slog.New(slog.DiscardHandler),
 		TrustedProxies: o.proxies, AdminToken: o.admin, Now: o.clock.Now, Upstream: o.upstream, LoginURL: o.loginURL,
+	}
+	if o.logs != nil {
+		deps.Logger = slog.New(slog.NewTextHandler(o.logs, nil))
 	}
 	if o.metrics {
 		deps.Metrics = metrics.New(m.CacheLen)
@@ -757,4 +762,50 @@ func TestRoutes_UnknownPathsAndMethods(t *testing.T) {
 	if r := s.do(t, "GET", "/nope", ""); r.status != http.StatusNotFound || r.json(t)["error"] != "not_found" {
 		t.Errorf("unknown path: %d %s", r.status, r.body)
 	}
+}
+
+// TestLogs_AStoreOutageIsAWarningAnAbandonedRequestIsNot: a store error is
+// logged as a warning, but not when the client had already gone (wrk and
+// browsers cancel requests all the time; that is no outage).
+func TestLogs_AStoreOutageIsAWarningAnAbandonedRequestIsNot(t *testing.T) {
+	var logs syncBuffer
+	s := start(t, options{logs: &logs})
+	token := s.login(t)
+	s.store.down.Store(true)
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	req := httptest.NewRequestWithContext(ctx, "GET", sessionPath, nil)
+	req.Header.Set("Cookie", "sid="+token)
+	w := httptest.NewRecorder()
+	s.handler.ServeHTTP(w, req)
+	if w.Code != http.StatusServiceUnavailable {
+		t.Fatalf("abandoned GET with the store down: %d", w.Code)
+	}
+	if strings.Contains(logs.String(), "level=WARN") {
+		t.Fatalf("an abandoned request was logged as a warning:\n%s", logs.String())
+	}
+	if r := s.get(t, token); r.status != http.StatusServiceUnavailable {
+		t.Fatalf("GET with the store down: %d", r.status)
+	}
+	if !strings.Contains(logs.String(), `level=WARN msg="request failed"`) {
+		t.Fatalf("a store outage was not logged as a warning:\n%s", logs.String())
+	}
+}
+
+// syncBuffer is a bytes.Buffer safe for the server's goroutines.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }
