@@ -77,6 +77,7 @@ func main() {
 	loginDuration := flag.Duration("login-duration", 10*time.Second, "length of the login-rate run (0: skip)")
 	pgURL := flag.String("postgres", os.Getenv("SESSIOND_BENCH_POSTGRES_URL"), "PostgreSQL URL for the multi-node figures (empty: skip)")
 	redisURL := flag.String("redis", os.Getenv("SESSIOND_BENCH_REDIS_URL"), "Redis URL for the multi-node figures (empty: skip)")
+	clusterURL := flag.String("redis-cluster", os.Getenv("SESSIOND_BENCH_REDIS_CLUSTER_URL"), "Redis Cluster URL for the multi-node figures with shards=16 (empty: skip)")
 	revocations := flag.Int("revocations", 1000, "revocations timed between two nodes")
 	skipSQLite := flag.Bool("skip-sqlite", false, "skip the SQLite validation rounds")
 	skipProxy := flag.Bool("skip-proxy", false, "skip the reverse-proxy latency rounds")
@@ -108,6 +109,9 @@ func main() {
 	}
 	if *redisURL != "" {
 		b.redis(*redisURL, *rounds, *revocations)
+	}
+	if *clusterURL != "" {
+		b.redisCluster(*clusterURL, *rounds, *revocations)
 	}
 	if !*skipSQLite {
 		b.validation(*rounds)
@@ -303,12 +307,8 @@ http {
 // postgres: validation throughput on PostgreSQL with and without the node
 // cache, and how long a revocation on one node takes to reach the other.
 func (b *bench) postgres(pgURL string, rounds, revocations int) {
-	sep := "?"
-	if strings.Contains(pgURL, "?") {
-		sep = "&"
-	}
 	schema := "sessiond_bench_" + strconv.FormatInt(time.Now().UnixNano(), 36)
-	store := pgURL + sep + "search_path=" + schema
+	store := withParam(pgURL, "search_path="+schema)
 	// The database is shared: the schema goes when the figures are in.
 	defer func() {
 		conn, err := pgx.Connect(context.Background(), pgURL)
@@ -323,7 +323,7 @@ func (b *bench) postgres(pgURL string, rounds, revocations int) {
 			}
 		}
 	}()
-	b.nodes("PostgreSQL", store, "postgres:"+pgURL+sep+"search_path="+schema+"_scs", rounds, revocations)
+	b.nodes("PostgreSQL", store, "postgres:"+withParam(pgURL, "search_path="+schema+"_scs"), rounds, revocations)
 }
 
 // purge: validation latency (no node cache, every request reads the
@@ -332,11 +332,7 @@ func (b *bench) postgres(pgURL string, rounds, revocations int) {
 func (b *bench) purge(pgURL string, n int) {
 	ctx := context.Background()
 	schema := "sessiond_purge_" + strconv.FormatInt(time.Now().UnixNano(), 36)
-	sep := "?"
-	if strings.Contains(pgURL, "?") {
-		sep = "&"
-	}
-	store := pgURL + sep + "search_path=" + schema
+	store := withParam(pgURL, "search_path="+schema)
 	conn, err := pgx.Connect(ctx, pgURL)
 	if err != nil {
 		log.Fatal(err)
@@ -400,36 +396,57 @@ func (b *bench) purge(pgURL string, n int) {
 // deleted afterwards.
 func (b *bench) redis(redisURL string, rounds, revocations int) {
 	prefix := "sessiond-bench-" + strconv.FormatInt(time.Now().UnixNano(), 36)
-	sep := "?"
-	if strings.Contains(redisURL, "?") {
-		sep = "&"
+	defer deleteRedisKeys(redisURL, "{"+prefix+"*")
+	b.nodes("Redis", withParam(redisURL, "prefix="+prefix), "redis:"+redisURL, rounds, revocations)
+}
+
+// redisCluster: the same figures on a Redis Cluster with the sessions
+// spread over 16 hash tags. The peer has no Cluster client: no peer row.
+func (b *bench) redisCluster(clusterURL string, rounds, revocations int) {
+	prefix := "sessiond-bench-" + strconv.FormatInt(time.Now().UnixNano(), 36)
+	defer deleteRedisKeys(clusterURL, "{"+prefix+"*")
+	b.nodes("Redis Cluster, shards=16", withParam(clusterURL, "prefix="+prefix+"&shards=16"), "", rounds, revocations)
+}
+
+// withParam adds a query parameter to a store URL.
+func withParam(url, param string) string {
+	if strings.Contains(url, "?") {
+		return url + "&" + param
 	}
-	defer func() {
-		o, err := rueidis.ParseURL(redisURL)
-		if err != nil {
-			return
-		}
-		c, err := rueidis.NewClient(o)
-		if err != nil {
-			return
-		}
-		defer c.Close()
-		ctx := context.Background()
+	return url + "?" + param
+}
+
+// deleteRedisKeys deletes the keys matching pattern on every node: the
+// servers are shared.
+func deleteRedisKeys(url, pattern string) {
+	o, err := rueidis.ParseURL(url)
+	if err != nil {
+		log.Printf("cleanup of %s: %v", pattern, err)
+		return
+	}
+	c, err := rueidis.NewClient(o)
+	if err != nil {
+		log.Printf("cleanup of %s: %v", pattern, err)
+		return
+	}
+	defer c.Close()
+	ctx := context.Background()
+	for _, node := range c.Nodes() {
 		var cursor uint64
 		for {
-			e, err := c.Do(ctx, c.B().Scan().Cursor(cursor).Match("{"+prefix+"}:*").Count(1000).Build()).AsScanEntry()
+			e, err := node.Do(ctx, node.B().Scan().Cursor(cursor).Match(pattern).Count(1000).Build()).AsScanEntry()
 			if err != nil {
-				return
+				log.Printf("cleanup of %s: %v", pattern, err)
+				break
 			}
-			if len(e.Elements) > 0 {
-				c.Do(ctx, c.B().Del().Key(e.Elements...).Build())
+			for _, k := range e.Elements {
+				node.Do(ctx, node.B().Del().Key(k).Build())
 			}
 			if cursor = e.Cursor; cursor == 0 {
-				return
+				break
 			}
 		}
-	}()
-	b.nodes("Redis", redisURL+sep+"prefix="+prefix, "redis:"+redisURL, rounds, revocations)
+	}
 }
 
 // redisMemory writes n sessions, as a login from a browser makes them
@@ -438,11 +455,7 @@ func (b *bench) redis(redisURL string, rounds, revocations int) {
 func (b *bench) redisMemory(redisURL string, n int) {
 	ctx := context.Background()
 	prefix := "sessiond-mem-" + strconv.FormatInt(time.Now().UnixNano(), 36)
-	sep := "?"
-	if strings.Contains(redisURL, "?") {
-		sep = "&"
-	}
-	st, err := redisstore.Open(ctx, redisURL+sep+"prefix="+prefix, redisstore.Options{})
+	st, err := redisstore.Open(ctx, withParam(redisURL, "prefix="+prefix), redisstore.Options{})
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -496,19 +509,7 @@ func (b *bench) redisMemory(redisURL string, n int) {
 	per := float64(used()-before) / float64(n)
 	fmt.Printf("## Redis memory per session\n\n%d sessions (3 per user, a browser user agent, 45 bytes of data) added %.0f MiB to used_memory: %.0f bytes per session, about %.1f million sessions per GiB of one shard.\n\n",
 		n, float64(used()-before)/(1<<20), per, float64(1<<30)/per/1e6)
-	var cursor uint64
-	for {
-		e, err := c.Do(ctx, c.B().Scan().Cursor(cursor).Match("{"+prefix+"}:*").Count(1000).Build()).AsScanEntry()
-		if err != nil {
-			log.Fatal(err)
-		}
-		if len(e.Elements) > 0 {
-			c.Do(ctx, c.B().Del().Key(e.Elements...).Build())
-		}
-		if cursor = e.Cursor; cursor == 0 {
-			return
-		}
-	}
+	deleteRedisKeys(redisURL, "{"+prefix+"*")
 }
 
 // nodes measures validation with and without the node cache, and
@@ -521,13 +522,14 @@ func (b *bench) nodes(name, store, peerStore string, rounds, revocations int) {
 	nb := b.start(name+"-node-b", b.sessiond(), "serve", "--store", store, "--log-level", "warn", "--admin-token-file", tokenFile)
 	nocache := b.start(name+"-nocache", b.sessiond(), "serve", "--store", store, "--log-level", "warn", "--cache-size", "0")
 	token := login(a, "test@example.com", "password")
-	peer := b.startArgs("scs-"+name, b.self(), "serve-scs-store", peerStore)
-	peerCookie := scsLogin(peer)
 	targets := []target{
 		{"trivial handler", trivial + "/", "sid=" + token},
-		{"peer: scs v2 LoadAndSave + GetString, its " + name + " store", peer + "/", peerCookie},
 		{"sessiond GET /api/auth/session-v2, " + name + ", node cache on", a + "/api/auth/session-v2", "sid=" + token},
 		{"sessiond GET /api/auth/session-v2, " + name + ", --cache-size 0", nocache + "/api/auth/session-v2", "sid=" + token},
+	}
+	if peerStore != "" {
+		peer := b.start("scs-"+name, b.self(), "serve-scs-store", peerStore)
+		targets = slices.Insert(targets, 1, target{"peer: scs v2 LoadAndSave + GetString, its " + name + " store", peer + "/", scsLogin(peer)})
 	}
 	results := make([][]result, len(targets))
 	for range rounds {
@@ -713,12 +715,6 @@ func (b *bench) build() {
 
 func (b *bench) sessiond() string { return filepath.Join(b.dir, "sessiond") }
 func (b *bench) self() string     { return filepath.Join(b.dir, "bench") }
-
-// startArgs is start for the harness's own servers that take more
-// arguments than the address, which goes last.
-func (b *bench) startArgs(name, bin string, args ...string) string {
-	return b.start(name, bin, args...)
-}
 
 // start runs a server on a free loopback port and waits until it answers.
 func (b *bench) start(name, bin string, args ...string) string {
