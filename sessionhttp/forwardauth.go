@@ -108,6 +108,10 @@ func (f *ForwardAuth) deny(w http.ResponseWriter, r *http.Request) {
 	WriteError(w, sessiond.ErrUnauthenticated)
 }
 
+// ForwardedHeadersClean reports whether no forwarded header (X-Forwarded-*,
+// Forwarded, X-Original-Uri/Url) carries a control character.
+func ForwardedHeadersClean(h http.Header) bool { return hostileForwarded(h) == "" }
+
 // hostileForwarded returns the name of the first forwarded header that
 // carries a control character, or "".
 func hostileForwarded(h http.Header) string {

@@ -290,3 +290,57 @@ func TestReverseProxy_Websockets(t *testing.T) {
 		t.Fatalf("echo through the upgraded connection: %q %v", buf, err)
 	}
 }
+
+// TestForwardAuth_MigrateParameter: /auth/verify?migrate=1 (for Caddy and
+// Traefik, which hand a refused answer to the browser) migrates legacy
+// cookies with a redirect back; plain /auth/verify (nginx) never redirects.
+func TestForwardAuth_MigrateParameter(t *testing.T) {
+	s := start(t, options{legacyURL: legacyBackend(t).URL})
+	res := s.doNoRedirect(t, "GET", "/auth/verify", "Cookie", "dott_auth_session=good-1", "X-Forwarded-Uri", "/app/page?x=1")
+	if res.StatusCode != http.StatusUnauthorized || res.Header.Get("Set-Cookie") != "" {
+		t.Fatalf("plain /auth/verify with legacy cookies: %d %q; want a bare 401", res.StatusCode, res.Header.Values("Set-Cookie"))
+	}
+	res = s.doNoRedirect(t, "GET", "/auth/verify?migrate=1", "Cookie", "dott_auth_session=good-1; onboarding_status=x",
+		"X-Forwarded-Uri", "/app/page?x=1", "X-Forwarded-Method", "GET")
+	cookies := strings.Join(res.Header.Values("Set-Cookie"), "\n")
+	if res.StatusCode != http.StatusSeeOther || res.Header.Get("Location") != "/app/page?x=1" ||
+		!strings.Contains(cookies, "sid=") || !strings.Contains(cookies, "dott_auth_session=; Path=/; Max-Age=0") ||
+		res.Header.Get("Cache-Control") != "no-store" {
+		t.Fatalf("migrate=1: %d to %q, cookies %s", res.StatusCode, res.Header.Get("Location"), cookies)
+	}
+	var token string
+	for _, c := range res.Cookies() {
+		if c.Name == "sid" {
+			token = c.Value
+		}
+	}
+	// With the new cookie (and the legacy one still sent), forward auth
+	// answers 200 with the migrated identity.
+	res = s.doNoRedirect(t, "GET", "/auth/verify?migrate=1", "Cookie", "sid="+token+"; dott_auth_session=good-1")
+	if res.StatusCode != 200 || res.Header.Get("X-User-Id") != "legacy-1" {
+		t.Fatalf("verify after migration: %d %q", res.StatusCode, res.Header.Get("X-User-Id"))
+	}
+	// A form POST is replayed with 307.
+	res = s.doNoRedirect(t, "GET", "/auth/verify?migrate=1", "Cookie", "dott_auth_session=good-2", "X-Forwarded-Uri", "/orders", "X-Forwarded-Method", "POST")
+	if res.StatusCode != http.StatusTemporaryRedirect || res.Header.Get("Location") != "/orders" {
+		t.Fatalf("migrate=1 for a POST: %d to %q", res.StatusCode, res.Header.Get("Location"))
+	}
+	// Hostile input: an unsafe target goes to /, CRLF in a forwarded header
+	// is refused before anything is minted, a forged cookie is cleared.
+	res = s.doNoRedirect(t, "GET", "/auth/verify?migrate=1", "Cookie", "dott_auth_session=good-3", "X-Forwarded-Uri", `/\evil.example/`)
+	if res.StatusCode != http.StatusSeeOther || res.Header.Get("Location") != "/" {
+		t.Fatalf("unsafe target: %d to %q", res.StatusCode, res.Header.Get("Location"))
+	}
+	res = s.doNoRedirect(t, "GET", "/auth/verify?migrate=1", "Cookie", "dott_auth_session=good-4", "X-Forwarded-Uri", "/a\tb")
+	if res.StatusCode != http.StatusBadRequest || strings.Contains(strings.Join(res.Header.Values("Set-Cookie"), ""), "sid=") {
+		t.Fatalf("control character in X-Forwarded-Uri: %d %q", res.StatusCode, res.Header.Values("Set-Cookie"))
+	}
+	res = s.doNoRedirect(t, "GET", "/auth/verify?migrate=1", "Cookie", "dott_auth_session=forged")
+	if res.StatusCode != http.StatusUnauthorized || !strings.Contains(strings.Join(res.Header.Values("Set-Cookie"), "\n"), "dott_auth_session=; Path=/; Max-Age=0") {
+		t.Fatalf("forged legacy cookie: %d %q", res.StatusCode, res.Header.Values("Set-Cookie"))
+	}
+	// Not GET or HEAD: no migration.
+	if res := s.doNoRedirect(t, "POST", "/auth/verify?migrate=1", "Cookie", "dott_auth_session=good-5"); res.StatusCode != http.StatusMethodNotAllowed {
+		t.Fatalf("POST: %d", res.StatusCode)
+	}
+}

@@ -125,6 +125,28 @@ func (s *server) handleMigrateSession(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
+// verifyOrMigrate serves /auth/verify. With ?migrate=1, a GET or HEAD that
+// carries legacy cookies and no valid session is migrated right there: a
+// redirect back to X-Forwarded-Uri with the new cookie, as /auth/migrate
+// answers. That suits proxies that hand a refused forward-auth answer to
+// the browser as it is (Caddy's forward_auth, Traefik's ForwardAuth).
+// nginx's auth_request cannot pass a redirect on; it goes through
+// /auth/migrate with error_page instead, so plain /auth/verify never
+// answers anything but 200, 401 and errors.
+func (s *server) verifyOrMigrate(verify http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Query().Get("migrate") == "1" && (r.Method == http.MethodGet || r.Method == http.MethodHead) &&
+			s.Migrator != nil && s.Migrator.HasLegacy(r) && sessionhttp.ForwardedHeadersClean(r.Header) {
+			_, _, err := s.Cookies.Session(r.Context(), s.Manager, r, sessiond.Client{})
+			if errors.Is(err, sessiond.ErrUnauthenticated) {
+				s.handleForwardMigrate(w, r)
+				return
+			}
+		}
+		verify.ServeHTTP(w, r)
+	})
+}
+
 // handleForwardMigrate: /auth/migrate, where a proxy sends a request that
 // forward auth refused (nginx: error_page 401 = /_sessiond_migrate). With
 // valid legacy cookies the browser is sent back to X-Forwarded-Uri with the

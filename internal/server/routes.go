@@ -49,7 +49,7 @@ func (s *server) routes(mux *http.ServeMux) {
 		Sessions: s.sessions, Headers: s.Identity, Email: s.emailOf,
 		LoginURL: s.LoginURL, RedirectHosts: s.RedirectHosts,
 	})
-	mux.Handle("/auth/verify", verify)
+	mux.Handle("/auth/verify", s.verifyOrMigrate(verify))
 	mux.HandleFunc("/auth/migrate", s.handleForwardMigrate)
 	mux.Handle("POST /api/auth/migrate-session", changes(s.handleMigrateSession))
 	mux.Handle("OPTIONS /api/auth/migrate-session", api(http.HandlerFunc(s.handlePreflight)))
