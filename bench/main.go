@@ -285,23 +285,7 @@ http {
 	if err := os.WriteFile(path, []byte(conf), 0o644); err != nil {
 		log.Fatal(err)
 	}
-	cmd := exec.Command("nginx", "-c", path, "-p", dir)
-	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
-	if err := cmd.Start(); err != nil {
-		log.Fatalf("start nginx: %v", err)
-	}
-	b.mu.Lock()
-	b.procs = append(b.procs, cmd)
-	b.mu.Unlock()
-	url := "http://" + addr
-	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
-		if res, err := http.Get(url + "/healthz"); err == nil {
-			res.Body.Close()
-			return url
-		}
-	}
-	log.Fatal("nginx did not start")
-	return ""
+	return b.run("nginx", exec.Command("nginx", "-c", path, "-p", dir), addr)
 }
 
 // postgres: validation throughput on PostgreSQL with and without the node
@@ -726,8 +710,13 @@ func (b *bench) start(name, bin string, args ...string) string {
 	}
 	cmd := exec.Command(bin, args...)
 	cmd.Dir = b.dir
-	cmd.Stdout = os.Stderr
-	cmd.Stderr = os.Stderr
+	return b.run(name, cmd, addr)
+}
+
+// run starts cmd, which will listen on addr, and waits until its /healthz
+// answers; stopAll ends it.
+func (b *bench) run(name string, cmd *exec.Cmd, addr string) string {
+	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
 	if err := cmd.Start(); err != nil {
 		log.Fatalf("start %s: %v", name, err)
 	}

@@ -19,31 +19,13 @@ import (
 	"time"
 
 	"github.com/sessiond/sessiond"
+	"github.com/sessiond/sessiond/internal/testenv"
 	"github.com/sessiond/sessiond/sqlitestore"
 )
 
-// syncBuffer is a bytes.Buffer safe for the server goroutine to write while
-// the test reads.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 type proc struct {
 	url    string
-	stderr *syncBuffer
+	stderr *testenv.Buffer
 	stop   func() error
 }
 
@@ -56,7 +38,7 @@ func getenvFrom(vars map[string]string) func(string) string {
 func startServer(t *testing.T, db string, extra ...string) *proc {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	stderr := &syncBuffer{}
+	stderr := &testenv.Buffer{}
 	args := []string{"serve", "--listen", "127.0.0.1:0", "--demo"}
 	if db != "" {
 		args = append(args, "--store", "sqlite:"+db)
@@ -457,7 +439,7 @@ func TestConfig_FlagsWinOverTheEnvironment(t *testing.T) {
 	db := filepath.Join(t.TempDir(), "s.db")
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	stderr := &syncBuffer{}
+	stderr := &testenv.Buffer{}
 	vars := map[string]string{"SESSIOND_LIFETIME": "1h", "SESSIOND_COOKIE_NAME": "from_env"}
 	done := make(chan error, 1)
 	go func() {

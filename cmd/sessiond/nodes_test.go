@@ -73,19 +73,7 @@ func TestTwoNodes_PostgreSQL_LostChannelFlushesTheCache_SEC21(t *testing.T) {
 	a := startNode(t, store, "--cache-ttl", "1h")
 	ca := client{t, a.url}
 	token := ca.login("test@example.com", "password")
-	// Wait until the session is in A's cache (its feed is live).
-	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(10 * time.Millisecond) {
-		if ca.status(token) != 200 {
-			t.Fatal("GET failed")
-		}
-		_, metrics := ca.do("GET", "/metrics", "", "")
-		if strings.Contains(metrics, "\nsessiond_cache_sessions 1\n") {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("the session never reached node A's cache")
-		}
-	}
+	waitCached(t, ca, token)
 	conn, err := pgx.Connect(context.Background(), os.Getenv("SESSIOND_TEST_POSTGRES_URL"))
 	if err != nil {
 		t.Fatal(err)
@@ -107,6 +95,24 @@ func TestTwoNodes_PostgreSQL_LostChannelFlushesTheCache_SEC21(t *testing.T) {
 			t.Fatal("a session deleted while the node's channel was down is still served from its cache")
 		}
 		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// waitCached waits until the node holds the session in its cache (its
+// change feed is live then): its one cached session shows in /metrics.
+func waitCached(t *testing.T, c client, token string) {
+	t.Helper()
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		if c.status(token) != 200 {
+			t.Fatal("GET failed")
+		}
+		_, metrics := c.do("GET", "/metrics", "", "")
+		if strings.Contains(metrics, "\nsessiond_cache_sessions 1\n") {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the session never reached the node's cache")
+		}
 	}
 }
 
@@ -133,18 +139,7 @@ func TestTwoNodes_Redis_LostChannelFlushesTheCache_SEC21(t *testing.T) {
 	a := startNode(t, redis.url, "--cache-ttl", "1h")
 	ca := client{t, a.url}
 	token := ca.login("test@example.com", "password")
-	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(10 * time.Millisecond) {
-		if ca.status(token) != 200 {
-			t.Fatal("GET failed")
-		}
-		_, metrics := ca.do("GET", "/metrics", "", "")
-		if strings.Contains(metrics, "\nsessiond_cache_sessions 1\n") {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("the session never reached node A's cache")
-		}
-	}
+	waitCached(t, ca, token)
 	port := strings.TrimSuffix(strings.TrimPrefix(redis.url, "redis://127.0.0.1:"), "/0")
 	cli := func(args ...string) string {
 		out, err := exec.Command("redis-cli", append([]string{"-p", port}, args...)...).CombinedOutput()

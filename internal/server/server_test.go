@@ -2,7 +2,6 @@ package server_test
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -26,6 +25,7 @@ import (
 	"github.com/sessiond/sessiond/accounts"
 	"github.com/sessiond/sessiond/internal/metrics"
 	"github.com/sessiond/sessiond/internal/server"
+	"github.com/sessiond/sessiond/internal/testenv"
 	"github.com/sessiond/sessiond/password"
 	"github.com/sessiond/sessiond/sessionhttp"
 	"github.com/sessiond/sessiond/sqlitestore"
@@ -768,7 +768,7 @@ func TestRoutes_UnknownPathsAndMethods(t *testing.T) {
 // logged as a warning, but not when the client had already gone (wrk and
 // browsers cancel requests all the time; that is no outage).
 func TestLogs_AStoreOutageIsAWarningAnAbandonedRequestIsNot(t *testing.T) {
-	var logs syncBuffer
+	var logs testenv.Buffer
 	s := start(t, options{logs: &logs})
 	token := s.login(t)
 	s.store.down.Store(true)
@@ -790,22 +790,4 @@ func TestLogs_AStoreOutageIsAWarningAnAbandonedRequestIsNot(t *testing.T) {
 	if !strings.Contains(logs.String(), `level=WARN msg="request failed"`) {
 		t.Fatalf("a store outage was not logged as a warning:\n%s", logs.String())
 	}
-}
-
-// syncBuffer is a bytes.Buffer safe for the server's goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }

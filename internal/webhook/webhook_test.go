@@ -1,14 +1,12 @@
 package webhook_test
 
 import (
-	"bytes"
 	"encoding/json"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -16,27 +14,11 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/sessiond/sessiond"
+	"github.com/sessiond/sessiond/internal/testenv"
 	"github.com/sessiond/sessiond/internal/webhook"
 )
 
 var key = []byte("0123456789abcdef0123456789abcdef")
-
-type logBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *logBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
 
 func event(id string) sessiond.Event {
 	return sessiond.Event{ID: id, Type: sessiond.EventLogin, UserID: "u1", SessionID: "s1", At: time.Unix(1700000000, 0).UTC()}
@@ -89,7 +71,7 @@ func TestDeliver_RetriesThenLogsUndelivered(t *testing.T) {
 		w.WriteHeader(http.StatusInternalServerError)
 	}))
 	defer srv.Close()
-	var logs logBuffer
+	var logs testenv.Buffer
 	s := webhook.New(srv.URL, key, slog.New(slog.NewJSONHandler(&logs, nil)), webhook.Options{Attempts: 3, Backoff: time.Millisecond})
 	defer s.Close()
 	s.Enqueue(event("e2"))
@@ -108,7 +90,7 @@ func TestDeliver_RecoversAfterAFailure(t *testing.T) {
 		}
 	}))
 	defer srv.Close()
-	var logs logBuffer
+	var logs testenv.Buffer
 	s := webhook.New(srv.URL, key, slog.New(slog.NewJSONHandler(&logs, nil)), webhook.Options{Backoff: time.Millisecond})
 	defer s.Close()
 	s.Enqueue(event("e3"))
@@ -130,7 +112,7 @@ func TestEnqueue_NeverBlocksOnAHangingEndpoint(t *testing.T) {
 	}))
 	defer srv.Close()
 	defer close(release)
-	var logs logBuffer
+	var logs testenv.Buffer
 	s := webhook.New(srv.URL, key, slog.New(slog.NewJSONHandler(&logs, nil)), webhook.Options{Queue: 4, Workers: 1, Timeout: 50 * time.Millisecond, Attempts: 2, Backoff: time.Millisecond})
 	start := time.Now()
 	for i := range 100 {
@@ -153,7 +135,7 @@ func TestDeliver_ARedirectIsNotADelivery(t *testing.T) {
 	defer target.Close()
 	srv := httptest.NewServer(http.RedirectHandler(target.URL, http.StatusTemporaryRedirect))
 	defer srv.Close()
-	var logs logBuffer
+	var logs testenv.Buffer
 	s := webhook.New(srv.URL, key, slog.New(slog.NewJSONHandler(&logs, nil)), webhook.Options{Attempts: 1})
 	s.Enqueue(event("r1"))
 	waitFor(t, "the undelivered log line", func() bool { return strings.Contains(logs.String(), "undelivered") })
