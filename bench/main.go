@@ -221,11 +221,19 @@ func (b *bench) proxies(rounds int, duration time.Duration) {
 	app := b.start("app", b.self(), "serve-app")
 	sd := b.start("sessiond-proxy-app", b.sessiond(), "serve", "--demo", "--store", "sqlite:"+db, "--log-level", "warn", "--upstream", app)
 	bare := b.start("bare-proxy-app", b.self(), "serve-proxy", app)
+	// The same with the collector's target at 4× the live heap instead of
+	// 2× (GOGC=400): a small live heap otherwise means a collection every
+	// few milliseconds under load.
+	addr := freeAddr()
+	cmd := exec.Command(b.sessiond(), "serve", "--store", "sqlite:"+db, "--log-level", "warn", "--upstream", app, "--listen", addr)
+	cmd.Env = append(os.Environ(), "GOGC=400")
+	sdGC := b.run("sessiond-proxy-app-gogc400", cmd, addr)
 	token := login(sd, "test@example.com", "password")
 	targets := []target{
 		{"the application, direct", app + "/", ""},
 		{"Go's httputil.ReverseProxy alone (no session work)", bare + "/", ""},
 		{"sessiond --upstream (session validated, identity headers set)", sd + "/", ""},
+		{"sessiond --upstream, GOGC=400", sdGC + "/", ""},
 	}
 	if _, err := exec.LookPath("nginx"); err == nil {
 		targets = append(targets, target{"nginx proxy_pass (1 worker, upstream keepalive)", b.nginx(app) + "/", ""})
