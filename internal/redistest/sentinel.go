@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 )
@@ -87,6 +88,98 @@ func Own(t testing.TB, settings ...string) string {
 	t.Cleanup(func() { exec.Command("redis-cli", "-p", strconv.Itoa(port), "shutdown", "nosave").Run() })
 	waitPort(t, port)
 	return fmt.Sprintf("redis://127.0.0.1:%d/0", port)
+}
+
+// ClusterSet is a Redis Cluster of a test's own.
+type ClusterSet struct {
+	URL      string // the store URL: every master as an address
+	Masters  []int  // ports
+	Replicas []int  // Replicas[i] replicates Masters[i]
+}
+
+// StartCluster starts a Cluster of three masters, each with one replica,
+// on free loopback ports, with append-only files, and shuts it down when
+// the test ends.
+func StartCluster(t testing.TB) *ClusterSet {
+	t.Helper()
+	bin := serverBin(t)
+	dir := t.TempDir()
+	set := &ClusterSet{}
+	var all []string
+	t.Cleanup(func() {
+		for _, a := range all {
+			exec.Command("redis-cli", "-p", strings.TrimPrefix(a, "127.0.0.1:"), "shutdown", "nosave").Run()
+		}
+	})
+	for i := range 6 {
+		port := freePort(t)
+		name := strconv.Itoa(port)
+		args := []string{"--port", name, "--bind", "127.0.0.1", "--dir", dir, "--daemonize", "yes", "--save", "",
+			"--cluster-enabled", "yes", "--cluster-config-file", name + ".nodes", "--cluster-node-timeout", "2000",
+			"--appendonly", "yes", "--appendfsync", "always", "--appendfilename", name + ".aof", "--appenddirname", name + "-aof",
+			"--logfile", filepath.Join(dir, name+".log")}
+		if out, err := exec.Command(bin, args...).CombinedOutput(); err != nil {
+			t.Fatalf("redis-server %v: %v %s", args, err, out)
+		}
+		all = append(all, "127.0.0.1:"+name)
+		waitPort(t, port)
+		if i < 3 {
+			set.Masters = append(set.Masters, port)
+		} else {
+			set.Replicas = append(set.Replicas, port)
+		}
+	}
+	// redis-cli pairs the last three as replicas of the first three, in
+	// order, when given masters first.
+	create := append([]string{"--cluster", "create"}, all...)
+	create = append(create, "--cluster-replicas", "1", "--cluster-yes")
+	if out, err := exec.Command("redis-cli", create...).CombinedOutput(); err != nil {
+		t.Fatalf("redis-cli --cluster create: %v %s", err, out)
+	}
+	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		ok := true
+		for _, p := range append(slices.Clone(set.Masters), set.Replicas...) {
+			out, _ := exec.Command("redis-cli", "-p", strconv.Itoa(p), "cluster", "info").Output()
+			ok = ok && strings.Contains(string(out), "cluster_state:ok")
+		}
+		if ok {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the Cluster did not come up")
+		}
+	}
+	// Which replica follows which master is the Cluster's choice: read it.
+	set.Replicas = make([]int, len(set.Masters))
+	for _, p := range all[3:] {
+		port, _ := strconv.Atoi(strings.TrimPrefix(p, "127.0.0.1:"))
+		out, _ := exec.Command("redis-cli", "-p", strconv.Itoa(port), "info", "replication").Output()
+		for line := range strings.Lines(string(out)) {
+			if v, ok := strings.CutPrefix(strings.TrimSpace(line), "master_port:"); ok {
+				mp, _ := strconv.Atoi(v)
+				if i := slices.Index(set.Masters, mp); i >= 0 {
+					set.Replicas[i] = port
+				}
+			}
+		}
+	}
+	if slices.Contains(set.Replicas, 0) {
+		t.Fatalf("not every master has a replica: masters %v, replicas %v", set.Masters, set.Replicas)
+	}
+	// A replica is a replica once its first sync is done.
+	for _, p := range set.Replicas {
+		for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+			out, _ := exec.Command("redis-cli", "-p", strconv.Itoa(p), "info", "replication").Output()
+			if strings.Contains(string(out), "master_link_status:up") && strings.Contains(string(out), "master_sync_in_progress:0") {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("replica %d did not sync within 20s:\n%s", p, out)
+			}
+		}
+	}
+	set.URL = fmt.Sprintf("redis://127.0.0.1:%d?addr=127.0.0.1:%d&addr=127.0.0.1:%d", set.Masters[0], set.Masters[1], set.Masters[2])
+	return set
 }
 
 // serverBin finds redis-server, or skips the test (fails it when
