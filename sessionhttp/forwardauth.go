@@ -35,11 +35,13 @@ func (h IdentityHeaders) Set(hdr http.Header, s *sessiond.Session, email string)
 	if s == nil {
 		return
 	}
-	hdr.Set(h.UserID, s.UserID)
-	hdr.Set(h.TenantID, s.TenantID)
-	hdr.Set(h.SessionID, s.ID)
+	// One backing array for the four values: this runs on every request.
+	v := [4]string{s.UserID, s.TenantID, s.ID, email}
+	hdr[http.CanonicalHeaderKey(h.UserID)] = v[0:1:1]
+	hdr[http.CanonicalHeaderKey(h.TenantID)] = v[1:2:2]
+	hdr[http.CanonicalHeaderKey(h.SessionID)] = v[2:3:3]
 	if email != "" {
-		hdr.Set(h.Email, email)
+		hdr[http.CanonicalHeaderKey(h.Email)] = v[3:4:4]
 	}
 }
 
@@ -62,7 +64,7 @@ type ForwardAuth struct {
 }
 
 func (f *ForwardAuth) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	w.Header()["Cache-Control"] = []string{"no-store"}
+	w.Header()["Cache-Control"] = noStore
 	if r.Method != http.MethodGet && r.Method != http.MethodHead {
 		w.Header().Set("Allow", "GET, HEAD")
 		WriteError(w, sessiond.Errorf(CodeMethodNotAllowed, "forward auth answers GET and HEAD"))
@@ -107,6 +109,8 @@ func (f *ForwardAuth) deny(w http.ResponseWriter, r *http.Request) {
 	}
 	WriteError(w, sessiond.ErrUnauthenticated)
 }
+
+var noStore = []string{"no-store"}
 
 // ForwardedHeadersClean reports whether no forwarded header (X-Forwarded-*,
 // Forwarded, X-Original-Uri/Url) carries a control character.

@@ -135,7 +135,8 @@ func (s *server) handleMigrateSession(w http.ResponseWriter, r *http.Request) {
 // answers anything but 200, 401 and errors.
 func (s *server) verifyOrMigrate(verify http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Query().Get("migrate") == "1" && (r.Method == http.MethodGet || r.Method == http.MethodHead) &&
+		// RawQuery first: nginx's calls carry none, and parsing allocates.
+		if r.URL.RawQuery != "" && r.URL.Query().Get("migrate") == "1" && (r.Method == http.MethodGet || r.Method == http.MethodHead) &&
 			s.Migrator != nil && s.Migrator.HasLegacy(r) && sessionhttp.ForwardedHeadersClean(r.Header) {
 			_, _, err := s.Cookies.Session(r.Context(), s.Manager, r, sessiond.Client{})
 			if errors.Is(err, sessiond.ErrUnauthenticated) {
