@@ -196,7 +196,7 @@ func (s *Store) claimPointers(ctx context.Context, sess *sessiond.Session, keepI
 }
 
 // dropPointers deletes the pointers that claimPointers wrote for a
-// session whose script then failed.
+// session whose script then definitely refused it.
 func (s *Store) dropPointers(ctx context.Context, sess *sessiond.Session, keepID bool) {
 	if s.shards == 1 {
 		return
@@ -498,7 +498,8 @@ func (s *Store) CreateSessionLimited(ctx context.Context, sess *sessiond.Session
 	}
 	out, err := createScript.Exec(ctx, s.c, []string{bp}, args).AsStrSlice()
 	if err != nil {
-		s.dropPointers(ctx, sess, false)
+		// The script may have run all the same (an answer lost on the
+		// way): the pointers stay, and expire with the session.
 		return nil, translate(err)
 	}
 	switch out[0] {
@@ -667,9 +668,11 @@ func (s *Store) RotateSession(ctx context.Context, oldID string, sess *sessiond.
 	}
 	args := append([]string{bp, s.events, oldID}, sessionFields(sess)...)
 	n, err := rotateScript.Exec(ctx, s.c, []string{bp}, args).ToInt64()
-	if err != nil || n != 1 {
+	if err == nil && n != 1 {
+		// A definite no (old session gone, or a conflict). After an error
+		// the script may have run: the pointers stay and expire.
 		s.dropPointers(ctx, sess, keepID)
-	} else if keepID && s.shards > 1 {
+	} else if err == nil && keepID && s.shards > 1 {
 		// The id pointer expires with the old session; rotation keeps the
 		// deadline (SEC-09), but a caller may set another.
 		s.c.Do(ctx, s.c.B().Set().Key(s.idPointer(oldID)).Value(sess.UserID).Xx().PxatMillisecondsTimestamp(sess.ExpiresAt.UnixMilli()+1).Build())
