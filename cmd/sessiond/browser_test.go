@@ -11,6 +11,8 @@ import (
 
 	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/chromedp"
+
+	"github.com/sessiond/sessiond/internal/testenv"
 )
 
 // TestChromium_LegacyCookiesOnHostAndParentDomainEndAsOnlySid drives
@@ -18,7 +20,7 @@ import (
 // cookies set on app.example.test and on .example.test, one page load, and
 // sid is the only cookie left for the site.
 func TestChromium_LegacyCookiesOnHostAndParentDomainEndAsOnlySid(t *testing.T) {
-	chromium := needTool(t, "chromium")
+	chromium := testenv.Tool(t, "chromium")
 	legacy := newLegacyApp(t)
 	p := startServer(t, filepath.Join(t.TempDir(), "s.db"), "--cookie-secure=false",
 		"--upstream", legacy.app.URL, "--legacy-validate-url", legacy.backend.URL, "--legacy-cookie-domain", "example.test")

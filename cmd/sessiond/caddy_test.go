@@ -7,12 +7,14 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/sessiond/sessiond/internal/testenv"
 )
 
 // startCaddy runs Debian's caddy with examples/caddy/Caddyfile, its
 // addresses pointed at this test's sessiond and application.
 func startCaddy(t *testing.T, sessiondAddr, appAddr string) string {
-	bin := needTool(t, "caddy")
+	bin := testenv.Tool(t, "caddy")
 	dir := t.TempDir()
 	example, err := os.ReadFile("../../examples/caddy/Caddyfile")
 	if err != nil {

@@ -20,27 +20,6 @@ import (
 	"github.com/sessiond/sessiond/internal/testenv"
 )
 
-// needTool returns the path of a program the test needs: it skips when the
-// program is missing, unless SESSIOND_TEST_REQUIRE_SERVICES=1 (CI), where a
-// missing tool fails the test.
-func needTool(t *testing.T, name string) string {
-	t.Helper()
-	p, err := exec.LookPath(name)
-	if err == nil {
-		return p
-	}
-	for _, dir := range []string{"/usr/sbin", "/usr/bin"} {
-		if _, err := os.Stat(filepath.Join(dir, name)); err == nil {
-			return filepath.Join(dir, name)
-		}
-	}
-	if os.Getenv("SESSIOND_TEST_REQUIRE_SERVICES") == "1" {
-		t.Fatalf("%s is not installed and SESSIOND_TEST_REQUIRE_SERVICES=1", name)
-	}
-	t.Skipf("%s is not installed: skipping (CI installs it)", name)
-	return ""
-}
-
 func freePort(t *testing.T) int {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -99,7 +78,7 @@ func (l *legacyApp) last() http.Header {
 // startNginx runs nginx in the foreground with examples/nginx/sessiond.conf,
 // its addresses pointed at this test's sessiond and application.
 func startNginx(t *testing.T, sessiondAddr, appAddr string) string {
-	bin := needTool(t, "nginx")
+	bin := testenv.Tool(t, "nginx")
 	dir := t.TempDir()
 	example, err := os.ReadFile("../../examples/nginx/sessiond.conf")
 	if err != nil {

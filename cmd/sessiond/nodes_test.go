@@ -24,6 +24,7 @@ import (
 
 	"github.com/sessiond/sessiond/internal/pgtest"
 	"github.com/sessiond/sessiond/internal/redistest"
+	"github.com/sessiond/sessiond/internal/testenv"
 )
 
 // postgresStore returns a store URL in a schema of this test's own.
@@ -182,7 +183,7 @@ type ownStore struct {
 // acknowledged write.
 func ownRedis(t *testing.T) *ownStore {
 	t.Helper()
-	bin := needTool(t, "redis-server")
+	bin := testenv.Tool(t, "redis-server")
 	dir := t.TempDir()
 	port := freePort(t)
 	pidfile := filepath.Join(dir, "pid")

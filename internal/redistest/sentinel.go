@@ -11,6 +11,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/sessiond/sessiond/internal/testenv"
 )
 
 // Sentinel starts a Redis master and one Sentinel watching it, both of the
@@ -34,7 +36,7 @@ type SentinelSet struct {
 // Sentinel watching them, and shuts them down when the test ends.
 func StartSentinel(t testing.TB, replicas int) *SentinelSet {
 	t.Helper()
-	bin := serverBin(t)
+	bin := testenv.Tool(t, "redis-server")
 	dir := t.TempDir()
 	set := &SentinelSet{Master: freePort(t), Sentinel: freePort(t)}
 	var started []int
@@ -77,7 +79,7 @@ func StartSentinel(t testing.TB, replicas int) *SentinelSet {
 // when the test ends.
 func Own(t testing.TB, settings ...string) string {
 	t.Helper()
-	bin := serverBin(t)
+	bin := testenv.Tool(t, "redis-server")
 	dir := t.TempDir()
 	port := freePort(t)
 	args := append([]string{"--port", strconv.Itoa(port), "--bind", "127.0.0.1", "--dir", dir, "--save", "", "--daemonize", "yes",
@@ -102,7 +104,7 @@ type ClusterSet struct {
 // the test ends.
 func StartCluster(t testing.TB) *ClusterSet {
 	t.Helper()
-	bin := serverBin(t)
+	bin := testenv.Tool(t, "redis-server")
 	dir := t.TempDir()
 	set := &ClusterSet{}
 	var all []string
@@ -180,20 +182,6 @@ func StartCluster(t testing.TB) *ClusterSet {
 	}
 	set.URL = fmt.Sprintf("redis://127.0.0.1:%d?addr=127.0.0.1:%d&addr=127.0.0.1:%d", set.Masters[0], set.Masters[1], set.Masters[2])
 	return set
-}
-
-// serverBin finds redis-server, or skips the test (fails it when
-// SESSIOND_TEST_REQUIRE_SERVICES=1).
-func serverBin(t testing.TB) string {
-	t.Helper()
-	bin, err := exec.LookPath("redis-server")
-	if err != nil {
-		if os.Getenv("SESSIOND_TEST_REQUIRE_SERVICES") == "1" {
-			t.Fatal("redis-server is not installed and SESSIOND_TEST_REQUIRE_SERVICES=1")
-		}
-		t.Skip("redis-server is not installed")
-	}
-	return bin
 }
 
 func freePort(t testing.TB) int {

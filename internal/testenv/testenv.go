@@ -5,6 +5,8 @@ package testenv
 
 import (
 	"os"
+	"os/exec"
+	"path/filepath"
 	"testing"
 )
 
@@ -19,4 +21,24 @@ func Service(t testing.TB, env string) string {
 		t.Skipf("%s is not set: skipping", env)
 	}
 	return v
+}
+
+// Tool returns the path of a program the test needs (redis-server, nginx,
+// caddy…), also looked for in /usr/sbin. Without it the test is skipped,
+// or fails when SESSIOND_TEST_REQUIRE_SERVICES=1 (as in CI).
+func Tool(t testing.TB, name string) string {
+	t.Helper()
+	if p, err := exec.LookPath(name); err == nil {
+		return p
+	}
+	for _, dir := range []string{"/usr/sbin", "/usr/bin"} {
+		if _, err := os.Stat(filepath.Join(dir, name)); err == nil {
+			return filepath.Join(dir, name)
+		}
+	}
+	if os.Getenv("SESSIOND_TEST_REQUIRE_SERVICES") == "1" {
+		t.Fatalf("%s is not installed and SESSIOND_TEST_REQUIRE_SERVICES=1", name)
+	}
+	t.Skipf("%s is not installed: skipping (CI installs it)", name)
+	return ""
 }
