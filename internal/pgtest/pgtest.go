@@ -7,7 +7,6 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"strings"
 	"testing"
 
 	"github.com/sessiond/sessiond/internal/testenv"
@@ -41,9 +40,5 @@ func Schema(t testing.TB, prefix string) (url, schema string) {
 // URL returns url with search_path set to schema, the form sessiond's
 // --store takes.
 func URL(url, schema string) string {
-	sep := "?"
-	if strings.Contains(url, "?") {
-		sep = "&"
-	}
-	return url + sep + "search_path=" + schema
+	return testenv.WithParam(url, "search_path="+schema)
 }

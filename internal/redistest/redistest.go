@@ -7,7 +7,6 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"strings"
 	"testing"
 
 	"github.com/sessiond/sessiond/internal/testenv"
@@ -43,11 +42,7 @@ func prefixOn(t testing.TB, env string) (url, prefix string) {
 
 // URL returns url with the store's prefix parameter set.
 func URL(url, prefix string) string {
-	sep := "?"
-	if strings.Contains(url, "?") {
-		sep = "&"
-	}
-	return url + sep + "prefix=" + prefix
+	return testenv.WithParam(url, "prefix="+prefix)
 }
 
 func deleteKeys(t testing.TB, url, pattern string) {

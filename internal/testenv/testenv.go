@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 )
 
@@ -41,4 +42,12 @@ func Tool(t testing.TB, name string) string {
 	}
 	t.Skipf("%s is not installed: skipping (CI installs it)", name)
 	return ""
+}
+
+// WithParam adds a query parameter ("name=value") to a store URL.
+func WithParam(url, param string) string {
+	if strings.Contains(url, "?") {
+		return url + "&" + param
+	}
+	return url + "?" + param
 }
