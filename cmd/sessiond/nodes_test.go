@@ -229,45 +229,56 @@ func ownRedis(t *testing.T) *ownStore {
 	return &ownStore{url: fmt.Sprintf("redis://127.0.0.1:%d/0", port), stop: stop, kill: kill, start: start}
 }
 
-// TestStoreOutage_Redis_503ThenResumesWithoutRestart_SEC23 stops the store
-// under a running node: validation, login and logout answer 503 (logout
-// still expires the cookie), /readyz fails; when the store is back, the
-// session made before the outage works again, with no restart of sessiond.
+// TestStoreOutage_Redis_503ThenResumesWithoutRestart_SEC23 and its
+// PostgreSQL twin run storeOutage on a store server of the test's own.
 func TestStoreOutage_Redis_503ThenResumesWithoutRestart_SEC23(t *testing.T) {
-	redis := ownRedis(t)
-	p := startNode(t, redis.url, "--cache-ttl", "1h")
+	storeOutage(t, ownRedis(t))
+}
+
+// storeOutage stops the store under a running node: validation, login and
+// logout answer 503 (logout still expires the cookie) and /readyz fails;
+// when the store is back, the session made before the outage works again,
+// the revocation made before it holds, and sessiond was never restarted.
+func storeOutage(t *testing.T, store *ownStore) {
+	p := startNode(t, store.url, "--cache-ttl", "1h")
 	c := client{t, p.url}
-	token := c.login("test@example.com", "password")
-	if c.status(token) != 200 {
+	kept := c.login("test@example.com", "password")
+	revoked := c.login("test@example.com", "password")
+	if res, _ := c.do("DELETE", "/api/auth/session-v2", "", revoked); res.StatusCode != 204 {
+		t.Fatalf("logout before the outage: %d", res.StatusCode)
+	}
+	if c.status(kept) != 200 {
 		t.Fatal("GET before the outage failed")
 	}
-	redis.stop()
-	deadline := time.Now().Add(5 * time.Second)
-	for c.status(token) != 503 {
+	store.stop()
+	deadline := time.Now().Add(10 * time.Second)
+	for c.status(kept) != 503 {
 		if time.Now().After(deadline) {
-			t.Fatal("no 503 within 5s of the store going down")
+			t.Fatal("no 503 within 10s of the store going down")
 		}
-		time.Sleep(10 * time.Millisecond)
+		time.Sleep(20 * time.Millisecond)
 	}
 	body, _ := json.Marshal(map[string]string{"email": "test@example.com", "password": "password"})
-	res, _ := c.do("POST", "/api/auth/session-v2", string(body), "")
-	if res.StatusCode != 503 || len(res.Cookies()) != 0 {
+	if res, _ := c.do("POST", "/api/auth/session-v2", string(body), ""); res.StatusCode != 503 || len(res.Cookies()) != 0 {
 		t.Fatalf("login with the store down: %d, cookies %v", res.StatusCode, res.Cookies())
 	}
-	res, _ = c.do("DELETE", "/api/auth/session-v2", "", token)
+	res, _ := c.do("DELETE", "/api/auth/session-v2", "", kept)
 	if res.StatusCode != 503 || !strings.Contains(res.Header.Get("Set-Cookie"), "Max-Age=0") {
 		t.Fatalf("logout with the store down: %d %q", res.StatusCode, res.Header.Get("Set-Cookie"))
 	}
 	if res, _ := c.do("GET", "/readyz", "", ""); res.StatusCode != 503 {
 		t.Fatalf("readyz with the store down: %d", res.StatusCode)
 	}
-	redis.start()
-	deadline = time.Now().Add(10 * time.Second)
-	for c.status(token) != 200 {
+	store.start()
+	deadline = time.Now().Add(15 * time.Second)
+	for c.status(kept) != 200 {
 		if time.Now().After(deadline) {
-			t.Fatal("the session made before the outage did not work again within 10s of the store's return")
+			t.Fatal("the session made before the outage did not work again within 15s of the store's return")
 		}
-		time.Sleep(20 * time.Millisecond)
+		time.Sleep(50 * time.Millisecond)
+	}
+	if c.status(revoked) != 401 {
+		t.Fatal("a revocation made before the outage was lost")
 	}
 	if res, _ := c.do("GET", "/readyz", "", ""); res.StatusCode != 200 {
 		t.Fatalf("readyz after the outage: %d", res.StatusCode)
@@ -318,45 +329,8 @@ func ownPostgres(t *testing.T) *ownStore {
 	return &ownStore{url: fmt.Sprintf("postgres://postgres@127.0.0.1:%d/postgres?sslmode=disable", port), stop: stop, kill: kill, start: start}
 }
 
-// TestStoreOutage_PostgreSQL_503ThenResumesWithoutRestart_SEC23 stops the
-// database under a running node and starts it again: 503s meanwhile, and
-// afterwards the session made before the outage works, the revocation made
-// before it holds, and sessiond was never restarted.
 func TestStoreOutage_PostgreSQL_503ThenResumesWithoutRestart_SEC23(t *testing.T) {
-	pg := ownPostgres(t)
-	p := startNode(t, pg.url, "--cache-ttl", "1h")
-	c := client{t, p.url}
-	kept := c.login("test@example.com", "password")
-	revoked := c.login("test@example.com", "password")
-	if res, _ := c.do("DELETE", "/api/auth/session-v2", "", revoked); res.StatusCode != 204 {
-		t.Fatalf("logout before the outage: %d", res.StatusCode)
-	}
-	pg.stop()
-	deadline := time.Now().Add(10 * time.Second)
-	for c.status(kept) != 503 {
-		if time.Now().After(deadline) {
-			t.Fatal("no 503 within 10s of the database going down")
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	body, _ := json.Marshal(map[string]string{"email": "test@example.com", "password": "password"})
-	if res, _ := c.do("POST", "/api/auth/session-v2", string(body), ""); res.StatusCode != 503 || len(res.Cookies()) != 0 {
-		t.Fatalf("login with the database down: %d %v", res.StatusCode, res.Cookies())
-	}
-	if res, _ := c.do("GET", "/readyz", "", ""); res.StatusCode != 503 {
-		t.Fatalf("readyz with the database down: %d", res.StatusCode)
-	}
-	pg.start()
-	deadline = time.Now().Add(15 * time.Second)
-	for c.status(kept) != 200 {
-		if time.Now().After(deadline) {
-			t.Fatal("the session made before the outage did not work again within 15s of the database's return")
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	if c.status(revoked) != 401 {
-		t.Fatal("a revocation made before the outage was lost")
-	}
+	storeOutage(t, ownPostgres(t))
 }
 
 // TestStoreCrashUnderLoad_Redis_LosesNoCommittedSessionOrRevocation and its
