@@ -164,14 +164,9 @@ func (b *bench) validation(rounds int) {
 		{"Go's httputil.ReverseProxy alone in front of the trivial handler", bare + "/", "sid=" + token},
 		{"peer: scs v2 LoadAndSave + GetString, memstore", peer + "/", peerCookie},
 	}
-	results := make([][]result, len(targets))
-	for r := range rounds {
-		for i, t := range targets {
-			res := b.wrk(t.url, "-H", "Cookie: "+t.cookie)
-			results[i] = append(results[i], res)
-			fmt.Fprintf(os.Stderr, "round %d %-70s %10.0f req/s p50 %.2fms p99 %.2fms %s\n", r+1, t.name, res.rps, res.p50, res.p99, res.errors)
-		}
-	}
+	results := b.measure("saturated", targets, rounds, func(t target) []string {
+		return append(slices.Clone(b.wrkArgs), "-H", "Cookie: "+t.cookie)
+	})
 	fmt.Printf("## Throughput: GET with a valid session, wrk at saturation (%d interleaved rounds, medians)\n\n", rounds)
 	fmt.Println("| target | requests/s | p50 ms | p99 ms | req/s vs trivial | p99 vs trivial |")
 	fmt.Println("|---|---|---|---|---|---|")
@@ -188,12 +183,9 @@ func (b *bench) validation(rounds int) {
 	// requests, so every target sees the same load, well below saturation.
 	pace := filepath.Join(b.dir, "pace.lua")
 	os.WriteFile(pace, []byte("function delay() return 2 end\n"), 0o644)
-	paced := make([][]result, len(targets))
-	for range rounds {
-		for i, t := range targets {
-			paced[i] = append(paced[i], b.wrk(t.url, "-s", pace, "-H", "Cookie: "+t.cookie))
-		}
-	}
+	paced := b.measure("paced", targets, rounds, func(t target) []string {
+		return append(slices.Clone(b.wrkArgs), "-s", pace, "-H", "Cookie: "+t.cookie)
+	})
 	fmt.Printf("## Latency at the same offered load (64 connections, 2 ms pause between requests; medians of %d rounds)\n\n", rounds)
 	fmt.Println("| target | requests/s | p50 ms | p99 ms | p50 vs trivial | p99 vs trivial |")
 	fmt.Println("|---|---|---|---|---|---|")
@@ -247,15 +239,9 @@ func (b *bench) proxies(rounds int, duration time.Duration) {
 	fmt.Println("|---|---|---|---|---|---|---|")
 	for _, conns := range []int{1, 16} {
 		threads := min(conns, 2)
-		results := make([][]result, len(targets))
-		for range rounds {
-			for i, t := range targets {
-				args := []string{"-t", strconv.Itoa(threads), "-c", strconv.Itoa(conns), "-d", duration.String(), "--latency", "-s", pace, "-H", "Cookie: sid=" + token}
-				res := b.wrkWith(args, t.url)
-				results[i] = append(results[i], res)
-				fmt.Fprintf(os.Stderr, "proxy c=%d %-70s %10.0f req/s p50 %.2fms p99 %.2fms %s\n", conns, t.name, res.rps, res.p50, res.p99, res.errors)
-			}
-		}
+		results := b.measure(fmt.Sprintf("proxy c=%d", conns), targets, rounds, func(target) []string {
+			return []string{"-t", strconv.Itoa(threads), "-c", strconv.Itoa(conns), "-d", duration.String(), "--latency", "-s", pace, "-H", "Cookie: sid=" + token}
+		})
 		base := medianOf(results[0])
 		for i, t := range targets {
 			m := medianOf(results[i])
@@ -523,12 +509,9 @@ func (b *bench) nodes(name, store, peerStore string, rounds, revocations int) {
 		peer := b.start("scs-"+name, b.self(), "serve-scs-store", peerStore)
 		targets = slices.Insert(targets, 1, target{"peer: scs v2 LoadAndSave + GetString, its " + name + " store", peer + "/", scsLogin(peer)})
 	}
-	results := make([][]result, len(targets))
-	for range rounds {
-		for i, t := range targets {
-			results[i] = append(results[i], b.wrk(t.url, "-H", "Cookie: "+t.cookie))
-		}
-	}
+	results := b.measure(name, targets, rounds, func(t target) []string {
+		return append(slices.Clone(b.wrkArgs), "-H", "Cookie: "+t.cookie)
+	})
 	fmt.Printf("## %s: GET with a valid session, wrk at saturation (%d rounds, medians)\n\n", name, rounds)
 	fmt.Println("| target | requests/s | p50 ms | p99 ms | req/s vs trivial |")
 	fmt.Println("|---|---|---|---|---|")
@@ -626,8 +609,19 @@ wrk.headers["Content-Type"] = "application/json"
 	fmt.Printf("- %.1f logins/s with 4 connections; p50 %.1f ms, p99 %.1f ms %s\n\n", res.rps, res.p50, res.p99, res.errors)
 }
 
-func (b *bench) wrk(url string, extra ...string) result {
-	return b.wrkWith(append(slices.Clone(b.wrkArgs), extra...), url)
+// measure runs wrk with argsFor(target) against every target, rounds
+// times, the targets interleaved within each round so that drift in the
+// machine's speed hits them alike; results[i] holds target i's rounds.
+func (b *bench) measure(label string, targets []target, rounds int, argsFor func(target) []string) [][]result {
+	results := make([][]result, len(targets))
+	for r := range rounds {
+		for i, t := range targets {
+			res := b.wrkWith(argsFor(t), t.url)
+			results[i] = append(results[i], res)
+			fmt.Fprintf(os.Stderr, "%s round %d %-70s %10.0f req/s p50 %.2fms p99 %.2fms %s\n", label, r+1, t.name, res.rps, res.p50, res.p99, res.errors)
+		}
+	}
+	return results
 }
 
 func (b *bench) wrkWith(args []string, url string) result {
