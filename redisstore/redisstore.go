@@ -140,23 +140,25 @@ func (s *Store) checkShards(ctx context.Context) error {
 	return nil
 }
 
-// part is the key prefix of the part that holds userID's sessions: "{p}:"
-// with one shard, else "{p/N}:".
-func (s *Store) part(userID string) string { return s.tag(userID) }
-
-// tag maps a string to one of the parts.
-func (s *Store) tag(v string) string {
+// part is the key prefix of the part that a user id (or, for the
+// pointers, a session id or token hash) maps to: "{p}:" with one shard,
+// else "{p/N}:".
+func (s *Store) part(v string) string {
 	if s.shards == 1 {
 		return s.p
 	}
-	return "{" + s.prefix + "/" + strconv.FormatUint(uint64(crc32.ChecksumIEEE([]byte(v))%s.shards), 10) + "}:"
+	return s.partPrefix(crc32.ChecksumIEEE([]byte(v)) % s.shards)
+}
+
+func (s *Store) partPrefix(i uint32) string {
+	return "{" + s.prefix + "/" + strconv.FormatUint(uint64(i), 10) + "}:"
 }
 
 // idPointer and hashPointer are the keys that lead from a session id and
 // from a token hash to the user (with Shards > 1 only).
-func (s *Store) idPointer(id string) string { return s.tag(id) + "pi:" + id }
+func (s *Store) idPointer(id string) string { return s.part(id) + "pi:" + id }
 
-func (s *Store) hashPointer(h string) string { return s.tag(h) + "ph:" + h }
+func (s *Store) hashPointer(h string) string { return s.part(h) + "ph:" + h }
 
 // claimPointers writes a new session's pointers, each only if absent: an
 // id or token hash in use is ErrConflict. With keepID (a rotation that
@@ -238,7 +240,7 @@ func (s *Store) parts() []string {
 	}
 	out := make([]string, s.shards)
 	for i := range out {
-		out[i] = "{" + s.prefix + "/" + strconv.Itoa(i) + "}:"
+		out[i] = s.partPrefix(uint32(i))
 	}
 	return out
 }
