@@ -220,7 +220,7 @@ func TestCheck_WarnsAboutSettingsThatLoseSessions(t *testing.T) {
 		{[]string{"--appendonly", "no", "--maxmemory-policy", "allkeys-lru"}, []string{"appendonly is no", "maxmemory-policy is allkeys-lru"}},
 		{[]string{"--appendonly", "yes", "--appendfsync", "everysec"}, []string{"appendfsync is everysec"}},
 	} {
-		s, err := redisstore.Open(ctx, redistest.Own(t, c.settings...), redisstore.Options{})
+		s, err := redisstore.Open(ctx, redistest.Own(t, c.settings...).URL, redisstore.Options{})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -16,7 +15,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -24,7 +22,6 @@ import (
 
 	"github.com/sessiond/sessiond/internal/pgtest"
 	"github.com/sessiond/sessiond/internal/redistest"
-	"github.com/sessiond/sessiond/internal/testenv"
 )
 
 // postgresStore returns a store URL in a schema of this test's own.
@@ -139,12 +136,12 @@ func TestTwoNodes_RedisClusterSharded_LoginOnOneLogoutOnTheOther(t *testing.T) {
 // test's connection goes), then deletes the session behind everyone's back
 // (no PUBLISH): a node that lost its channel must not serve its cached copy.
 func TestTwoNodes_Redis_LostChannelFlushesTheCache_SEC21(t *testing.T) {
-	redis := ownRedis(t)
-	a := startNode(t, redis.url, "--cache-ttl", "1h")
+	redis := redistest.Own(t, "--appendonly", "yes")
+	a := startNode(t, redis.URL, "--cache-ttl", "1h")
 	ca := client{t, a.url}
 	token := ca.login("test@example.com", "password")
 	waitCached(t, ca, token)
-	port := strings.TrimSuffix(strings.TrimPrefix(redis.url, "redis://127.0.0.1:"), "/0")
+	port := strconv.Itoa(redis.Port)
 	cli := func(args ...string) string {
 		out, err := exec.Command("redis-cli", append([]string{"-p", port}, args...)...).CombinedOutput()
 		if err != nil {
@@ -183,50 +180,8 @@ type ownStore struct {
 // acknowledged write.
 func ownRedis(t *testing.T) *ownStore {
 	t.Helper()
-	bin := testenv.Tool(t, "redis-server")
-	dir := t.TempDir()
-	port := freePort(t)
-	pidfile := filepath.Join(dir, "pid")
-	start := func() {
-		cmd := exec.Command(bin, "--port", strconv.Itoa(port), "--bind", "127.0.0.1", "--dir", dir, "--pidfile", pidfile,
-			"--appendonly", "yes", "--appendfsync", "always", "--save", "", "--daemonize", "yes", "--logfile", filepath.Join(dir, "log"))
-		if out, err := cmd.CombinedOutput(); err != nil {
-			t.Fatalf("redis-server: %v %s", err, out)
-		}
-		for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(20 * time.Millisecond) {
-			if c, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", port)); err == nil {
-				c.Close()
-				return
-			}
-			if time.Now().After(deadline) {
-				t.Fatal("redis-server did not start")
-			}
-		}
-	}
-	stop := func() {
-		if err := exec.Command("redis-cli", "-p", strconv.Itoa(port), "shutdown").Run(); err != nil {
-			t.Fatal(err)
-		}
-	}
-	kill := func() {
-		b, err := os.ReadFile(pidfile)
-		if err != nil {
-			t.Fatal(err)
-		}
-		pid, _ := strconv.Atoi(strings.TrimSpace(string(b)))
-		if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
-			t.Fatal(err)
-		}
-		// Wait until the port is free.
-		for deadline := time.Now().Add(5 * time.Second); syscall.Kill(pid, 0) == nil; time.Sleep(10 * time.Millisecond) {
-			if time.Now().After(deadline) {
-				t.Fatal("redis-server survived SIGKILL")
-			}
-		}
-	}
-	start()
-	t.Cleanup(func() { exec.Command("redis-cli", "-p", strconv.Itoa(port), "shutdown", "nosave").Run() })
-	return &ownStore{url: fmt.Sprintf("redis://127.0.0.1:%d/0", port), stop: stop, kill: kill, start: start}
+	r := redistest.Own(t, "--appendonly", "yes", "--appendfsync", "always")
+	return &ownStore{url: r.URL, stop: r.Stop, kill: r.Kill, start: r.Start}
 }
 
 // TestStoreOutage_Redis_503ThenResumesWithoutRestart_SEC23 and its

@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -74,22 +75,59 @@ func StartSentinel(t testing.TB, replicas int) *SentinelSet {
 	return set
 }
 
+// Server is a standalone Redis of a test's own.
+type Server struct {
+	URL   string
+	Port  int
+	Start func() // start it again, on the same data
+	Stop  func() // a clean shutdown
+	Kill  func() // a crash: SIGKILL
+}
+
 // Own starts a standalone Redis of the test's own with the given extra
-// settings ("--appendonly", "yes", …) and returns its URL. It is shut down
-// when the test ends.
-func Own(t testing.TB, settings ...string) string {
+// settings ("--appendonly", "yes", …). It is shut down when the test ends.
+func Own(t testing.TB, settings ...string) *Server {
 	t.Helper()
 	bin := testenv.Tool(t, "redis-server")
 	dir := t.TempDir()
 	port := freePort(t)
+	pidfile := filepath.Join(dir, "pid")
 	args := append([]string{"--port", strconv.Itoa(port), "--bind", "127.0.0.1", "--dir", dir, "--save", "", "--daemonize", "yes",
-		"--logfile", filepath.Join(dir, "log")}, settings...)
-	if out, err := exec.Command(bin, args...).CombinedOutput(); err != nil {
-		t.Fatalf("redis-server %v: %v %s", args, err, out)
+		"--pidfile", pidfile, "--logfile", filepath.Join(dir, "log")}, settings...)
+	srv := &Server{URL: fmt.Sprintf("redis://127.0.0.1:%d/0", port), Port: port}
+	srv.Start = func() {
+		t.Helper()
+		if out, err := exec.Command(bin, args...).CombinedOutput(); err != nil {
+			t.Fatalf("redis-server %v: %v %s", args, err, out)
+		}
+		waitPort(t, port)
 	}
+	srv.Stop = func() {
+		t.Helper()
+		if err := exec.Command("redis-cli", "-p", strconv.Itoa(port), "shutdown").Run(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	srv.Kill = func() {
+		t.Helper()
+		b, err := os.ReadFile(pidfile)
+		if err != nil {
+			t.Fatal(err)
+		}
+		pid, _ := strconv.Atoi(strings.TrimSpace(string(b)))
+		if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
+			t.Fatal(err)
+		}
+		// Wait until the process is gone and the port free.
+		for deadline := time.Now().Add(5 * time.Second); syscall.Kill(pid, 0) == nil; time.Sleep(10 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatal("redis-server survived SIGKILL")
+			}
+		}
+	}
+	srv.Start()
 	t.Cleanup(func() { exec.Command("redis-cli", "-p", strconv.Itoa(port), "shutdown", "nosave").Run() })
-	waitPort(t, port)
-	return fmt.Sprintf("redis://127.0.0.1:%d/0", port)
+	return srv
 }
 
 // ClusterSet is a Redis Cluster of a test's own.
