@@ -20,7 +20,7 @@ func startCaddy(t *testing.T, sessiondAddr, appAddr string) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	addr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	addr := fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t))
 	site := strings.NewReplacer(
 		"127.0.0.1:8080", sessiondAddr,
 		"127.0.0.1:3000", appAddr,

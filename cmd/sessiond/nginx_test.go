@@ -20,16 +20,6 @@ import (
 	"github.com/sessiond/sessiond/internal/testenv"
 )
 
-func freePort(t *testing.T) int {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
-}
-
 // legacyApp is the stand-in for an existing deployment: the old backend's
 // validation endpoint and the application behind the proxy.
 type legacyApp struct {
@@ -84,7 +74,7 @@ func startNginx(t *testing.T, sessiondAddr, appAddr string) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	port := freePort(t)
+	port := testenv.FreePort(t)
 	site := strings.NewReplacer(
 		"server 127.0.0.1:8080;", "server "+sessiondAddr+";",
 		"server 127.0.0.1:3000;", "server "+appAddr+";",

@@ -22,6 +22,7 @@ import (
 
 	"github.com/sessiond/sessiond/internal/pgtest"
 	"github.com/sessiond/sessiond/internal/redistest"
+	"github.com/sessiond/sessiond/internal/testenv"
 )
 
 // postgresStore returns a store URL in a schema of this test's own.
@@ -270,7 +271,7 @@ func ownPostgres(t *testing.T) *ownStore {
 	}
 	data := filepath.Join(dir, "data")
 	as(filepath.Join(bin, "initdb"), "-D", data, "-U", "postgres", "--auth=trust", "--no-sync")
-	port := freePort(t)
+	port := testenv.FreePort(t)
 	start := func() {
 		as(filepath.Join(bin, "pg_ctl"), "-D", data, "-l", filepath.Join(dir, "log"), "-w",
 			"-o", fmt.Sprintf("-p %d -k %s -c listen_addresses=127.0.0.1 -c fsync=on", port, dir), "start")

@@ -39,7 +39,7 @@ func StartSentinel(t testing.TB, replicas int) *SentinelSet {
 	t.Helper()
 	bin := testenv.Tool(t, "redis-server")
 	dir := t.TempDir()
-	set := &SentinelSet{Master: freePort(t), Sentinel: freePort(t)}
+	set := &SentinelSet{Master: testenv.FreePort(t), Sentinel: testenv.FreePort(t)}
 	var started []int
 	t.Cleanup(func() {
 		for _, p := range slices.Backward(started) {
@@ -62,7 +62,7 @@ func StartSentinel(t testing.TB, replicas int) *SentinelSet {
 	}
 	server(set.Master)
 	for range replicas {
-		port := freePort(t)
+		port := testenv.FreePort(t)
 		server(port, "--replicaof", "127.0.0.1", strconv.Itoa(set.Master))
 		set.Replicas = append(set.Replicas, port)
 	}
@@ -90,7 +90,7 @@ func Own(t testing.TB, settings ...string) *Server {
 	t.Helper()
 	bin := testenv.Tool(t, "redis-server")
 	dir := t.TempDir()
-	port := freePort(t)
+	port := testenv.FreePort(t)
 	pidfile := filepath.Join(dir, "pid")
 	args := append([]string{"--port", strconv.Itoa(port), "--bind", "127.0.0.1", "--dir", dir, "--save", "", "--daemonize", "yes",
 		"--pidfile", pidfile, "--logfile", filepath.Join(dir, "log")}, settings...)
@@ -152,7 +152,7 @@ func StartCluster(t testing.TB) *ClusterSet {
 		}
 	})
 	for i := range 6 {
-		port := freePort(t)
+		port := testenv.FreePort(t)
 		name := strconv.Itoa(port)
 		args := []string{"--port", name, "--bind", "127.0.0.1", "--dir", dir, "--daemonize", "yes", "--save", "",
 			"--cluster-enabled", "yes", "--cluster-config-file", name + ".nodes", "--cluster-node-timeout", "2000",
@@ -220,16 +220,6 @@ func StartCluster(t testing.TB) *ClusterSet {
 	}
 	set.URL = fmt.Sprintf("redis://127.0.0.1:%d?addr=127.0.0.1:%d&addr=127.0.0.1:%d", set.Masters[0], set.Masters[1], set.Masters[2])
 	return set
-}
-
-func freePort(t testing.TB) int {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
 }
 
 func waitPort(t testing.TB, port int) {

@@ -4,6 +4,7 @@
 package testenv
 
 import (
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -50,4 +51,16 @@ func WithParam(url, param string) string {
 		return url + "&" + param
 	}
 	return url + "?" + param
+}
+
+// FreePort returns a loopback port that nothing listens on, for a server
+// of the test's own.
+func FreePort(t testing.TB) int {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port
 }
