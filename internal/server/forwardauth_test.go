@@ -291,22 +291,24 @@ func TestReverseProxy_Websockets(t *testing.T) {
 	}
 }
 
-// TestForwardAuth_MigrateParameter: /auth/verify?migrate=1 (for Caddy and
-// Traefik, which hand a refused answer to the browser) migrates legacy
-// cookies with a redirect back; plain /auth/verify (nginx) never redirects.
-func TestForwardAuth_MigrateParameter(t *testing.T) {
+// TestForwardAuth_MigrateEndpointForCaddyAndTraefik_SEC24_SEC25:
+// /auth/migrate, which Caddy and Traefik call as their forward-auth endpoint
+// (they hand a refused answer to the browser), answers a valid session as
+// /auth/verify does and migrates legacy cookies with a redirect back;
+// /auth/verify itself never creates a session or redirects.
+func TestForwardAuth_MigrateEndpointForCaddyAndTraefik_SEC24_SEC25(t *testing.T) {
 	s := start(t, options{legacyURL: legacyBackend(t).URL})
 	res := s.doNoRedirect(t, "GET", "/auth/verify", "Cookie", "dott_auth_session=good-1", "X-Forwarded-Uri", "/app/page?x=1")
 	if res.StatusCode != http.StatusUnauthorized || res.Header.Get("Set-Cookie") != "" {
-		t.Fatalf("plain /auth/verify with legacy cookies: %d %q; want a bare 401", res.StatusCode, res.Header.Values("Set-Cookie"))
+		t.Fatalf("/auth/verify with legacy cookies: %d %q; want a bare 401", res.StatusCode, res.Header.Values("Set-Cookie"))
 	}
-	res = s.doNoRedirect(t, "GET", "/auth/verify?migrate=1", "Cookie", "dott_auth_session=good-1; onboarding_status=x",
+	res = s.doNoRedirect(t, "GET", "/auth/migrate", "Cookie", "dott_auth_session=good-1; onboarding_status=x",
 		"X-Forwarded-Uri", "/app/page?x=1", "X-Forwarded-Method", "GET")
 	cookies := strings.Join(res.Header.Values("Set-Cookie"), "\n")
 	if res.StatusCode != http.StatusSeeOther || res.Header.Get("Location") != "/app/page?x=1" ||
 		!strings.Contains(cookies, "sid=") || !strings.Contains(cookies, "dott_auth_session=; Path=/; Max-Age=0") ||
 		res.Header.Get("Cache-Control") != "no-store" {
-		t.Fatalf("migrate=1: %d to %q, cookies %s", res.StatusCode, res.Header.Get("Location"), cookies)
+		t.Fatalf("/auth/migrate: %d to %q, cookies %s", res.StatusCode, res.Header.Get("Location"), cookies)
 	}
 	var token string
 	for _, c := range res.Cookies() {
@@ -314,33 +316,38 @@ func TestForwardAuth_MigrateParameter(t *testing.T) {
 			token = c.Value
 		}
 	}
-	// With the new cookie (and the legacy one still sent), forward auth
-	// answers 200 with the migrated identity.
-	res = s.doNoRedirect(t, "GET", "/auth/verify?migrate=1", "Cookie", "sid="+token+"; dott_auth_session=good-1")
-	if res.StatusCode != 200 || res.Header.Get("X-User-Id") != "legacy-1" {
-		t.Fatalf("verify after migration: %d %q", res.StatusCode, res.Header.Get("X-User-Id"))
+	// With the new cookie (and the legacy one still sent), the same
+	// endpoint answers as forward auth: 200 with the migrated identity.
+	res = s.doNoRedirect(t, "GET", "/auth/migrate", "Cookie", "sid="+token+"; dott_auth_session=good-1", "X-User-Id", "admin")
+	if res.StatusCode != 200 || res.Header.Get("X-User-Id") != "legacy-1" || len(res.Header.Values("Set-Cookie")) != 0 {
+		t.Fatalf("/auth/migrate after migration: %d %q %q", res.StatusCode, res.Header.Get("X-User-Id"), res.Header.Values("Set-Cookie"))
 	}
 	// A form POST is replayed with 307.
-	res = s.doNoRedirect(t, "GET", "/auth/verify?migrate=1", "Cookie", "dott_auth_session=good-2", "X-Forwarded-Uri", "/orders", "X-Forwarded-Method", "POST")
+	res = s.doNoRedirect(t, "GET", "/auth/migrate", "Cookie", "dott_auth_session=good-2", "X-Forwarded-Uri", "/orders", "X-Forwarded-Method", "POST")
 	if res.StatusCode != http.StatusTemporaryRedirect || res.Header.Get("Location") != "/orders" {
-		t.Fatalf("migrate=1 for a POST: %d to %q", res.StatusCode, res.Header.Get("Location"))
+		t.Fatalf("/auth/migrate for a POST: %d to %q", res.StatusCode, res.Header.Get("Location"))
 	}
 	// Hostile input: an unsafe target goes to /, CRLF in a forwarded header
 	// is refused before anything is minted, a forged cookie is cleared.
-	res = s.doNoRedirect(t, "GET", "/auth/verify?migrate=1", "Cookie", "dott_auth_session=good-3", "X-Forwarded-Uri", `/\evil.example/`)
+	res = s.doNoRedirect(t, "GET", "/auth/migrate", "Cookie", "dott_auth_session=good-3", "X-Forwarded-Uri", `/\evil.example/`)
 	if res.StatusCode != http.StatusSeeOther || res.Header.Get("Location") != "/" {
 		t.Fatalf("unsafe target: %d to %q", res.StatusCode, res.Header.Get("Location"))
 	}
-	res = s.doNoRedirect(t, "GET", "/auth/verify?migrate=1", "Cookie", "dott_auth_session=good-4", "X-Forwarded-Uri", "/a\tb")
+	res = s.doNoRedirect(t, "GET", "/auth/migrate", "Cookie", "dott_auth_session=good-4", "X-Forwarded-Uri", "/a\tb")
 	if res.StatusCode != http.StatusBadRequest || strings.Contains(strings.Join(res.Header.Values("Set-Cookie"), ""), "sid=") {
 		t.Fatalf("control character in X-Forwarded-Uri: %d %q", res.StatusCode, res.Header.Values("Set-Cookie"))
 	}
-	res = s.doNoRedirect(t, "GET", "/auth/verify?migrate=1", "Cookie", "dott_auth_session=forged")
+	res = s.doNoRedirect(t, "GET", "/auth/migrate", "Cookie", "dott_auth_session=forged")
 	if res.StatusCode != http.StatusUnauthorized || !strings.Contains(strings.Join(res.Header.Values("Set-Cookie"), "\n"), "dott_auth_session=; Path=/; Max-Age=0") {
 		t.Fatalf("forged legacy cookie: %d %q", res.StatusCode, res.Header.Values("Set-Cookie"))
 	}
-	// Not GET or HEAD: no migration.
-	if res := s.doNoRedirect(t, "POST", "/auth/verify?migrate=1", "Cookie", "dott_auth_session=good-5"); res.StatusCode != http.StatusMethodNotAllowed {
-		t.Fatalf("POST: %d", res.StatusCode)
+	// /auth/verify creates nothing, whatever the method or query.
+	for _, target := range []string{"/auth/verify", "/auth/verify?migrate=1"} {
+		for _, method := range []string{"GET", "POST"} {
+			res := s.doNoRedirect(t, method, target, "Cookie", "dott_auth_session=good-5")
+			if strings.Contains(strings.Join(res.Header.Values("Set-Cookie"), ""), "sid=") || res.StatusCode/100 == 3 {
+				t.Fatalf("%s %s with legacy cookies: %d %q", method, target, res.StatusCode, res.Header.Values("Set-Cookie"))
+			}
+		}
 	}
 }

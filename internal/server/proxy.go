@@ -125,19 +125,18 @@ func (s *server) handleMigrateSession(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-// verifyOrMigrate serves /auth/verify. With ?migrate=1, a GET or HEAD that
-// carries legacy cookies and no valid session is migrated right there: a
-// redirect back to X-Forwarded-Uri with the new cookie, as /auth/migrate
-// answers. That suits proxies that hand a refused forward-auth answer to
-// the browser as it is (Caddy's forward_auth, Traefik's ForwardAuth).
-// nginx's auth_request cannot pass a redirect on; it goes through
-// /auth/migrate with error_page instead, so plain /auth/verify never
-// answers anything but 200, 401 and errors.
-func (s *server) verifyOrMigrate(verify http.Handler) http.Handler {
+// migrateOrVerify serves /auth/migrate. nginx sends a request there
+// after forward auth refused it (error_page 401). Caddy and Traefik, which
+// hand a refused forward-auth answer to the browser as it is, call it as
+// their forward-auth endpoint: a valid session gets /auth/verify's answer
+// (200 and the identity headers), legacy cookies are migrated with a
+// redirect back, anything else is 401. /auth/verify itself never creates a
+// session (SEC-24); here only valid legacy cookies do (SEC-25).
+func (s *server) migrateOrVerify(verify http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		// RawQuery first: nginx's calls carry none, and parsing allocates.
-		if r.URL.RawQuery != "" && r.URL.Query().Get("migrate") == "1" && (r.Method == http.MethodGet || r.Method == http.MethodHead) &&
-			s.Migrator != nil && s.Migrator.HasLegacy(r) && sessionhttp.ForwardedHeadersClean(r.Header) {
+		// verify answers hostile forwarded headers (400), a valid session
+		// and a store error alike.
+		if sessionhttp.ForwardedHeadersClean(r.Header) {
 			_, _, err := s.Cookies.Session(r.Context(), s.Manager, r, sessiond.Client{})
 			if errors.Is(err, sessiond.ErrUnauthenticated) {
 				s.handleForwardMigrate(w, r)
@@ -148,7 +147,7 @@ func (s *server) verifyOrMigrate(verify http.Handler) http.Handler {
 	})
 }
 
-// handleForwardMigrate: /auth/migrate, where a proxy sends a request that
+// handleForwardMigrate answers /auth/migrate for a request that
 // forward auth refused (nginx: error_page 401 = /_sessiond_migrate). With
 // valid legacy cookies the browser is sent back to X-Forwarded-Uri with the
 // new cookie; otherwise 401, or a redirect to the login page.

@@ -49,8 +49,8 @@ func (s *server) routes(mux *http.ServeMux) {
 		Sessions: s.sessions, Headers: s.Identity, Email: s.emailOf,
 		LoginURL: s.LoginURL, RedirectHosts: s.RedirectHosts,
 	})
-	mux.Handle("/auth/verify", s.verifyOrMigrate(verify))
-	mux.HandleFunc("/auth/migrate", s.handleForwardMigrate)
+	mux.Handle("/auth/verify", verify)
+	mux.Handle("/auth/migrate", s.migrateOrVerify(verify))
 	mux.Handle("POST /api/auth/migrate-session", changes(s.handleMigrateSession))
 	mux.Handle("OPTIONS /api/auth/migrate-session", api(http.HandlerFunc(s.handlePreflight)))
 	if s.Metrics != nil {
