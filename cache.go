@@ -14,7 +14,11 @@ import (
 //   - an entry read from the store before an invalidation of that session,
 //     its user or its tenant is never inserted after it (the tombstone check
 //     in put), so a racing lookup cannot bring a revoked session back;
-//   - while the watch channel is down the cache is off (see Manager.watch).
+//   - while the watch channel is down the cache is off (see Manager.watch);
+//   - with a lease (stores that are FeedProbers), a cached answer is given
+//     only while a probe sent through the feed less than lease ago came
+//     back: a feed that died without the watcher noticing stops the cache
+//     within the lease, before the watcher finds out.
 //
 // Tombstones are per session, user and tenant, not one global counter, so
 // that a stream of unrelated revocations does not keep the cache from
@@ -26,14 +30,21 @@ type cache struct {
 	// longer than any store read can take (StoreTimeout).
 	tombWindow time.Duration
 
-	mu      sync.RWMutex
-	epoch   uint64 // incremented by every invalidation
-	flushed uint64 // epoch of the last flush of everything
-	dropped map[string]tomb
-	enabled bool
-	byHash  map[TokenHash]cacheEntry
-	byID    map[string]TokenHash
-	users   map[string]userEntry
+	// lease, when positive, is how long the cache is trusted after
+	// provenAt: the send time of the latest probe that came back through
+	// the change feed (or of the feed's connection). Real time, not the
+	// Manager's clock: it measures the feed, not sessions.
+	lease time.Duration
+
+	mu       sync.RWMutex
+	provenAt time.Time
+	epoch    uint64 // incremented by every invalidation
+	flushed  uint64 // epoch of the last flush of everything
+	dropped  map[string]tomb
+	enabled  bool
+	byHash   map[TokenHash]cacheEntry
+	byID     map[string]TokenHash
+	users    map[string]userEntry
 }
 
 // tomb records the epoch and time of the last invalidation of a key:
@@ -77,11 +88,31 @@ func (c *cache) get(h TokenHash, now time.Time) *Session {
 	}
 	c.mu.RLock()
 	e, ok := c.byHash[h]
+	trusted := c.trusted()
 	c.mu.RUnlock()
-	if !ok || !now.Before(e.until) {
+	if !ok || !trusted || !now.Before(e.until) {
 		return nil
 	}
 	return e.s
+}
+
+// trusted reports whether the feed was proven live within the lease. The
+// caller holds mu.
+func (c *cache) trusted() bool {
+	return c.lease <= 0 || time.Since(c.provenAt) < c.lease
+}
+
+// prove records that every change published before sent has reached the
+// cache.
+func (c *cache) prove(sent time.Time) {
+	if c == nil {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if sent.After(c.provenAt) {
+		c.provenAt = sent
+	}
 }
 
 // snapshot returns the epoch to pass to put for a store read that starts now.
@@ -153,8 +184,9 @@ func (c *cache) getUser(id string, now time.Time) *User {
 	}
 	c.mu.RLock()
 	e, ok := c.users[id]
+	trusted := c.trusted()
 	c.mu.RUnlock()
-	if !ok || !now.Before(e.until) {
+	if !ok || !trusted || !now.Before(e.until) {
 		return nil
 	}
 	return e.u
@@ -251,6 +283,11 @@ func (c *cache) setEnabled(on bool) {
 	c.flushed = c.epoch
 	clear(c.dropped)
 	c.enabled = on
+	if on {
+		// The feed was just (re)connected: every change from now on
+		// arrives, and the cache is empty.
+		c.provenAt = time.Now()
+	}
 	clear(c.byHash)
 	clear(c.byID)
 	clear(c.users)

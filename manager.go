@@ -39,6 +39,15 @@ type Config struct {
 	// store's ChangeWatcher for other processes'.
 	CacheTTL time.Duration
 
+	// FeedLease bounds how long a cached answer may miss a change made by
+	// another process when the store's change feed dies without this node
+	// noticing (a restarted Redis, a cut connection): on a store that is a
+	// FeedProber, the Manager sends a probe through the feed every
+	// FeedLease/4 and answers from its cache only while a probe sent less
+	// than FeedLease ago has come back. It is the propagation bound of
+	// revocations to other nodes. Default DefaultFeedLease.
+	FeedLease time.Duration
+
 	// StoreTimeout bounds every store call; a store that does not answer
 	// in time is ErrUnavailable. Default 5s.
 	StoreTimeout time.Duration
@@ -92,6 +101,11 @@ type Config struct {
 	Logger *slog.Logger
 }
 
+// DefaultFeedLease is the default Config.FeedLease: a revocation made on one
+// node is honoured by every other node's cache within this bound, even when
+// the change feed dies without a node noticing.
+const DefaultFeedLease = time.Second
+
 func (c *Config) setDefaults() {
 	setDefault(&c.Lifetime, 24*time.Hour)
 	setDefault(&c.IdleTimeout, 2*time.Hour)
@@ -100,6 +114,7 @@ func (c *Config) setDefaults() {
 	setDefault(&c.CacheSize, 100_000)
 	setDefault(&c.CacheTTL, 10*time.Second)
 	setDefault(&c.StoreTimeout, 5*time.Second)
+	setDefault(&c.FeedLease, DefaultFeedLease)
 	setDefault(&c.MaxDataSize, 8<<10)
 	setDefault(&c.PurgeInterval, time.Minute)
 	setDefault(&c.PurgeBatch, 500)
@@ -136,6 +151,7 @@ type Manager struct {
 	cfg      Config
 	log      *slog.Logger
 	cache    *cache
+	probes   *prober // nil unless the store is a FeedProber
 
 	touchMu sync.Mutex
 	pending map[string]pendingTouch
@@ -178,6 +194,11 @@ func NewManager(store SessionStore, cfg Config) *Manager {
 		})
 	}
 	if w, ok := store.(ChangeWatcher); ok && m.cache != nil {
+		if p, ok := store.(FeedProber); ok {
+			m.probes = newProber(p, cfg.FeedLease, cfg.Rand)
+			m.cache.lease = cfg.FeedLease
+			m.goLoop(ctx, cfg.FeedLease/4, func(ctx context.Context) { m.probes.send(ctx, m.log) })
+		}
 		m.wg.Add(1)
 		go func() {
 			defer m.wg.Done()
@@ -678,6 +699,12 @@ func (m *Manager) watch(ctx context.Context, w ChangeWatcher) {
 		err := w.WatchChanges(ctx,
 			func() { m.cache.setEnabled(true); backoff = 100 * time.Millisecond },
 			func(c Change) {
+				if c.Probe != "" {
+					if sent, ok := m.probes.returned(c.Probe); ok {
+						m.cache.prove(sent)
+					}
+					return
+				}
 				if c.SessionID != "" {
 					m.cache.invalidateSession(c.SessionID)
 				}

@@ -524,3 +524,93 @@ func TestCache_UnrelatedRevocationsDoNotKeepItFromFilling(t *testing.T) {
 		t.Fatalf("cache holds %d sessions, want 1: an unrelated revocation kept it from filling", n)
 	}
 }
+
+// silentFeed is a change feed that can die without its watcher noticing, as
+// a pub/sub connection does when the store restarts: after kill, nothing
+// more arrives (changes and probes alike), and WatchChanges does not return.
+type silentFeed struct {
+	sessiond.Store
+	mu     sync.Mutex
+	dead   bool
+	events chan sessiond.Change
+}
+
+func (f *silentFeed) WatchChanges(ctx context.Context, connected func(), onChange func(sessiond.Change)) error {
+	connected()
+	for {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case c := <-f.events:
+			onChange(c)
+		}
+	}
+}
+
+func (f *silentFeed) ProbeFeed(ctx context.Context, probe string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.dead {
+		return nil // published on a store that the watcher no longer hears
+	}
+	select {
+	case f.events <- sessiond.Change{Probe: probe}:
+	case <-ctx.Done():
+	}
+	return nil
+}
+
+func (f *silentFeed) kill() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.dead = true
+}
+
+func TestCache_AFeedThatDiesSilentlyStopsCachedAnswersWithinTheLease_SEC21(t *testing.T) {
+	const lease = 200 * time.Millisecond
+	under := openStore(t, filepath.Join(t.TempDir(), "s.db"))
+	counted := &probe{Store: under}
+	feed := &silentFeed{Store: counted, events: make(chan sessiond.Change)}
+	m := sessiond.NewManager(feed, sessiond.Config{CacheTTL: time.Hour, FeedLease: lease, PurgeInterval: -1})
+	defer m.Close()
+	ctx := context.Background()
+	token, s, err := m.Create(ctx, sessiond.NewSession{UserID: "u1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Wait until answers come from the cache: a validation that reads no store.
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+		before := counted.lookups.Load()
+		if _, err := m.Validate(ctx, token); err != nil {
+			t.Fatal(err)
+		}
+		if counted.lookups.Load() == before {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the session was never answered from the cache")
+		}
+	}
+	// The feed dies unnoticed, then another process revokes the session
+	// (no change reaches this node).
+	feed.kill()
+	killed := time.Now()
+	if err := under.DeleteSession(ctx, s.ID); err != nil {
+		t.Fatal(err)
+	}
+	for {
+		start := time.Now()
+		_, err := m.Validate(ctx, token)
+		if errors.Is(err, sessiond.ErrUnauthenticated) {
+			t.Logf("the revoked session stopped being served %v after the feed died (lease %v)", time.Since(killed).Round(time.Millisecond), lease)
+			return
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		if start.Sub(killed) > lease {
+			t.Fatalf("a validation asked %v after the feed died (lease %v, cache TTL 1h) was answered from the cache", start.Sub(killed).Round(time.Millisecond), lease)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}

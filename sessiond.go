@@ -164,22 +164,26 @@ type Limit struct {
 }
 
 // Change names a session, user or tenant that some process changed or
-// deleted. Exactly one field is set.
+// deleted, or carries a probe that a Manager sent through the feed to prove
+// it live (see FeedProber). Exactly one field is set.
 type Change struct {
 	SessionID string
 	UserID    string
 	TenantID  string
+	Probe     string
 }
 
 // String encodes the change for a store's notification channel:
-// "s:<session id>", "u:<user id>" or "t:<tenant id>". ParseChange reads it
-// back.
+// "s:<session id>", "u:<user id>", "t:<tenant id>" or "p:<probe>".
+// ParseChange reads it back.
 func (c Change) String() string {
 	switch {
 	case c.SessionID != "":
 		return "s:" + c.SessionID
 	case c.UserID != "":
 		return "u:" + c.UserID
+	case c.Probe != "":
+		return "p:" + c.Probe
 	}
 	return "t:" + c.TenantID
 }
@@ -198,6 +202,8 @@ func ParseChange(s string) (c Change, ok bool) {
 		return Change{UserID: id}, true
 	case "t":
 		return Change{TenantID: id}, true
+	case "p":
+		return Change{Probe: id}, true
 	}
 	return Change{}, false
 }
@@ -215,6 +221,17 @@ type ChangeWatcher interface {
 	WatchChanges(ctx context.Context, connected func(), onChange func(Change)) error
 }
 
+// FeedProber is an optional capability of a ChangeWatcher whose feed can die
+// without the watcher knowing at once: a pub/sub or LISTEN connection that a
+// store's restart or a network partition cut, still looking open. ProbeFeed
+// publishes Change{Probe: probe} on the same channel as every other change,
+// through the store's ordinary connection; the watchers receive it after
+// every change published before it. A Manager probes continually and trusts
+// its cache only while a probe it sent recently came back (Config.FeedLease).
+type FeedProber interface {
+	ProbeFeed(ctx context.Context, probe string) error
+}
+
 // User is an account of the built-in user store. Applications with their own
 // users create sessions for them through the admin API instead.
 type User struct {
@@ -229,6 +246,10 @@ type User struct {
 	NeedsOnboarding bool
 	OnboardingStep  string
 	Disabled        bool
+	// Attributes is a JSON object that the server vouches for (roles,
+	// plan): written by the operator, the admin API or a trusted backend,
+	// never by a browser, and carried by the session answer. Nil is {}.
+	Attributes json.RawMessage
 
 	CreatedAt time.Time
 	UpdatedAt time.Time

@@ -397,12 +397,12 @@ func (s *Store) DeleteExpiredSessions(ctx context.Context, now, idleBefore time.
 func (s *Store) Ping(ctx context.Context) error { return translate(s.pool.Ping(ctx)) }
 
 const userColumns = `id, email, email_key, password_hash, tenant_id, needs_onboarding,
-	onboarding_step, disabled, created_at, updated_at`
+	onboarding_step, disabled, attributes, created_at, updated_at`
 
 // CreateUser implements sessiond.UserStore.
 func (s *Store) CreateUser(ctx context.Context, u *sessiond.User) error {
-	_, err := s.pool.Exec(ctx, `INSERT INTO users (`+userColumns+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
-		u.ID, u.Email, u.EmailKey, u.PasswordHash, u.TenantID, u.NeedsOnboarding, u.OnboardingStep, u.Disabled, u.CreatedAt, u.UpdatedAt)
+	_, err := s.pool.Exec(ctx, `INSERT INTO users (`+userColumns+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
+		u.ID, u.Email, u.EmailKey, u.PasswordHash, u.TenantID, u.NeedsOnboarding, u.OnboardingStep, u.Disabled, attributes(u), u.CreatedAt, u.UpdatedAt)
 	return translate(err)
 }
 
@@ -420,8 +420,8 @@ func (s *Store) UserByEmailKey(ctx context.Context, key string) (*sessiond.User,
 func (s *Store) UpdateUser(ctx context.Context, u *sessiond.User) error {
 	return s.tx(ctx, func(tx pgx.Tx) error {
 		tag, err := tx.Exec(ctx, `UPDATE users SET email = $1, email_key = $2, password_hash = $3, tenant_id = $4,
-			needs_onboarding = $5, onboarding_step = $6, disabled = $7, updated_at = $8 WHERE id = $9`,
-			u.Email, u.EmailKey, u.PasswordHash, u.TenantID, u.NeedsOnboarding, u.OnboardingStep, u.Disabled, u.UpdatedAt, u.ID)
+			needs_onboarding = $5, onboarding_step = $6, disabled = $7, attributes = $8, updated_at = $9 WHERE id = $10`,
+			u.Email, u.EmailKey, u.PasswordHash, u.TenantID, u.NeedsOnboarding, u.OnboardingStep, u.Disabled, attributes(u), u.UpdatedAt, u.ID)
 		if err != nil {
 			return err
 		}
@@ -605,6 +605,14 @@ func (s *Store) notify(ctx context.Context, tx pgx.Tx, c sessiond.Change) error 
 	return err
 }
 
+// ProbeFeed implements sessiond.FeedProber: the probe is a NOTIFY on the
+// channel that WatchChanges listens to, delivered in commit order with every
+// other change.
+func (s *Store) ProbeFeed(ctx context.Context, probe string) error {
+	_, err := s.pool.Exec(ctx, `SELECT pg_notify($1, $2)`, s.channel, sessiond.Change{Probe: probe}.String())
+	return translate(err)
+}
+
 // WatchChanges implements sessiond.ChangeWatcher with LISTEN on a dedicated
 // connection: a change reaches the callback as soon as its transaction
 // commits. It returns when the connection is lost.
@@ -662,14 +670,26 @@ func scanSession(row pgx.Row) (*sessiond.Session, error) {
 }
 
 func scanUser(row pgx.Row) (*sessiond.User, error) {
-	var u sessiond.User
+	var (
+		u     sessiond.User
+		attrs string
+	)
 	err := row.Scan(&u.ID, &u.Email, &u.EmailKey, &u.PasswordHash, &u.TenantID, &u.NeedsOnboarding,
-		&u.OnboardingStep, &u.Disabled, &u.CreatedAt, &u.UpdatedAt)
+		&u.OnboardingStep, &u.Disabled, &attrs, &u.CreatedAt, &u.UpdatedAt)
 	if err != nil {
 		return nil, translate(err)
 	}
+	u.Attributes = json.RawMessage(attrs)
 	u.CreatedAt, u.UpdatedAt = u.CreatedAt.UTC(), u.UpdatedAt.UTC()
 	return &u, nil
+}
+
+// attributes is the stored form of a user's attributes: {} for none.
+func attributes(u *sessiond.User) string {
+	if len(u.Attributes) == 0 {
+		return "{}"
+	}
+	return string(u.Attributes)
 }
 
 // translate turns driver errors into sessiond's sentinels at the boundary:
@@ -692,4 +712,5 @@ func translate(err error) error {
 var (
 	_ sessiond.Store         = (*Store)(nil)
 	_ sessiond.ChangeWatcher = (*Store)(nil)
+	_ sessiond.FeedProber    = (*Store)(nil)
 )

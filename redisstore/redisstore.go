@@ -822,7 +822,15 @@ func (s *Store) Ping(ctx context.Context) error {
 func userFields(u *sessiond.User) []string {
 	return []string{"id", u.ID, "email", u.Email, "key", u.EmailKey, "ph", u.PasswordHash, "t", u.TenantID,
 		"no", strconv.FormatBool(u.NeedsOnboarding), "os", u.OnboardingStep, "dis", strconv.FormatBool(u.Disabled),
-		"c", micros(u.CreatedAt), "up", micros(u.UpdatedAt)}
+		"at", attributes(u), "c", micros(u.CreatedAt), "up", micros(u.UpdatedAt)}
+}
+
+// attributes is the stored form of a user's attributes: {} for none.
+func attributes(u *sessiond.User) string {
+	if len(u.Attributes) == 0 {
+		return "{}"
+	}
+	return string(u.Attributes)
 }
 
 // userScript creates (ARGV[3] = "create") or updates a user, keeping the
@@ -872,8 +880,13 @@ func (s *Store) UserByID(ctx context.Context, id string) (*sessiond.User, error)
 	}
 	no, _ := strconv.ParseBool(m["no"])
 	dis, _ := strconv.ParseBool(m["dis"])
+	attrs := m["at"] // absent on users stored before attributes existed
+	if attrs == "" {
+		attrs = "{}"
+	}
 	return &sessiond.User{ID: m["id"], Email: m["email"], EmailKey: m["key"], PasswordHash: m["ph"], TenantID: m["t"],
-		NeedsOnboarding: no, OnboardingStep: m["os"], Disabled: dis, CreatedAt: fromMicros(m["c"]), UpdatedAt: fromMicros(m["up"])}, nil
+		NeedsOnboarding: no, OnboardingStep: m["os"], Disabled: dis, Attributes: json.RawMessage(attrs),
+		CreatedAt: fromMicros(m["c"]), UpdatedAt: fromMicros(m["up"])}, nil
 }
 
 // UserByEmailKey implements sessiond.UserStore.
@@ -1127,6 +1140,12 @@ func (s *Store) WatchChanges(ctx context.Context, connected func(), onChange fun
 	}
 }
 
+// ProbeFeed implements sessiond.FeedProber: the probe is published on the
+// channel that WatchChanges subscribes to.
+func (s *Store) ProbeFeed(ctx context.Context, probe string) error {
+	return translate(s.c.Do(ctx, s.c.B().Publish().Channel(s.events).Message(sessiond.Change{Probe: probe}.String()).Build()).Error())
+}
+
 // masterCheckInterval is how often a watch through Sentinel checks that the
 // client still uses the master it subscribed on: the longest a failover
 // leaves a node's cache unflushed.
@@ -1156,4 +1175,5 @@ func translate(err error) error {
 var (
 	_ sessiond.Store         = (*Store)(nil)
 	_ sessiond.ChangeWatcher = (*Store)(nil)
+	_ sessiond.FeedProber    = (*Store)(nil)
 )

@@ -632,13 +632,13 @@ func (s *Store) Ping(ctx context.Context) error {
 }
 
 const userColumns = `id, email, email_key, password_hash, tenant_id, needs_onboarding,
-	onboarding_step, disabled, created_at, updated_at`
+	onboarding_step, disabled, attributes, created_at, updated_at`
 
 // CreateUser implements sessiond.UserStore.
 func (s *Store) CreateUser(ctx context.Context, u *sessiond.User) error {
-	_, err := s.w.ExecContext(ctx, `INSERT INTO users (`+userColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+	_, err := s.w.ExecContext(ctx, `INSERT INTO users (`+userColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		u.ID, u.Email, u.EmailKey, u.PasswordHash, u.TenantID, u.NeedsOnboarding,
-		u.OnboardingStep, u.Disabled, micros(u.CreatedAt), micros(u.UpdatedAt))
+		u.OnboardingStep, u.Disabled, attributes(u), micros(u.CreatedAt), micros(u.UpdatedAt))
 	return translate(err)
 }
 
@@ -656,9 +656,9 @@ func (s *Store) UserByEmailKey(ctx context.Context, key string) (*sessiond.User,
 func (s *Store) UpdateUser(ctx context.Context, u *sessiond.User) error {
 	return s.tx(ctx, func(tx *sql.Tx) error {
 		res, err := tx.ExecContext(ctx, `UPDATE users SET email = ?, email_key = ?, password_hash = ?, tenant_id = ?,
-			needs_onboarding = ?, onboarding_step = ?, disabled = ?, updated_at = ? WHERE id = ?`,
+			needs_onboarding = ?, onboarding_step = ?, disabled = ?, attributes = ?, updated_at = ? WHERE id = ?`,
 			u.Email, u.EmailKey, u.PasswordHash, u.TenantID, u.NeedsOnboarding, u.OnboardingStep, u.Disabled,
-			micros(u.UpdatedAt), u.ID)
+			attributes(u), micros(u.UpdatedAt), u.ID)
 		if err != nil {
 			return err
 		}
@@ -760,15 +760,25 @@ func scanSession(row scanner) (*sessiond.Session, error) {
 func scanUser(row scanner) (*sessiond.User, error) {
 	var (
 		u                sessiond.User
+		attrs            string
 		created, updated int64
 	)
 	err := row.Scan(&u.ID, &u.Email, &u.EmailKey, &u.PasswordHash, &u.TenantID, &u.NeedsOnboarding,
-		&u.OnboardingStep, &u.Disabled, &created, &updated)
+		&u.OnboardingStep, &u.Disabled, &attrs, &created, &updated)
 	if err != nil {
 		return nil, translate(err)
 	}
+	u.Attributes = json.RawMessage(attrs)
 	u.CreatedAt, u.UpdatedAt = fromMicros(created), fromMicros(updated)
 	return &u, nil
+}
+
+// attributes is the stored form of a user's attributes: {} for none.
+func attributes(u *sessiond.User) string {
+	if len(u.Attributes) == 0 {
+		return "{}"
+	}
+	return string(u.Attributes)
 }
 
 func micros(t time.Time) int64 { return t.UnixMicro() }

@@ -454,7 +454,8 @@ func newUser(id, key string) *sessiond.User {
 	return &sessiond.User{
 		ID: id, Email: key, EmailKey: key, PasswordHash: "$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$a2V5",
 		TenantID: "t1", NeedsOnboarding: true, OnboardingStep: "profile",
-		CreatedAt: base, UpdatedAt: base,
+		Attributes: json.RawMessage(`{"plan":"pro","roles":["admin"]}`),
+		CreatedAt:  base, UpdatedAt: base,
 	}
 }
 
@@ -478,6 +479,7 @@ func testUsers(t *testing.T, s sessiond.Store) {
 	wantErr(t, "unknown email", err, sessiond.ErrNotFound)
 
 	u.Disabled, u.OnboardingStep, u.UpdatedAt = true, "done", base.Add(time.Hour)
+	u.Attributes = json.RawMessage(`{"plan":"free"}`)
 	if err := s.UpdateUser(ctx, u); err != nil {
 		t.Fatal(err)
 	}
@@ -528,6 +530,13 @@ func testChangeWatcher(t *testing.T, s sessiond.Store) {
 		t.Fatal(err)
 	}
 	want := map[sessiond.Change]bool{{SessionID: a.ID}: true, {UserID: "u2"}: true}
+	if p, ok := s.(sessiond.FeedProber); ok {
+		// A probe travels the same feed, after the changes before it.
+		if err := p.ProbeFeed(ctx, "node.1"); err != nil {
+			t.Fatal(err)
+		}
+		want[sessiond.Change{Probe: "node.1"}] = true
+	}
 	deadline := time.After(10 * time.Second)
 	for len(want) > 0 {
 		select {
