@@ -5,8 +5,10 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"maps"
 	"mime"
 	"net/http"
+	"reflect"
 	"strings"
 	"unicode/utf8"
 
@@ -35,8 +37,18 @@ func decodeJSON(r *http.Request, dst any) error {
 }
 
 // DecodeStrict decodes body into dst: exactly one JSON object, valid UTF-8,
-// no unknown fields, no trailing data. Errors are *sessiond.Error with code
-// malformed_json or invalid_input.
+// no unknown fields, no trailing data. Before any decoding, the body is
+// checked with sessiond.CheckJSON (SEC-30): at most sessiond.MaxJSONDepth
+// deep, no duplicate or case-variant keys at any depth (the "data" of a
+// patch included), no unpaired surrogate escapes. Then every key of an
+// object decoded into a struct must be one of its fields exactly as
+// written: encoding/json alone would take "Email" for "email". Errors are
+// *sessiond.Error with code malformed_json (not JSON) or invalid_input.
+//
+// A token-level check with the standard library was chosen over
+// github.com/go-json-experiment/json: the root package, which merges
+// session data, may import only the standard library, and neither parser
+// bounds nesting below 10,000 levels, so the check was needed anyway.
 func DecodeStrict(body []byte, dst any) error {
 	if !utf8.Valid(body) {
 		return sessiond.Errorf(sessionhttp.CodeMalformedJSON, "request body is not valid UTF-8")
@@ -44,6 +56,16 @@ func DecodeStrict(body []byte, dst any) error {
 	trimmed := bytes.TrimLeft(body, " \t\r\n")
 	if len(trimmed) == 0 || trimmed[0] != '{' {
 		return sessiond.Errorf(sessionhttp.CodeMalformedJSON, "request body must be a JSON object")
+	}
+	if err := sessiond.CheckJSON(body, sessiond.MaxJSONDepth); err != nil {
+		var e *sessiond.Error
+		if errors.As(err, &e) {
+			return err
+		}
+		return sessiond.Errorf(sessionhttp.CodeMalformedJSON, "request body is not valid JSON")
+	}
+	if err := exactFields(body, reflect.TypeOf(dst)); err != nil {
+		return err
 	}
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
@@ -63,6 +85,63 @@ func DecodeStrict(body []byte, dst any) error {
 		return sessiond.Errorf(sessionhttp.CodeMalformedJSON, "request body has data after the JSON object")
 	}
 	return nil
+}
+
+// exactFields refuses a key of the JSON object raw that is not, exactly as
+// written, the JSON name of a field of the struct t (after pointers), and
+// checks the objects of struct-typed fields the same way. Other types (maps,
+// json.RawMessage) take any key. raw has passed sessiond.CheckJSON.
+func exactFields(raw []byte, t reflect.Type) error {
+	for t != nil && t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	if t == nil || t.Kind() != reflect.Struct {
+		return nil
+	}
+	var members map[string]json.RawMessage
+	if json.Unmarshal(raw, &members) != nil {
+		return nil // not an object: Decode reports the type
+	}
+	fields := jsonFields(t)
+	for key, v := range members {
+		ft, ok := fields[key]
+		if !ok {
+			for name := range fields {
+				if strings.EqualFold(name, key) {
+					return sessiond.Errorf(sessiond.CodeInvalidInput, "unknown field %q (field names are case-sensitive: %q)", key, name)
+				}
+			}
+			return sessiond.Errorf(sessiond.CodeInvalidInput, "unknown field %q", key)
+		}
+		if err := exactFields(v, ft); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// jsonFields maps the JSON names of the exported fields of struct t to
+// their types, as encoding/json names them (tag name, else field name).
+func jsonFields(t reflect.Type) map[string]reflect.Type {
+	fields := make(map[string]reflect.Type, t.NumField())
+	for f := range t.Fields() {
+		if !f.IsExported() && !f.Anonymous {
+			continue
+		}
+		name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+		if name == "-" {
+			continue
+		}
+		if f.Anonymous && name == "" && f.Type.Kind() == reflect.Struct {
+			maps.Copy(fields, jsonFields(f.Type)) // promoted fields
+			continue
+		}
+		if name == "" {
+			name = f.Name
+		}
+		fields[name] = f.Type
+	}
+	return fields
 }
 
 func requireJSON(r *http.Request) error {
