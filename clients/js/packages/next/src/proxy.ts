@@ -1,0 +1,151 @@
+// sessionMiddleware for Next 16's proxy.ts (formerly middleware.ts): legacy
+// cookie migration and path protection. It is a first gate only: every
+// protected route must check the session where it runs as well
+// (withServerSession, getServerSession), since a proxy can be bypassed
+// (CVE-2025-29927).
+
+import { NextResponse, type NextRequest } from 'next/server.js'
+import { SessionUnavailableError, paths, type Session } from '@sessiond/client'
+import { safeNextPath } from './redirect.js'
+import { cookieNameOf, cookieNames, resolveUrl, unavailable, validateSession, type ServerOptions } from './validate.js'
+
+/** The legacy cookie names sessiond migrates by default (its --legacy-cookies default). */
+export const defaultLegacyCookies = [
+  'dott_auth_session',
+  'session_token',
+  'onboarding_status',
+  'businessInfoCompleted',
+  'onboardingStep',
+] as const
+
+/** SessionMiddlewareOptions configure sessionMiddleware; every field is optional. */
+export interface SessionMiddlewareOptions extends ServerOptions {
+  /** Paths that need a session: "/account" covers "/account" and "/account/…"; or a RegExp, or a function. */
+  protect?: Array<string | RegExp> | ((pathname: string) => boolean)
+  /** Where browsers without a session go, with the requested path in `next`. Default "/login". */
+  loginUrl?: string
+  /** Names of the legacy cookies (as sessiond's --legacy-cookies). Default: defaultLegacyCookies. */
+  legacyCookies?: readonly string[]
+  /** Migrate legacy cookies (false: leave them alone). Default true. */
+  migrate?: boolean
+  /** The browser's address chain for sessiond; default the request's X-Forwarded-For. */
+  clientAddress?: (req: NextRequest) => string | null
+}
+
+/**
+ * sessionMiddleware runs in proxy.ts. A request with legacy cookies and no
+ * valid session is migrated server to server (POST /api/auth/migrate-session
+ * with the request's cookies, address and user agent), and redirected to
+ * the same URL (303 for GET and HEAD, 307 otherwise) with every Set-Cookie
+ * of sessiond's answer. A request for a protected path without a session is
+ * redirected to loginUrl with a safe relative `next`. A sessiond outage on a
+ * protected path answers 503, never a redirect to the login page. Otherwise
+ * it answers NextResponse.next().
+ *
+ *   export async function proxy(request: NextRequest) {
+ *     return sessionMiddleware(request, { protect: ['/account'] })
+ *   }
+ */
+export async function sessionMiddleware(request: NextRequest, options: SessionMiddlewareOptions = {}): Promise<NextResponse> {
+  const pathname = request.nextUrl.pathname
+  const isProtected = matches(options.protect, pathname)
+  const cookieHeader = request.headers.get('cookie')
+  const names = cookieNames(cookieHeader)
+  const legacy = (options.legacyCookies ?? defaultLegacyCookies).some((n) => names.has(n))
+  const wantsMigration = legacy && options.migrate !== false
+  if (!isProtected && !wantsMigration) return NextResponse.next()
+
+  const forwarded = {
+    cookie: cookieHeader,
+    userAgent: request.headers.get('user-agent'),
+    forwardedFor: options.clientAddress ? options.clientAddress(request) : request.headers.get('x-forwarded-for'),
+  }
+  let session: Session | null = null
+  let unknown = false
+  if (names.has(cookieNameOf(options))) {
+    try {
+      session = await validateSession(forwarded, options)
+    } catch (err) {
+      if (!(err instanceof SessionUnavailableError)) throw err
+      unknown = true
+    }
+  }
+
+  if (wantsMigration && !session && !unknown) {
+    const migrated = await migrate(request, forwarded, options)
+    if (migrated) return migrated
+  }
+  if (!isProtected || session) return NextResponse.next()
+  if (unknown) {
+    return new NextResponse('The session service is unavailable; try again.', {
+      status: 503,
+      headers: { 'Retry-After': '1', 'Cache-Control': 'no-store', 'Content-Type': 'text/plain; charset=utf-8' },
+    })
+  }
+  const login = new URL(options.loginUrl ?? '/login', request.nextUrl)
+  const next = safeNextPath(pathname + request.nextUrl.search, '')
+  if (next !== '') login.searchParams.set('next', next)
+  return NextResponse.redirect(login, 303)
+}
+
+// migrate asks sessiond to migrate the request's legacy cookies and, when
+// its answer sets cookies (the new sid, the legacy ones expired), returns
+// the redirect that carries them. Without cookies to set (sessiond down,
+// the old backend failing) the request goes on with its cookies untouched.
+async function migrate(
+  request: NextRequest,
+  forwarded: { cookie: string | null; userAgent: string | null; forwardedFor: string | null },
+  options: SessionMiddlewareOptions,
+): Promise<NextResponse | null> {
+  const base = resolveUrl(options)
+  const headers: Record<string, string> = {
+    Accept: 'application/json',
+    'Content-Type': 'application/json',
+    Cookie: forwarded.cookie ?? '',
+    'User-Agent': forwarded.userAgent ?? '',
+  }
+  if (forwarded.forwardedFor) headers['X-Forwarded-For'] = forwarded.forwardedFor
+  const timeoutMs = options.timeoutMs ?? 3000
+  const doFetch = options.fetch ?? globalThis.fetch
+  let res: Response
+  try {
+    res = await doFetch(base + paths.migrate, {
+      method: 'POST',
+      headers,
+      redirect: 'manual',
+      cache: 'no-store',
+      signal: AbortSignal.timeout(timeoutMs),
+    })
+  } catch (cause) {
+    if (matches(options.protect, request.nextUrl.pathname)) throw unavailable(`sessiond at ${base} did not answer the migration`, cause)
+    return null
+  }
+  await res.body?.cancel().catch(() => {})
+  const setCookies = res.headers.getSetCookie()
+  if (setCookies.length === 0) return null
+  const method = request.method.toUpperCase()
+  const target = request.nextUrl.clone()
+  const out = NextResponse.redirect(target, method === 'GET' || method === 'HEAD' ? 303 : 307)
+  for (const c of setCookies) out.headers.append('Set-Cookie', c)
+  out.headers.set('Cache-Control', 'no-store')
+  return out
+}
+
+function matches(protect: SessionMiddlewareOptions['protect'], rawPath: string): boolean {
+  if (!protect) return false
+  let pathname = rawPath
+  try {
+    // Compare the decoded path, with runs of slashes collapsed, so that
+    // "/%61ccount" or "//account" do not slip past "/account".
+    pathname = decodeURIComponent(rawPath)
+  } catch {
+    return true
+  }
+  pathname = pathname.replace(/\/{2,}/g, '/')
+  if (typeof protect === 'function') return protect(pathname)
+  return protect.some((p) => {
+    if (p instanceof RegExp) return p.test(pathname)
+    const prefix = p.endsWith('/') ? p.slice(0, -1) : p
+    return pathname === prefix || pathname.startsWith(prefix + '/') || prefix === ''
+  })
+}
