@@ -244,8 +244,8 @@ type NewSession struct {
 // Create mints a token and stores a new session. The token is returned once
 // and never stored; the caller puts it in the cookie.
 func (m *Manager) Create(ctx context.Context, ns NewSession) (string, *Session, error) {
-	if ns.UserID == "" {
-		return "", nil, Errorf(CodeInvalidInput, "user id is required")
+	if err := checkNewSession(ns); err != nil {
+		return "", nil, err
 	}
 	if err := m.checkData(ns.Data); err != nil {
 		return "", nil, err

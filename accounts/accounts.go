@@ -261,6 +261,12 @@ func (s *Service) verify(ctx context.Context, key, pw string) (*sessiond.User, e
 		return nil, sessiond.ErrInvalidCredentials
 	case err != nil:
 		return nil, storeErr(err)
+	case u.PasswordHash == "":
+		// A user that a trusted backend vouched for has no password here.
+		if err := s.hasher.VerifyDummy(ctx, pw); err != nil {
+			return nil, err
+		}
+		return u, sessiond.ErrInvalidCredentials
 	}
 	ok, rehash, err := s.hasher.Verify(ctx, pw, u.PasswordHash)
 	if err != nil {
@@ -353,7 +359,7 @@ func (s *Service) checkOwnPassword(ctx context.Context, sess *sessiond.Session, 
 		return nil, password.ErrTooLong
 	}
 	u, err := s.UserByID(ctx, sess.UserID)
-	if errors.Is(err, sessiond.ErrNotFound) {
+	if errors.Is(err, sessiond.ErrNotFound) || err == nil && u.PasswordHash == "" {
 		return nil, sessiond.Errorf(sessiond.CodeInvalidInput, "this session's user has no password here")
 	}
 	if err != nil {

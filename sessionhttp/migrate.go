@@ -125,8 +125,22 @@ func (v *HTTPValidator) ValidateLegacy(ctx context.Context, cookies []*http.Cook
 	if in.ExpiresAt != nil {
 		u.ExpiresAt = *in.ExpiresAt
 	}
-	if u.UserID == "" || len(u.UserID) > 256 || len(u.TenantID) > 256 || len(u.Email) > 320 {
-		return nil, errors.New("legacy backend answered without a usable user_id")
+	if u.UserID == "" {
+		return nil, errors.New("legacy backend answered without a user_id")
+	}
+	// Identity values end up in headers and logs: the backend's are
+	// refused where they enter when they hold control characters or are
+	// oversized (SEC-24).
+	for _, c := range []struct{ field, v string }{
+		{"user_id", u.UserID}, {"tenant_id", u.TenantID}, {"email", u.Email}, {"onboarding_step", u.OnboardingStep},
+	} {
+		if err := sessiond.CheckIdentity(c.field, c.v, sessiond.MaxIDLength); err != nil {
+			return nil, fmt.Errorf("legacy backend answered an unusable %s: %w", c.field, err)
+		}
+	}
+	if !u.ExpiresAt.IsZero() && !u.ExpiresAt.After(time.Now()) {
+		// The old backend vouches for a session that has ended.
+		return nil, ErrLegacyInvalid
 	}
 	return u, nil
 }
@@ -183,6 +197,21 @@ type Migrator struct {
 	// Observe, when set, is told every outcome (for metrics).
 	Observe func(outcome string)
 	Log     *slog.Logger
+	// Users, when set, records what the old backend says of the user
+	// (email, onboarding state) in a user record that only the server
+	// writes, before the session is made (*accounts.Service is one).
+	// Identity is never kept in the session's data, which the browser may
+	// rewrite (SEC-27): without Users, a migrated session carries only its
+	// user and tenant ids. An error that is sessiond.ErrInvalidCredentials
+	// (a user disabled here) makes the legacy session invalid; any other
+	// leaves it unmigrated.
+	Users UserSyncer
+}
+
+// UserSyncer creates or refreshes the record of a user that a trusted
+// source vouches for.
+type UserSyncer interface {
+	SyncUser(ctx context.Context, u sessiond.ExternalUser) (*sessiond.User, error)
 }
 
 // legacy returns the request's legacy cookies, sorted by name then value.
@@ -264,10 +293,23 @@ func (m *Migrator) migrate(ctx context.Context, r *http.Request) Result {
 		m.Store.DeleteMigration(context.WithoutCancel(ctx), key)
 		return Result{Outcome: OutcomeBackendError}
 	}
+	if m.Users != nil {
+		_, err := m.Users.SyncUser(ctx, sessiond.ExternalUser{ID: lu.UserID, Email: lu.Email, TenantID: lu.TenantID,
+			NeedsOnboarding: lu.NeedsOnboarding, OnboardingStep: lu.OnboardingStep})
+		if errors.Is(err, sessiond.ErrInvalidCredentials) {
+			m.finish(ctx, &sessiond.Migration{Key: key, State: sessiond.MigrationInvalid, ShareUntil: now.Add(m.shareWindow()), ExpiresAt: now.Add(m.shareWindow())})
+			return Result{Outcome: OutcomeInvalid}
+		}
+		if err != nil {
+			m.logger().Warn("the legacy user could not be recorded", "user_id", lu.UserID, "err", err)
+			m.Store.DeleteMigration(context.WithoutCancel(ctx), key)
+			return Result{Outcome: OutcomeBackendError}
+		}
+	}
 	c := m.client(r)
 	token, sess, err := m.Sessions.Manager.Create(ctx, sessiond.NewSession{
 		UserID: lu.UserID, TenantID: lu.TenantID, IPAddress: c.IPAddress, UserAgent: c.UserAgent,
-		Data: profile(lu), NotAfter: lu.ExpiresAt,
+		NotAfter: lu.ExpiresAt,
 	})
 	if err != nil {
 		m.logger().Warn("migration could not create a session", "err", err)
@@ -407,15 +449,6 @@ func (m *Migrator) Middleware(next http.Handler) http.Handler {
 		}
 		next.ServeHTTP(w, r)
 	})
-}
-
-// profile keeps the legacy user's display fields with the session, for
-// users that are not in sessiond's own directory.
-func profile(u *LegacyUser) json.RawMessage {
-	b, _ := json.Marshal(map[string]any{"profile": map[string]any{
-		"email": u.Email, "needs_onboarding": u.NeedsOnboarding, "onboarding_step": u.OnboardingStep,
-	}})
-	return b
 }
 
 func derive(label string, secret []byte) sessiond.TokenHash {

@@ -17,6 +17,8 @@ import (
 	"time"
 
 	"github.com/sessiond/sessiond"
+	"github.com/sessiond/sessiond/accounts"
+	"github.com/sessiond/sessiond/password"
 	"github.com/sessiond/sessiond/sessionhttp"
 	"github.com/sessiond/sessiond/sqlitestore"
 )
@@ -53,6 +55,7 @@ func newOldBackend(t *testing.T, delay time.Duration) *oldBackend {
 
 type node struct {
 	m        *sessiond.Manager
+	users    *accounts.Service
 	migrator *sessionhttp.Migrator
 	handler  http.Handler
 }
@@ -64,8 +67,9 @@ func newNode(t *testing.T, store *sqlitestore.Store, v sessionhttp.LegacyValidat
 	t.Cleanup(func() { m.Close() })
 	cookies, _ := sessionhttp.NewCookies(sessionhttp.CookieConfig{})
 	sessions := &sessionhttp.Sessions{Manager: m, Cookies: cookies}
+	users := accounts.New(store, m, password.New(password.Options{}), accounts.Throttle{})
 	mig := &sessionhttp.Migrator{Sessions: sessions, Store: store, Validator: v, CookieNames: legacyNames,
-		CookieDomain: "example.com", Log: slog.New(slog.DiscardHandler)}
+		CookieDomain: "example.com", Log: slog.New(slog.DiscardHandler), Users: users}
 	mig.Enabled.Store(true)
 	app := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if s := sessiond.FromContext(r.Context()); s != nil {
@@ -74,7 +78,7 @@ func newNode(t *testing.T, store *sqlitestore.Store, v sessionhttp.LegacyValidat
 		}
 		fmt.Fprint(w, "anonymous")
 	})
-	return &node{m: m, migrator: mig, handler: mig.Middleware(sessions.Middleware(app))}
+	return &node{m: m, users: users, migrator: mig, handler: mig.Middleware(sessions.Middleware(app))}
 }
 
 func openStore(t *testing.T) *sqlitestore.Store {
@@ -126,8 +130,14 @@ func TestMigration_RedirectsWithOnlySidLeft_SEC25(t *testing.T) {
 		t.Error("a cookie that is not legacy was touched")
 	}
 	s, err := n.m.Validate(context.Background(), token)
-	if err != nil || s.UserID != "legacy-1" || s.TenantID != "acme" || !strings.Contains(string(s.Data), `"onboarding_step":"billing"`) {
-		t.Fatalf("migrated session %+v, %v", s, err)
+	if err != nil || s.UserID != "legacy-1" || s.TenantID != "acme" || len(s.Data) != 0 {
+		t.Fatalf("migrated session %+v, %v: want the user and tenant, and no identity in the browser-writable data", s, err)
+	}
+	// What the old backend vouched for lives in a record only the server
+	// writes (SEC-27).
+	u, err := n.users.UserByID(context.Background(), "legacy-1")
+	if err != nil || u.Email != "old@example.com" || !u.NeedsOnboarding || u.OnboardingStep != "billing" || u.PasswordHash != "" {
+		t.Fatalf("migrated user record %+v, %v", u, err)
 	}
 
 	w = httptest.NewRecorder()

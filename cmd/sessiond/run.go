@@ -318,6 +318,7 @@ func serve(e env, cfg config.Config) (err error) {
 			CookieDomain: cfg.LegacyCookieDomain,
 			Observe:      met.Migration,
 			Log:          a.log,
+			Users:        a.accounts,
 		}
 		migrator.Enabled.Store(cfg.Migration == "on")
 		a.log.Info("legacy migration", "enabled", cfg.Migration == "on", "cookies", strings.Join(cfg.LegacyCookies, ","))

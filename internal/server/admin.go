@@ -44,21 +44,39 @@ func (s *server) adminOnly(next http.HandlerFunc) http.Handler {
 // handleAdminCreateSession: POST /admin/v1/sessions. The application has
 // authenticated the user itself; sessiond mints the session and returns the
 // token once, with the Set-Cookie value to forward to the browser.
+//
+// The user's identity (email, onboarding state, attributes such as a plan
+// or roles) goes into the user record, which only the server writes, when
+// the call gives any of it; data is the browser-writable application state
+// and is never identity (SEC-27).
 func (s *server) handleAdminCreateSession(w http.ResponseWriter, r *http.Request) {
 	var in struct {
-		UserID    string          `json:"user_id"`
-		TenantID  string          `json:"tenant_id"`
-		IPAddress string          `json:"ip_address"`
-		UserAgent string          `json:"user_agent"`
-		Data      json.RawMessage `json:"data"`
+		UserID          string          `json:"user_id"`
+		TenantID        string          `json:"tenant_id"`
+		Email           string          `json:"email"`
+		NeedsOnboarding bool            `json:"needs_onboarding"`
+		OnboardingStep  string          `json:"onboarding_step"`
+		Attributes      json.RawMessage `json:"attributes"`
+		IPAddress       string          `json:"ip_address"`
+		UserAgent       string          `json:"user_agent"`
+		Data            json.RawMessage `json:"data"`
 	}
 	if err := decodeJSON(r, &in); err != nil {
 		writeError(w, err)
 		return
 	}
-	if in.UserID == "" || len(in.UserID) > 256 || len(in.TenantID) > 256 || len(in.IPAddress) > 64 || len(in.UserAgent) > 512 {
-		writeError(w, sessiond.Errorf(sessiond.CodeInvalidInput, "user_id is required; user_id and tenant_id at most 256 bytes"))
-		return
+	if in.Email != "" || in.NeedsOnboarding || in.OnboardingStep != "" || len(in.Attributes) > 0 {
+		if string(in.Attributes) == "null" {
+			in.Attributes = nil
+		}
+		if _, err := s.Accounts.SyncUser(r.Context(), sessiond.ExternalUser{ID: in.UserID, Email: in.Email, TenantID: in.TenantID,
+			NeedsOnboarding: in.NeedsOnboarding, OnboardingStep: in.OnboardingStep, Attributes: in.Attributes}); err != nil {
+			if errors.Is(err, sessiond.ErrInvalidCredentials) {
+				err = sessiond.Errorf(sessiond.CodeConflict, "the user is disabled")
+			}
+			s.fail(w, r, err)
+			return
+		}
 	}
 	var data json.RawMessage
 	if len(in.Data) > 0 && string(in.Data) != "null" {

@@ -53,6 +53,8 @@ func appendSession(b []byte, r sessionResponse) []byte {
 	b = strconv.AppendBool(b, r.User.NeedsOnboarding)
 	b = append(b, `,"onboarding_step":`...)
 	b = appendString(b, r.User.OnboardingStep)
+	b = append(b, `,"attributes":`...)
+	b = appendObject(b, r.User.Attributes)
 	se := r.Session
 	b = append(b, `},"session":{"id":`...)
 	b = appendString(b, se.ID)
@@ -80,14 +82,19 @@ func appendSession(b []byte, r sessionResponse) []byte {
 		b = appendString(b, f)
 	}
 	b = append(b, `]},"data":`...)
-	if json.Valid(r.Data) {
-		b = append(b, r.Data...)
-	} else {
-		b = append(b, `{}`...)
-	}
+	b = appendObject(b, r.Data)
 	b = append(b, `,"data_version":`...)
 	b = strconv.AppendInt(b, r.DataVersion, 10)
 	return append(b, '}')
+}
+
+// appendObject writes a stored JSON object as it is, or {} when it is not
+// valid JSON.
+func appendObject(b []byte, raw json.RawMessage) []byte {
+	if json.Valid(raw) {
+		return append(b, raw...)
+	}
+	return append(b, `{}`...)
 }
 
 func appendTime(b []byte, t time.Time) []byte {

@@ -175,7 +175,7 @@ func start(t *testing.T, o options) *testServer {
 	if o.legacyURL != "" {
 		deps.Migrator = &sessionhttp.Migrator{Store: p, Validator: &sessionhttp.HTTPValidator{URL: o.legacyURL},
 			CookieNames: []string{"dott_auth_session", "session_token", "onboarding_status"}, CookieDomain: "example.com",
-			Log: slog.New(slog.DiscardHandler)}
+			Log: slog.New(slog.DiscardHandler), Users: acc}
 		if deps.Metrics != nil {
 			deps.Migrator.Observe = deps.Metrics.Migration
 		}

@@ -19,12 +19,16 @@ type sessionResponse struct {
 	DataVersion   int64           `json:"data_version"`
 }
 
+// userJSON is the user of a session answer. Every field comes from what
+// the server writes (the user record, or the session's own user and tenant
+// ids), never from the browser-writable data (SEC-27).
 type userJSON struct {
-	ID              string `json:"id"`
-	Email           string `json:"email"`
-	TenantID        string `json:"tenant_id"`
-	NeedsOnboarding bool   `json:"needs_onboarding"`
-	OnboardingStep  string `json:"onboarding_step"`
+	ID              string          `json:"id"`
+	Email           string          `json:"email"`
+	TenantID        string          `json:"tenant_id"`
+	NeedsOnboarding bool            `json:"needs_onboarding"`
+	OnboardingStep  string          `json:"onboarding_step"`
+	Attributes      json.RawMessage `json:"attributes"`
 }
 
 type sessionJSON struct {
@@ -52,7 +56,7 @@ func (s *server) sessionBody(sess *sessiond.Session, u *sessiond.User) sessionRe
 	cfg := s.Manager.Config()
 	resp := sessionResponse{
 		Authenticated: true,
-		User:          userJSON{ID: sess.UserID, TenantID: sess.TenantID},
+		User:          userJSON{ID: sess.UserID, TenantID: sess.TenantID, Attributes: json.RawMessage("{}")},
 		Session: sessionJSON{
 			ID:              sess.ID,
 			CreatedAt:       sess.CreatedAt,
@@ -68,16 +72,17 @@ func (s *server) sessionBody(sess *sessiond.Session, u *sessiond.User) sessionRe
 		Data:        data,
 		DataVersion: sess.Version,
 	}
-	if u == nil {
-		p := profileOf(sess)
-		resp.User.Email, resp.User.NeedsOnboarding, resp.User.OnboardingStep = p.Email, p.NeedsOnboarding, p.OnboardingStep
-	} else {
+	if u != nil {
 		resp.User = userJSON{
 			ID:              u.ID,
 			Email:           u.Email,
 			TenantID:        u.TenantID,
 			NeedsOnboarding: u.NeedsOnboarding,
 			OnboardingStep:  u.OnboardingStep,
+			Attributes:      u.Attributes,
+		}
+		if len(u.Attributes) == 0 {
+			resp.User.Attributes = json.RawMessage("{}")
 		}
 	}
 	return resp
@@ -235,29 +240,17 @@ func (s *server) userOf(r *http.Request, sess *sessiond.Session) (*sessiond.User
 	return u, err
 }
 
-// emailOf returns the email of the session's user: from the built-in
-// directory, or from the profile a migration kept in the session's data.
+// emailOf returns the email of the session's user from the user record,
+// which only the server writes (SEC-27); "" for a user without one.
 func (s *server) emailOf(ctx context.Context, sess *sessiond.Session) (string, error) {
 	u, err := s.Accounts.UserByID(ctx, sess.UserID)
 	if errors.Is(err, sessiond.ErrNotFound) {
-		return profileOf(sess).Email, nil
+		return "", nil
 	}
 	if err != nil {
 		return "", err
 	}
 	return u.Email, nil
-}
-
-// profileOf returns the user fields a legacy migration kept in the
-// session's data under "profile".
-func profileOf(sess *sessiond.Session) userJSON {
-	var d struct {
-		Profile userJSON `json:"profile"`
-	}
-	if len(sess.Data) > 0 {
-		json.Unmarshal(sess.Data, &d)
-	}
-	return d.Profile
 }
 
 // handleHealthz: the process is up.
