@@ -240,3 +240,82 @@ func proxyGuardsTheApp(t *testing.T, proxy, site string, legacy *legacyApp) {
 		t.Fatal("the application was reached without a session")
 	}
 }
+
+// TestNginx_NoSpellingOfAnIdentityHeaderReachesAWSGIApp_SEC28 runs the
+// shipped configuration in front of a WSGI-style application: whatever
+// spelling of the identity and remote-user headers a client sends
+// (X_User_Id, x-user-id, Remote-User…), the application believes only what
+// sessiond vouches for. nginx drops headers with underscores
+// (underscores_in_headers off) and the configuration clears the rest.
+func TestNginx_NoSpellingOfAnIdentityHeaderReachesAWSGIApp_SEC28(t *testing.T) {
+	app := testenv.WSGIApp(t)
+	p := startServer(t, filepath.Join(t.TempDir(), "s.db"), "--cookie-secure=false", "--trusted-proxies", "127.0.0.1/32")
+	site := startNginx(t, strings.TrimPrefix(p.url, "http://"), strings.TrimPrefix(app.URL, "http://"))
+	proxyVouchesOnly(t, "nginx", site)
+}
+
+// proxyVouchesOnly signs the demo user in through a proxy in front of
+// testenv.WSGIApp, then sends every spelling of the identity and
+// remote-user headers, signed in and not: the application must believe
+// only sessiond's values (SEC-28).
+func proxyVouchesOnly(t *testing.T, proxy, site string) {
+	t.Helper()
+	body := `{"email":"test@example.com","password":"password"}`
+	res, err := http.Post(site+"/api/auth/session-v2", "application/json", strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var login struct {
+		User struct {
+			ID       string `json:"id"`
+			TenantID string `json:"tenant_id"`
+		} `json:"user"`
+		Session struct {
+			ID string `json:"id"`
+		} `json:"session"`
+	}
+	err = json.NewDecoder(res.Body).Decode(&login)
+	res.Body.Close()
+	var sid string
+	for _, c := range res.Cookies() {
+		if c.Name == "sid" {
+			sid = c.Value
+		}
+	}
+	if res.StatusCode != 200 || err != nil || sid == "" || login.User.ID == "" {
+		t.Fatalf("login through %s: %d, %v, sid %q, user %+v", proxy, res.StatusCode, err, sid, login.User)
+	}
+	believe := func(cookie string) (int, testenv.Beliefs) {
+		t.Helper()
+		req, _ := http.NewRequest("GET", site+"/orders", nil)
+		testenv.SetRawHeaders(req.Header, testenv.SpoofingHeaders())
+		if cookie != "" {
+			req.Header.Set("Cookie", cookie)
+		}
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer res.Body.Close()
+		var b testenv.Beliefs
+		if res.StatusCode == 200 {
+			if err := json.NewDecoder(res.Body).Decode(&b); err != nil {
+				t.Fatalf("GET /orders through %s: %v", proxy, err)
+			}
+		}
+		return res.StatusCode, b
+	}
+	status, b := believe("sid=" + sid)
+	if status != 200 {
+		t.Fatalf("GET /orders through %s, signed in, with spoofed headers: %d", proxy, status)
+	}
+	b.Check(t, "signed in, through "+proxy, map[string]string{
+		"HTTP_X_USER_ID": login.User.ID, "HTTP_X_USER_EMAIL": "test@example.com", "HTTP_X_TENANT_ID": login.User.TenantID,
+		"HTTP_X_SESSION_ID": login.Session.ID, "HTTP_REMOTE_USER": "", "HTTP_X_REMOTE_USER": "", "HTTP_X_FORWARDED_USER": "",
+	})
+	for _, cookie := range []string{"", "sid=AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"} {
+		if status, b := believe(cookie); status != http.StatusUnauthorized {
+			t.Fatalf("GET /orders through %s with Cookie %q and spoofed headers: %d (the application believed %v), want 401", proxy, cookie, status, b)
+		}
+	}
+}

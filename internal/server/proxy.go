@@ -19,11 +19,25 @@ import (
 // upstream request after deleting any copy the client sent. The session
 // cookie itself is not passed upstream: the application never needs the
 // token. Bodies, server-sent events and websockets stream through.
+//
+// Every client header that an application could read as an identity
+// header is deleted (SEC-28): any spelling of the configured names and of
+// the remote-user family, whatever its case, with "_" for "-" (WSGI, PHP
+// and CGI read X_User_Id as HTTP_X_USER_ID, the variable of X-User-Id). An
+// upstream's Set-Cookie for the session cookie, under any of its names, is
+// dropped from the answer: only sessiond sets it.
 func (s *server) proxy(upstream *url.URL) http.Handler {
+	spoofable := spoofableHeaders(s.Identity)
+	sessionCookies := sessionCookieNames(s.Cookies.Name())
 	rp := &httputil.ReverseProxy{
 		Rewrite: func(pr *httputil.ProxyRequest) {
 			pr.SetURL(upstream)
 			pr.Out.Host = pr.In.Host
+			for name := range pr.Out.Header {
+				if spoofable[normalHeader(name)] {
+					delete(pr.Out.Header, name)
+				}
+			}
 			pr.SetXForwarded()
 			stripCookie(pr.Out.Header, s.Cookies.Name())
 			sess := sessiond.FromContext(pr.In.Context())
@@ -51,6 +65,23 @@ func (s *server) proxy(upstream *url.URL) http.Handler {
 			ResponseHeaderTimeout: 60 * time.Second,
 			ExpectContinueTimeout: time.Second,
 		},
+		ModifyResponse: func(res *http.Response) error {
+			lines := res.Header["Set-Cookie"]
+			kept := lines[:0:0]
+			for _, line := range lines {
+				if name := setCookieName(line); sessionCookies[strings.ToLower(name)] {
+					// The value is the application's: never logged.
+					s.log.Warn("the application set the session cookie; dropped", "cookie", name,
+						"method", res.Request.Method, "path", res.Request.URL.Path)
+					continue
+				}
+				kept = append(kept, line)
+			}
+			if len(kept) != len(lines) {
+				res.Header["Set-Cookie"] = kept
+			}
+			return nil
+		},
 		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
 			if !errors.Is(err, r.Context().Err()) {
 				s.log.Warn("upstream failed", "method", r.Method, "path", r.URL.Path, "err", err)
@@ -72,6 +103,60 @@ var copyBufferPool = sync.Pool{New: func() any { b := make([]byte, 32<<10); retu
 
 func (copyBuffers) Get() []byte  { return *copyBufferPool.Get().(*[]byte) }
 func (copyBuffers) Put(b []byte) { copyBufferPool.Put(&b) }
+
+// remoteUserHeaders are headers that applications and frameworks read as
+// the authenticated user, set by other authenticating proxies (Apache's
+// REMOTE_USER, oauth2-proxy, Authelia). sessiond never sets them, so a copy
+// on a proxied request can only come from the client.
+var remoteUserHeaders = []string{
+	"Remote-User", "Remote-Email", "Remote-Groups", "Remote-Name",
+	"X-Remote-User", "X-Forwarded-User", "X-Forwarded-Email", "X-Forwarded-Preferred-Username", "X-Forwarded-Groups",
+	"X-Auth-Request-User", "X-Auth-Request-Email",
+}
+
+// spoofableHeaders returns the normalised names (normalHeader) of the
+// headers that no client may send through the proxy: the identity headers,
+// the remote-user family, and the forwarding headers the proxy sets itself
+// (ReverseProxy removes only their exact spelling).
+func spoofableHeaders(id sessionhttp.IdentityHeaders) map[string]bool {
+	names := append(id.Names(), remoteUserHeaders...)
+	names = append(names, "X-Forwarded-For", "X-Forwarded-Host", "X-Forwarded-Proto", "Forwarded")
+	set := make(map[string]bool, len(names))
+	for _, n := range names {
+		set[normalHeader(n)] = true
+	}
+	return set
+}
+
+// normalHeader is the name as a CGI gateway sees it, lower-cased: "_" and
+// "-" are one character, case does not count.
+func normalHeader(name string) string {
+	return strings.ToLower(strings.ReplaceAll(name, "_", "-"))
+}
+
+// sessionCookieNames returns, lower-cased, the names under which a browser
+// could store a cookie that sessiond reads or that shadows it: the
+// configured name with and without the __Host- and __Secure- prefixes.
+func sessionCookieNames(name string) map[string]bool {
+	base := strings.ToLower(name)
+	for _, p := range []string{"__host-", "__secure-"} {
+		base = strings.TrimPrefix(base, p)
+	}
+	return map[string]bool{base: true, "__host-" + base: true, "__secure-" + base: true}
+}
+
+// setCookieName returns the name of the cookie a Set-Cookie line sets, as
+// a browser reads it: trimmed, and for a nameless cookie ("=sid=x", or no
+// "=" at all) the name its value would seem to have in a Cookie header.
+func setCookieName(line string) string {
+	pair, _, _ := strings.Cut(line, ";")
+	pair = strings.TrimSpace(pair)
+	if rest, ok := strings.CutPrefix(pair, "="); ok {
+		pair = strings.TrimSpace(rest)
+	}
+	name, _, _ := strings.Cut(pair, "=")
+	return strings.TrimSpace(name)
+}
 
 // stripCookie removes the cookie named name from the Cookie headers.
 func stripCookie(h http.Header, name string) {
