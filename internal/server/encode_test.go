@@ -13,7 +13,7 @@ func TestEncode_MatchesEncodingJSON(t *testing.T) {
 		{},
 		{
 			Authenticated: true,
-			User:          userJSON{ID: "u1", Email: "a\"b\\c<d>&e\u2028f\u2029@example.com", TenantID: "t\x00\x1f\n\r\t", NeedsOnboarding: true, OnboardingStep: "stép ✓",
+			User: userJSON{ID: "u1", Email: "a\"b\\c<d>&e\u2028f\u2029@example.com", TenantID: "t\x00\x1f\n\r\t", NeedsOnboarding: true, OnboardingStep: "stép ✓",
 				Attributes: json.RawMessage(`{"plan":"pro","roles":["admin"]}`)},
 			Session: sessionJSON{ID: "s1", CreatedAt: at, LastActivity: at.Add(time.Second), ExpiresAt: at.Add(time.Hour),
 				IdleExpiresAt: at.Add(2 * time.Hour), AuthenticatedAt: at.Local(), IPAddress: "::1", UserAgent: "bad \xff\xfe utf8",
