@@ -1,18 +1,50 @@
 // Package password hashes and verifies passwords with argon2id (RFC 9106),
 // encoded as PHC strings, with bounded concurrency so that a login flood
-// cannot exhaust memory: every hash holds Params.Memory for its duration,
-// and at most Concurrency hashes run at once.
+// cannot exhaust memory or CPU: every hash or verification holds a slot for
+// its duration, and at most Concurrency of them run at once.
+//
+// Verify also checks hashes imported from other backends (issue #12), and
+// asks for an upgrade to sessiond's own argon2id whenever one matches:
+//
+//   - Django: pbkdf2_sha256$<iterations>$<salt>$<base64>, pbkdf2_sha1$…,
+//     bcrypt_sha256$<bcrypt string> (bcrypt of the hex SHA-256 digest of the
+//     password), bcrypt$<bcrypt string>, argon2$argon2id$v=19$m=…,t=…,p=…$<salt>$<hash>
+//     and the older argon2$argon2i$v=19$…;
+//   - bcrypt: $2a$, $2b$ and $2y$ (one algorithm under three names);
+//   - PHC argon2: $argon2id$v=19$m=…,t=…,p=…$<salt>$<hash> (sessiond's own
+//     format) and $argon2i$v=19$…, salt and hash in unpadded base64;
+//   - PHC scrypt as passlib writes it: $scrypt$ln=<log2 N>,r=<r>,p=<p>$<salt>$<hash>,
+//     the parameters in that order, salt and hash in standard base64 with or
+//     without padding.
+//
+// Check validates a hash at import, without hashing. A hash whose cost is
+// above these caps is refused by Check and never run by Verify:
+//
+//   - PBKDF2: 1 to 2,000,000 iterations (Django 3.2 writes 260,000 and
+//     Django 5.2 1,000,000); the hash exactly one digest long;
+//   - bcrypt: cost 4 to 14;
+//   - scrypt: 128·N·r at most 64 MiB (passlib's default ln=16, r=8), p at
+//     most 16 and N·r·p at most 2^21;
+//   - argon2: m at most 256 MiB, t at most 10, p at most 16, v=19 only;
+//   - the whole string at most 512 bytes, salts at most 128 bytes.
+//
+// One verification thus holds at most 256 MiB (an imported argon2 hash) and
+// about a second of one core; at most Concurrency run at once.
+//
+// Passwords are verified exactly as received: never trimmed, normalised or
+// truncated. bcrypt reads only a password's first 72 bytes, so a password
+// longer than that never matches a plain bcrypt hash (a backend that
+// truncated would have accepted it); Django's bcrypt_sha256 hashes the
+// password first and has no such limit.
 package password
 
 import (
 	"context"
 	"crypto/rand"
-	"crypto/subtle"
 	"encoding/base64"
 	"errors"
 	"fmt"
 	"runtime"
-	"strings"
 	"sync/atomic"
 	"time"
 
@@ -57,12 +89,14 @@ type Hasher struct {
 	waiting atomic.Int64
 	queue   int64
 	maxWait time.Duration
-	dummy   string
+	dummy   stored
 }
 
 // Options configure a Hasher. Zero fields take their defaults.
 type Options struct {
-	// Params default to MinParams; weaker values are raised to them.
+	// Params default to MinParams; weaker values are raised to them, and
+	// values above the argon2 caps (m 256 MiB, t 10, p 16) lowered to them,
+	// so that the Hasher's own hashes always verify.
 	Params Params
 	// Concurrency is how many hashes may run at once. Default GOMAXPROCS.
 	Concurrency int
@@ -80,6 +114,9 @@ func New(o Options) *Hasher {
 	p.Memory = max(p.Memory, MinParams.Memory)
 	p.Time = max(p.Time, MinParams.Time)
 	p.Threads = max(p.Threads, MinParams.Threads)
+	p.Memory = min(p.Memory, maxArgon2Memory)
+	p.Time = min(p.Time, maxArgon2Time)
+	p.Threads = min(p.Threads, maxArgon2Threads)
 	if o.Concurrency <= 0 {
 		o.Concurrency = runtime.GOMAXPROCS(0)
 	}
@@ -94,7 +131,11 @@ func New(o Options) *Hasher {
 	// against it costs the same time (SEC-16).
 	var salt [saltLen]byte
 	_, _ = rand.Read(salt[:])
-	h.dummy = encode(p, salt[:], argon2.IDKey([]byte("sessiond-dummy"), salt[:], p.Time, p.Memory, p.Threads, keyLen))
+	dummy, err := parse(encode(p, salt[:], argon2.IDKey([]byte("sessiond-dummy"), salt[:], p.Time, p.Memory, p.Threads, keyLen)))
+	if err != nil {
+		panic("password: the dummy hash does not parse: " + err.Error())
+	}
+	h.dummy = dummy
 	return h
 }
 
@@ -119,29 +160,30 @@ func (h *Hasher) Hash(ctx context.Context, password string) (string, error) {
 	return encode(h.params, salt[:], key), nil
 }
 
-// Verify reports whether password matches the PHC string encoded. When it
-// matches and encoded is weaker than the Hasher's parameters, rehash is true
-// and the caller should store a new Hash. An empty or unparsable encoded
-// string is verified against the dummy hash and never matches, taking the
-// same time as a real check (SEC-16).
+// Verify reports whether password matches encoded, a hash in any format the
+// package documents. When it matches and encoded is not sessiond's own
+// argon2id at the Hasher's parameters or stronger, rehash is true and the
+// caller should store a new Hash. An encoded string that Check refuses
+// (unknown, malformed or above the caps) is verified against the dummy hash
+// and never matches, taking the time of a real check (SEC-16). Every
+// verification, whatever its format, waits for one of the Hasher's slots.
 func (h *Hasher) Verify(ctx context.Context, password, encoded string) (ok, rehash bool, err error) {
 	if len(password) > MaxLength {
 		return false, false, ErrTooLong
 	}
-	p, salt, key, perr := decode(encoded)
+	s, perr := parse(encoded)
 	if perr != nil {
-		p, salt, key, _ = decode(h.dummy)
+		s = h.dummy
 	}
 	release, err := h.acquire(ctx)
 	if err != nil {
 		return false, false, err
 	}
 	defer release()
-	got := argon2.IDKey([]byte(password), salt, p.Time, p.Memory, p.Threads, uint32(len(key)))
-	if subtle.ConstantTimeCompare(got, key) != 1 || perr != nil {
+	if !s.match(password) || perr != nil {
 		return false, false, nil
 	}
-	return true, p.Memory < h.params.Memory || p.Time < h.params.Time || p.Threads < h.params.Threads, nil
+	return true, s.weaker(h.params), nil
 }
 
 // VerifyDummy spends the time of one verification and reports nothing: the
@@ -179,34 +221,4 @@ var b64 = base64.RawStdEncoding
 func encode(p Params, salt, key []byte) string {
 	return fmt.Sprintf("$argon2id$v=%d$m=%d,t=%d,p=%d$%s$%s",
 		argon2.Version, p.Memory, p.Time, p.Threads, b64.EncodeToString(salt), b64.EncodeToString(key))
-}
-
-// decode parses a PHC argon2id string. It refuses parameters that would make
-// verification itself a denial of service (memory above 1 GiB, more than 16
-// passes).
-func decode(s string) (Params, []byte, []byte, error) {
-	var p Params
-	parts := strings.Split(s, "$")
-	if len(parts) != 6 || parts[0] != "" || parts[1] != "argon2id" {
-		return p, nil, nil, errMismatch
-	}
-	var v int
-	if _, err := fmt.Sscanf(parts[2], "v=%d", &v); err != nil || v != argon2.Version {
-		return p, nil, nil, errMismatch
-	}
-	if _, err := fmt.Sscanf(parts[3], "m=%d,t=%d,p=%d", &p.Memory, &p.Time, &p.Threads); err != nil {
-		return p, nil, nil, errMismatch
-	}
-	if p.Memory < 8 || p.Memory > 1<<20 || p.Time < 1 || p.Time > 16 || p.Threads < 1 {
-		return p, nil, nil, errMismatch
-	}
-	salt, err := b64.DecodeString(parts[4])
-	if err != nil || len(salt) < 8 {
-		return p, nil, nil, errMismatch
-	}
-	key, err := b64.DecodeString(parts[5])
-	if err != nil || len(key) < 16 || len(key) > 64 {
-		return p, nil, nil, errMismatch
-	}
-	return p, salt, key, nil
 }
