@@ -1,7 +1,7 @@
 // Test harness: real sessiond processes (SESSIOND_BIN), a cookie jar that
 // plays the browser's part in Node, and a fetch that counts requests.
 
-import { spawn, type ChildProcess } from 'node:child_process'
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
 import { mkdtempSync, rmSync, existsSync } from 'node:fs'
 import { createServer, type Server } from 'node:net'
 import { tmpdir } from 'node:os'
@@ -55,6 +55,7 @@ export async function startSessiond(args: string[] = [], opts: { port?: number; 
   let child: ChildProcess | null = null
   const launch = async () => {
     const started = Date.now()
+    const from = stderr.length
     const c = spawn(bin(), full, { stdio: ['ignore', 'ignore', 'pipe'] })
     child = c
     c.stderr?.setEncoding('utf8')
@@ -62,7 +63,7 @@ export async function startSessiond(args: string[] = [], opts: { port?: number; 
       const timer = setTimeout(() => reject(new Error(`sessiond ${full.join(' ')} did not listen within 20 s:\n${stderr}`)), 20000)
       c.stderr?.on('data', (d: string) => {
         stderr += d
-        if (stderr.includes('"msg":"listening"')) {
+        if (stderr.includes('"msg":"listening"', from)) {
           clearTimeout(timer)
           resolve()
         }
@@ -135,6 +136,8 @@ export interface Counted {
   fetch: typeof fetch
   /** requests lists "METHOD /path" of every request, in order. */
   requests: string[]
+  /** answered lists "METHOD /path STATUS" of every answered request, in order. */
+  answered: string[]
   count: (methodPath: string) => number
 }
 
@@ -145,6 +148,7 @@ export interface Counted {
  */
 export function browserFetch(jar: Jar, userAgent = 'Mozilla/5.0 (X11; Linux x86_64; rv:140.0) Gecko/20100101 Firefox/140.0'): Counted {
   const requests: string[] = []
+  const answered: string[] = []
   const f = async (input: RequestInfo | URL, init: RequestInit = {}): Promise<Response> => {
     const url = new URL(typeof input === 'string' || input instanceof URL ? input.toString() : input.url)
     const method = (init.method ?? 'GET').toUpperCase()
@@ -155,11 +159,13 @@ export function browserFetch(jar: Jar, userAgent = 'Mozilla/5.0 (X11; Linux x86_
     headers.set('User-Agent', userAgent)
     const res = await fetch(url, { ...init, headers, redirect: 'manual' })
     jar.store(res.headers.getSetCookie())
+    answered.push(`${method} ${url.pathname} ${res.status}`)
     return res
   }
   return {
     fetch: f as typeof fetch,
     requests,
+    answered,
     count: (mp) => requests.filter((r) => r === mp).length,
   }
 }
@@ -175,3 +181,46 @@ export async function waitFor(cond: () => boolean | Promise<boolean>, what: stri
 }
 
 export const demo = { email: 'test@example.com', password: 'password' }
+
+/**
+ * tool returns whether a program is installed; without it the test skips,
+ * unless SESSIOND_TEST_REQUIRE_SERVICES=1 (CI), where the caller must fail.
+ */
+export function haveTool(name: string): boolean {
+  const r = spawnSync(name, ['--version'], { stdio: 'ignore' })
+  return r.error === undefined
+}
+
+export const requireServices = process.env.SESSIOND_TEST_REQUIRE_SERVICES === '1'
+
+export interface Redis {
+  url: string
+  port: number
+  stop: () => Promise<void>
+}
+
+/** startRedis runs a redis-server of the test's own on a free port, without persistence. */
+export async function startRedis(): Promise<Redis> {
+  const port = await freePort()
+  const c = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  })
+  let out = ''
+  c.stdout?.setEncoding('utf8')
+  c.stdout?.on('data', (d: string) => (out += d))
+  await waitFor(async () => {
+    if (c.exitCode !== null) throw new Error(`redis-server exited with ${c.exitCode}:\n${out}`)
+    return out.includes('Ready to accept connections')
+  }, `redis-server on port ${port} to accept connections`, 10000)
+  return {
+    url: `redis://127.0.0.1:${port}/0`,
+    port,
+    stop: async () => {
+      if (c.exitCode !== null) return
+      await new Promise<void>((resolve) => {
+        c.once('exit', () => resolve())
+        c.kill('SIGKILL')
+      })
+    },
+  }
+}
