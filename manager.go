@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -146,12 +147,16 @@ func setDefault[T comparable](p *T, v T) {
 // in-memory cache. It is safe for concurrent use. Close it to stop its
 // background work and write pending touches.
 type Manager struct {
-	store    SessionStore // bounded by StoreTimeout
-	rawStore SessionStore // the store as given, for optional capabilities
-	cfg      Config
-	log      *slog.Logger
-	cache    *cache
-	probes   *prober // nil unless the store is a FeedProber
+	store     SessionStore // bounded by StoreTimeout
+	rawStore  SessionStore // the store as given, for optional capabilities
+	cfg       Config
+	log       *slog.Logger
+	cache     *cache
+	probes    *prober // nil unless the store is a FeedProber
+	followers followers
+	// proven is when (UnixNano, real time) the feed was last proven
+	// live: a probe's send time, or the moment it connected.
+	proven atomic.Int64
 
 	touchMu sync.Mutex
 	pending map[string]pendingTouch
@@ -193,11 +198,22 @@ func NewManager(store SessionStore, cfg Config) *Manager {
 			}
 		})
 	}
-	if w, ok := store.(ChangeWatcher); ok && m.cache != nil {
+	// The feed is watched also without a cache: followers (live
+	// revocation streams) need it.
+	if w, ok := store.(ChangeWatcher); ok {
 		if p, ok := store.(FeedProber); ok {
 			m.probes = newProber(p, cfg.FeedLease, cfg.Rand)
-			m.cache.lease = cfg.FeedLease
-			m.goLoop(ctx, cfg.FeedLease/4, func(ctx context.Context) { m.probes.send(ctx, m.log) })
+			if m.cache != nil {
+				m.cache.lease = cfg.FeedLease
+			}
+			m.goLoop(ctx, cfg.FeedLease/4, func(ctx context.Context) {
+				// A feed that stopped proving itself may have died
+				// unnoticed: followers can no longer trust it.
+				if time.Since(time.Unix(0, m.proven.Load())) >= cfg.FeedLease {
+					m.followers.lost()
+				}
+				m.probes.send(ctx, m.log)
+			})
 		}
 		m.wg.Add(1)
 		go func() {
@@ -271,7 +287,7 @@ func (m *Manager) Create(ctx context.Context, ns NewSession) (string, *Session, 
 			return "", nil, m.storeErr("create session", err)
 		}
 		for _, old := range evicted {
-			m.cache.invalidateSession(old.ID)
+			m.changed(Change{SessionID: old.ID})
 			m.dropTouch(old.ID)
 			m.Record(ctx, Event{Type: EventRevoked, UserID: old.UserID, SessionID: old.ID,
 				IPAddress: ns.IPAddress, UserAgent: ns.UserAgent,
@@ -465,7 +481,7 @@ func (m *Manager) Rotate(ctx context.Context, s *Session, reauthenticated bool) 
 		n.Flags = withoutFlag(n.Flags, FlagReauthRequired)
 	}
 	err = m.store.RotateSession(ctx, old.ID, n)
-	m.cache.invalidateSession(old.ID)
+	m.changed(Change{SessionID: old.ID})
 	if errors.Is(err, ErrNotFound) {
 		return "", nil, ErrUnauthenticated
 	}
@@ -489,7 +505,7 @@ func (m *Manager) RequireRecentAuth(s *Session) error {
 // already gone is not an error.
 func (m *Manager) Revoke(ctx context.Context, id string) error {
 	err := m.store.DeleteSession(ctx, id)
-	m.cache.invalidateSession(id)
+	m.changed(Change{SessionID: id})
 	m.dropTouch(id)
 	if err != nil && !errors.Is(err, ErrNotFound) {
 		return m.storeErr("delete session", err)
@@ -500,7 +516,7 @@ func (m *Manager) Revoke(ctx context.Context, id string) error {
 // RevokeTenant deletes every session of the tenant and returns how many.
 func (m *Manager) RevokeTenant(ctx context.Context, tenantID string) (int, error) {
 	n, err := m.store.DeleteTenantSessions(ctx, tenantID)
-	m.cache.invalidateTenant(tenantID)
+	m.changed(Change{TenantID: tenantID})
 	if err != nil {
 		return n, m.storeErr("delete tenant sessions", err)
 	}
@@ -511,7 +527,7 @@ func (m *Manager) RevokeTenant(ctx context.Context, tenantID string) (int, error
 // public id except (empty for none) and returns how many it deleted.
 func (m *Manager) RevokeUser(ctx context.Context, userID, except string) (int, error) {
 	n, err := m.store.DeleteUserSessions(ctx, userID, except)
-	m.cache.invalidateUser(userID)
+	m.changed(Change{UserID: userID})
 	if err != nil {
 		return n, m.storeErr("delete user sessions", err)
 	}
@@ -613,7 +629,7 @@ func (m *Manager) UpdateData(ctx context.Context, id string, patch json.RawMessa
 			return nil, err
 		}
 		err = m.store.UpdateSessionData(ctx, id, data, s.Version)
-		m.cache.invalidateSession(id)
+		m.changed(Change{SessionID: id})
 		switch {
 		case err == nil:
 			s.Data, s.Version = data, s.Version+1
@@ -677,7 +693,7 @@ func (m *Manager) CacheLen() int { return m.cache.len() }
 
 // InvalidateUser drops the user and the user's sessions from this node's
 // cache; callers that change a user outside the Manager use it.
-func (m *Manager) InvalidateUser(userID string) { m.cache.invalidateUser(userID) }
+func (m *Manager) InvalidateUser(userID string) { m.changed(Change{UserID: userID}) }
 
 // storeErr maps a store error: our own *Error passes through (not found,
 // conflict), a context error is reported as unavailable, and anything else is
@@ -697,25 +713,25 @@ func (m *Manager) watch(ctx context.Context, w ChangeWatcher) {
 	backoff := 100 * time.Millisecond
 	for ctx.Err() == nil {
 		err := w.WatchChanges(ctx,
-			func() { m.cache.setEnabled(true); backoff = 100 * time.Millisecond },
+			func() {
+				m.cache.setEnabled(true)
+				m.proven.Store(time.Now().UnixNano())
+				backoff = 100 * time.Millisecond
+			},
 			func(c Change) {
 				if c.Probe != "" {
 					if sent, ok := m.probes.returned(c.Probe); ok {
 						m.cache.prove(sent)
+						if n := sent.UnixNano(); n > m.proven.Load() {
+							m.proven.Store(n)
+						}
 					}
 					return
 				}
-				if c.SessionID != "" {
-					m.cache.invalidateSession(c.SessionID)
-				}
-				if c.UserID != "" {
-					m.cache.invalidateUser(c.UserID)
-				}
-				if c.TenantID != "" {
-					m.cache.invalidateTenant(c.TenantID)
-				}
+				m.changed(c)
 			})
 		m.cache.setEnabled(false)
+		m.followers.lost()
 		if ctx.Err() != nil {
 			return
 		}
@@ -727,6 +743,21 @@ func (m *Manager) watch(ctx context.Context, w ChangeWatcher) {
 		}
 		backoff = min(backoff*2, 5*time.Second)
 	}
+}
+
+// changed drops what the cache holds of c and tells the followers. It is
+// called for this node's own changes, at once, and for every change the
+// feed brings (this node's own again: the second call costs little).
+func (m *Manager) changed(c Change) {
+	switch {
+	case c.SessionID != "":
+		m.cache.invalidateSession(c.SessionID)
+	case c.UserID != "":
+		m.cache.invalidateUser(c.UserID)
+	case c.TenantID != "":
+		m.cache.invalidateTenant(c.TenantID)
+	}
+	m.followers.changed(c)
 }
 
 // goLoop runs fn every interval until ctx ends.

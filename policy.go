@@ -83,7 +83,7 @@ func (m *Manager) checkAnomaly(ctx context.Context, s *Session, c Client) (*Sess
 		flags = append(flags, FlagReauthRequired)
 	}
 	err := m.store.SetSessionFlags(ctx, s.ID, flags)
-	m.cache.invalidateSession(s.ID)
+	m.changed(Change{SessionID: s.ID})
 	if errors.Is(err, ErrNotFound) {
 		return nil, ErrUnauthenticated
 	}

@@ -28,6 +28,7 @@ const (
 	CodeCrossOrigin        = "cross_origin_denied"
 	CodeAdminUnauthorized  = "admin_unauthorized"
 	CodeBadForwardedHeader = "bad_forwarded_header"
+	CodeTooManyStreams     = "too_many_streams"
 )
 
 var statusByCode = map[string]int{
@@ -50,6 +51,7 @@ var statusByCode = map[string]int{
 	CodeCrossOrigin:                 http.StatusForbidden,
 	CodeAdminUnauthorized:           http.StatusUnauthorized,
 	CodeBadForwardedHeader:          http.StatusBadRequest,
+	CodeTooManyStreams:              http.StatusTooManyRequests,
 }
 
 // WriteError answers with err's status and {"error": code, "message": text}.

@@ -328,6 +328,7 @@ func serve(e env, cfg config.Config) (err error) {
 		upstream, _ = url.Parse(cfg.Upstream)
 	}
 	ih := cfg.IdentityHeaders
+	shutdown := make(chan struct{}) // closed when the server starts shutting down: streams end
 	handler := server.NewServer(server.Deps{
 		Identity:       sessionhttp.IdentityHeaders{UserID: ih[0], Email: ih[1], TenantID: ih[2], SessionID: ih[3]},
 		Migrator:       migrator,
@@ -342,6 +343,7 @@ func serve(e env, cfg config.Config) (err error) {
 		AllowedOrigins: cfg.AllowedOrigins,
 		TrustedProxies: cfg.TrustedProxies,
 		AdminToken:     adminToken,
+		Shutdown:       shutdown,
 	})
 	srv := &http.Server{
 		Handler:           handler,
@@ -352,6 +354,7 @@ func serve(e env, cfg config.Config) (err error) {
 		MaxHeaderBytes:    64 << 10,
 		ErrorLog:          slog.NewLogLogger(a.log.Handler(), slog.LevelWarn),
 	}
+	srv.RegisterOnShutdown(func() { close(shutdown) })
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
 		return fmt.Errorf("listen on %s (--listen): %w", cfg.Listen, err)

@@ -67,6 +67,13 @@ func New(cacheLen func() int) *Metrics {
 	return m
 }
 
+// ObserveStreams reports the open live-revocation streams through open.
+func (m *Metrics) ObserveStreams(open func() int) {
+	m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "sessiond_session_streams", Help: "Open live-revocation streams (GET /api/auth/session-v2/stream) on this node.",
+	}, func() float64 { return float64(open()) }))
+}
+
 // Handler serves the metrics in the Prometheus text format.
 func (m *Metrics) Handler() http.Handler {
 	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{})

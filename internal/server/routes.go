@@ -21,6 +21,8 @@ func (s *server) routes(mux *http.ServeMux) {
 	mux.Handle("PATCH /api/auth/session-v2", changes(s.handlePatchSession))
 	mux.Handle("OPTIONS /api/auth/session-v2", api(http.HandlerFunc(s.handlePreflight)))
 	mux.Handle("/api/auth/session-v2", api(methodNotAllowed("GET, POST, PATCH, DELETE")))
+	mux.Handle("GET /api/auth/session-v2/stream", api(http.HandlerFunc(s.handleStream)))
+	mux.Handle("OPTIONS /api/auth/session-v2/stream", api(http.HandlerFunc(s.handlePreflight)))
 
 	mux.Handle("GET /api/auth/sessions", api(http.HandlerFunc(s.handleListSessions)))
 	mux.Handle("DELETE /api/auth/sessions/{id}", changes(s.handleRevokeSession))

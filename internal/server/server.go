@@ -49,6 +49,16 @@ type Deps struct {
 	Metrics *metrics.Metrics
 	// Now is the clock. Default time.Now.
 	Now func() time.Time
+
+	// MaxStreams and MaxStreamsPerUser bound the open live-revocation
+	// streams of this node (defaults DefaultMaxStreams and
+	// DefaultMaxStreamsPerUser); StreamHeartbeat is how often an idle
+	// stream sends a comment (default DefaultStreamHeartbeat).
+	MaxStreams, MaxStreamsPerUser int
+	StreamHeartbeat               time.Duration
+	// Shutdown, when set, is closed when the server begins to shut down:
+	// open streams then end (http.Server.Shutdown does not end them).
+	Shutdown <-chan struct{}
 }
 
 // Limits on request bodies.
@@ -61,6 +71,8 @@ type server struct {
 	log         *slog.Logger
 	adminDigest []byte // SHA-256 of the admin token; nil: admin API off
 	sessions    *sessionhttp.Sessions
+	streams     streams
+	shutdown    <-chan struct{} // Deps.Shutdown, or never
 }
 
 // NewServer returns the sessiond HTTP handler.
@@ -74,10 +86,23 @@ func NewServer(d Deps) http.Handler {
 	if d.Identity == (sessionhttp.IdentityHeaders{}) {
 		d.Identity = sessionhttp.DefaultIdentityHeaders
 	}
-	s := &server{Deps: d, log: d.Logger}
+	if d.MaxStreams <= 0 {
+		d.MaxStreams = DefaultMaxStreams
+	}
+	if d.MaxStreamsPerUser <= 0 {
+		d.MaxStreamsPerUser = DefaultMaxStreamsPerUser
+	}
+	if d.StreamHeartbeat <= 0 {
+		d.StreamHeartbeat = DefaultStreamHeartbeat
+	}
+	s := &server{Deps: d, log: d.Logger, shutdown: d.Shutdown}
+	if s.shutdown == nil {
+		s.shutdown = make(chan struct{})
+	}
 	s.sessions = &sessionhttp.Sessions{Manager: d.Manager, Cookies: d.Cookies, Client: s.client}
 	if d.Metrics != nil {
 		s.sessions.Observe = func(err error) { d.Metrics.Validation(err, errors.Is(err, sessiond.ErrUnavailable)) }
+		d.Metrics.ObserveStreams(s.streams.count)
 	}
 	if d.Migrator != nil && d.Migrator.Sessions == nil {
 		d.Migrator.Sessions = s.sessions

@@ -124,6 +124,8 @@ type options struct {
 	hasher    *password.Hasher
 	cookie    sessionhttp.CookieConfig
 	logs      io.Writer // the server's log (none: discarded)
+	// deps, when set, adjusts the server's dependencies (stream limits).
+	deps func(*server.Deps)
 }
 
 const (
@@ -168,6 +170,9 @@ func start(t *testing.T, o options) *testServer {
 	}
 	if o.logs != nil {
 		deps.Logger = slog.New(slog.NewTextHandler(o.logs, nil))
+	}
+	if o.deps != nil {
+		o.deps(&deps)
 	}
 	if o.metrics {
 		deps.Metrics = metrics.New(m.CacheLen)
