@@ -123,6 +123,27 @@ describe('useSession', () => {
     await screen.findByText(/Welcome test@example.com/)
   })
 
+  test('a revocation from another device re-renders this one (the stream)', async () => {
+    const jar = new Jar()
+    const { m, counted } = tab(jar)
+    const s = await m.createSession(demo.email, demo.password)
+    renderStrict(
+      <SessionProvider manager={m} session={s}>
+        <MyComponent />
+      </SessionProvider>,
+    )
+    const phone = createSessionManager({ baseUrl: sd.url, fetch: browserFetch(new Jar()).fetch, broadcast: false })
+    managers.push(phone)
+    await phone.createSession(demo.email, demo.password)
+    // The stream is open once the manager holds a subscriber and a session;
+    // revoke only then, or the revocation would be seen by a later fetch.
+    await rtlWaitFor(() => expect(counted.answered).toContain('GET /api/auth/session-v2/stream 200'))
+    // StrictMode subscribed twice: still one stream.
+    expect(counted.count('GET /api/auth/session-v2/stream')).toBe(1)
+    await act(() => phone.revokeSession(s.session.id))
+    await screen.findByText('Please login')
+  })
+
   test('focus revalidation can be turned off by the provider', async () => {
     const jar = new Jar()
     const login = tab(jar)
