@@ -279,6 +279,44 @@ type CounterStore interface {
 	Counter(ctx context.Context, key string, now time.Time) (int64, time.Time, error)
 	// ResetCounter deletes the counter. A missing one is not an error.
 	ResetCounter(ctx context.Context, key string) error
+	// ReserveCounter is IncrementCounter unless the counter is still
+	// waiting out its back-off: with n its count and last its last
+	// increment, that is when last + b.Delay(n) is after now; then it
+	// changes nothing and returns false. Check and increment are one
+	// atomic step, so that N parallel callers cannot all pass (SEC-29).
+	ReserveCounter(ctx context.Context, key string, now time.Time, ttl time.Duration, b Backoff) (bool, error)
+	// ReleaseCounter takes one back: the count less one, never below 0,
+	// its last increment and expiry unchanged. A missing counter is not
+	// an error.
+	ReleaseCounter(ctx context.Context, key string) error
+}
+
+// Backoff is an exponential back-off over a counter of attempts: the
+// first Free attempts wait for nothing; after n ≥ Free, the next waits
+// Base·2^(n−Free), at most Max.
+type Backoff struct {
+	Free      int
+	Base, Max time.Duration
+}
+
+// Delay is the wait after n attempts.
+func (b Backoff) Delay(n int64) time.Duration {
+	if n < int64(b.Free) || b.Base <= 0 {
+		return 0
+	}
+	return min(b.Base<<min(n-int64(b.Free), b.Doublings()), b.Max)
+}
+
+// Doublings is how many doublings of Base reach Max: past them Delay is
+// Max. Stores compute Delay in SQL or Lua as
+// min(Base << min(n − Free, Doublings), Max), in microseconds, which never
+// overflows.
+func (b Backoff) Doublings() int64 {
+	var k int64
+	for b.Base > 0 && k < 62 && b.Base<<k < b.Max {
+		k++
+	}
+	return k
 }
 
 // Event is one entry of the audit trail. It never carries a password, a

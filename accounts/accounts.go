@@ -209,23 +209,24 @@ func (s *Service) Login(ctx context.Context, in Login) (string, *sessiond.Sessio
 		return "", nil, nil, err
 	}
 	keys := s.throttleKeys(key, in.IPAddress)
-	if err := s.checkThrottle(ctx, keys, in.IPAddress); err != nil {
+	if err := s.reserve(ctx, keys, in.IPAddress); err != nil {
 		return "", nil, nil, err
 	}
 	u, err := s.verify(ctx, key, in.Password)
 	if errors.Is(err, sessiond.ErrInvalidCredentials) {
-		s.countFailure(ctx, keys)
+		// The reserved attempt stays counted: it was a failure.
 		userID := ""
 		if u != nil {
 			userID = u.ID
 		}
-		s.sessions.Record(ctx, sessiond.Event{Type: sessiond.EventLoginFailed, UserID: userID, IPAddress: in.IPAddress, UserAgent: in.UserAgent})
+		s.sessions.Record(context.WithoutCancel(ctx), sessiond.Event{Type: sessiond.EventLoginFailed, UserID: userID, IPAddress: in.IPAddress, UserAgent: in.UserAgent})
 		return "", nil, nil, err
 	}
 	if err != nil {
+		s.release(ctx, keys) // never checked (busy, store down): not a failure
 		return "", nil, nil, err
 	}
-	s.clearAccountFailures(ctx, keys)
+	s.succeeded(ctx, keys)
 	token, sess, err := s.sessions.Create(ctx, sessiond.NewSession{
 		UserID:    u.ID,
 		TenantID:  u.TenantID,
@@ -240,6 +241,8 @@ func (s *Service) Login(ctx context.Context, in Login) (string, *sessiond.Sessio
 			s.log.Warn("could not revoke the session presented at login", "session_id", in.Presented.ID, "err", err)
 		}
 	}
+	// The session exists: its bookkeeping survives the client going away.
+	ctx = context.WithoutCancel(ctx)
 	s.sessions.Record(ctx, sessiond.Event{Type: sessiond.EventLogin, UserID: u.ID, SessionID: sess.ID, IPAddress: in.IPAddress, UserAgent: in.UserAgent})
 	s.noteDevice(ctx, sess)
 	return token, sess, u, nil
@@ -366,13 +369,17 @@ func (s *Service) checkOwnPassword(ctx context.Context, sess *sessiond.Session, 
 		return nil, err
 	}
 	keys := s.throttleKeys(u.EmailKey, c.IPAddress)
-	if err := s.checkThrottle(ctx, keys, c.IPAddress); err != nil {
+	if err := s.reserve(ctx, keys, c.IPAddress); err != nil {
 		return nil, err
 	}
 	u, err = s.verify(ctx, u.EmailKey, pw)
-	if errors.Is(err, sessiond.ErrInvalidCredentials) {
-		s.countFailure(ctx, keys)
+	switch {
+	case errors.Is(err, sessiond.ErrInvalidCredentials):
 		return nil, ErrWrongPassword
+	case err != nil:
+		s.release(ctx, keys)
+	default:
+		s.succeeded(ctx, keys)
 	}
 	return u, err
 }

@@ -42,18 +42,6 @@ func (t *Throttle) setDefaults() {
 	}
 }
 
-// delay is the wait after n failures when free are allowed.
-func (t Throttle) delay(n int64, free int) time.Duration {
-	if n < int64(free) {
-		return 0
-	}
-	shift := n - int64(free)
-	if shift >= 62 || t.Base > t.Max>>shift {
-		return t.Max
-	}
-	return t.Base << shift
-}
-
 type throttleKey struct {
 	key  string
 	free int
@@ -68,48 +56,72 @@ func (s *Service) throttleKeys(emailKey, ip string) []throttleKey {
 	return keys
 }
 
-// checkThrottle returns a too_many_requests error with RetryAfter when any
-// key is still waiting out its back-off.
-func (s *Service) checkThrottle(ctx context.Context, keys []throttleKey, ip string) error {
+// reserve takes one attempt on every key before a password is checked,
+// each check-and-count one atomic step in the shared store, so that N
+// parallel guesses cost at most the allowed number of hash checks (SEC-29).
+// When a key is still waiting out its back-off, the keys already taken are
+// given back and the answer is too_many_requests with RetryAfter. An
+// attempt stays counted when the password is wrong; release gives it back
+// otherwise.
+func (s *Service) reserve(ctx context.Context, keys []throttleKey, ip string) error {
 	now := s.now()
-	var wait time.Duration
-	for _, k := range keys {
+	for i, k := range keys {
 		sctx, cancel := s.sessions.StoreContext(ctx)
-		n, last, err := s.counters.Counter(sctx, k.key, now)
+		ok, err := s.counters.ReserveCounter(sctx, k.key, now, s.throttle.Window, s.backoff(k))
 		cancel()
+		if err == nil && ok {
+			continue
+		}
+		s.release(ctx, keys[:i])
 		if err != nil {
 			return storeErr(err)
 		}
-		if until := last.Add(s.throttle.delay(n, k.free)); until.After(now) && until.Sub(now) > wait {
-			wait = until.Sub(now)
-		}
+		wait := s.retryAfter(ctx, k, now)
+		s.log.Info("audit", "event", sessiond.EventThrottled, "ip", ip, "retry_after_s", int(wait/time.Second))
+		return &sessiond.Error{Code: sessiond.CodeTooManyRequests, Message: "too many failed attempts; try again later", RetryAfter: wait}
 	}
-	if wait <= 0 {
-		return nil
-	}
-	wait = wait.Round(time.Second) + time.Second
-	s.log.Info("audit", "event", sessiond.EventThrottled, "ip", ip, "retry_after_s", int(wait/time.Second))
-	return &sessiond.Error{Code: sessiond.CodeTooManyRequests, Message: "too many failed attempts; try again later", RetryAfter: wait}
+	return nil
 }
 
-// countFailure adds a failure to every key. Failing to count is logged: the
-// answer to the caller is already a failure.
-func (s *Service) countFailure(ctx context.Context, keys []throttleKey) {
-	now := s.now()
+func (s *Service) backoff(k throttleKey) sessiond.Backoff {
+	return sessiond.Backoff{Free: k.free, Base: s.throttle.Base, Max: s.throttle.Max}
+}
+
+// retryAfter is how long k still waits, in whole seconds, at least one.
+func (s *Service) retryAfter(ctx context.Context, k throttleKey, now time.Time) time.Duration {
+	sctx, cancel := s.sessions.StoreContext(ctx)
+	n, last, err := s.counters.Counter(sctx, k.key, now)
+	cancel()
+	wait := time.Second
+	if err == nil {
+		wait = max(last.Add(s.backoff(k).Delay(n)).Sub(now), 0).Round(time.Second) + time.Second
+	}
+	return wait
+}
+
+// release gives back one attempt on every key: the attempt was not a
+// failure (the login succeeded, or the password was never checked). It
+// survives the client going away: the outcome is already decided.
+func (s *Service) release(ctx context.Context, keys []throttleKey) {
+	ctx = context.WithoutCancel(ctx)
 	for _, k := range keys {
 		sctx, cancel := s.sessions.StoreContext(ctx)
-		_, err := s.counters.IncrementCounter(sctx, k.key, now, s.throttle.Window)
+		err := s.counters.ReleaseCounter(sctx, k.key)
 		cancel()
 		if err != nil {
-			s.log.Warn("login failure not counted", "err", err)
+			s.log.Warn("login attempt not given back", "err", err)
 		}
 	}
 }
 
-func (s *Service) clearAccountFailures(ctx context.Context, keys []throttleKey) {
+// succeeded clears the account's failures and gives back the address's
+// attempt, also when the client has gone away.
+func (s *Service) succeeded(ctx context.Context, keys []throttleKey) {
+	ctx = context.WithoutCancel(ctx)
 	sctx, cancel := s.sessions.StoreContext(ctx)
-	defer cancel()
 	if err := s.counters.ResetCounter(sctx, keys[0].key); err != nil {
 		s.log.Warn("login failures not cleared", "err", err)
 	}
+	cancel()
+	s.release(ctx, keys[1:])
 }

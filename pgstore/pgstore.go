@@ -7,6 +7,7 @@
 package pgstore
 
 import (
+	"cmp"
 	"context"
 	"embed"
 	"encoding/json"
@@ -35,6 +36,10 @@ type Options struct {
 	StatementTimeout time.Duration
 	// MaxConns bounds the pool. Default pgxpool's (max(4, CPUs)).
 	MaxConns int32
+	// ConnectTimeout bounds each connection attempt, so that a server
+	// that accepts connections and never answers is an error, not a hang.
+	// Default 5s; the URL's connect_timeout wins.
+	ConnectTimeout time.Duration
 }
 
 // Store is a sessiond.Store on PostgreSQL.
@@ -62,6 +67,9 @@ func Open(ctx context.Context, url string, opts Options) (*Store, error) {
 	}
 	if opts.MaxConns > 0 {
 		cfg.MaxConns = opts.MaxConns
+	}
+	if cfg.ConnConfig.ConnectTimeout == 0 {
+		cfg.ConnConfig.ConnectTimeout = cmp.Or(opts.ConnectTimeout, 5*time.Second)
 	}
 	rp := cfg.ConnConfig.RuntimeParams
 	rp["search_path"] = opts.Schema
@@ -441,6 +449,29 @@ func (s *Store) IncrementCounter(ctx context.Context, key string, now time.Time,
 			last_at = excluded.last_at, expires_at = excluded.expires_at
 		RETURNING count`, key, now, now.Add(ttl)).Scan(&n)
 	return n, translate(err)
+}
+
+// ReserveCounter implements sessiond.CounterStore in one statement: the
+// upsert's WHERE refuses an update while the back-off runs.
+func (s *Store) ReserveCounter(ctx context.Context, key string, now time.Time, ttl time.Duration, b sessiond.Backoff) (bool, error) {
+	var n int64
+	err := s.pool.QueryRow(ctx, `INSERT INTO counters (key, count, last_at, expires_at) VALUES ($1, 1, $2, $3)
+		ON CONFLICT (key) DO UPDATE SET
+			count = CASE WHEN counters.expires_at <= excluded.last_at THEN 1 ELSE counters.count + 1 END,
+			last_at = excluded.last_at, expires_at = excluded.expires_at
+		WHERE counters.expires_at <= excluded.last_at OR counters.count < $4
+			OR counters.last_at + make_interval(secs => LEAST($5::bigint << LEAST(counters.count - $4, $6::bigint)::int, $7::bigint) / 1e6) <= excluded.last_at
+		RETURNING count`, key, now, now.Add(ttl), b.Free, b.Base.Microseconds(), b.Doublings(), b.Max.Microseconds()).Scan(&n)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return false, nil
+	}
+	return err == nil, translate(err)
+}
+
+// ReleaseCounter implements sessiond.CounterStore.
+func (s *Store) ReleaseCounter(ctx context.Context, key string) error {
+	_, err := s.pool.Exec(ctx, `UPDATE counters SET count = count - 1 WHERE key = $1 AND count > 0`, key)
+	return translate(err)
 }
 
 // Counter implements sessiond.CounterStore.

@@ -898,30 +898,55 @@ func (s *Store) UserByEmailKey(ctx context.Context, key string) (*sessiond.User,
 	return s.UserByID(ctx, id)
 }
 
-// counterScript: KEYS[1] counter; ARGV = now, expiresAt (ms); returns the
-// count. The hash holds n and last (µs).
+// counterScript: KEYS[1] counter; ARGV = now (µs), expiry (µs), expiry
+// (ms), then the back-off: free, base (µs), doublings, max (µs); a base of
+// 0 means no back-off. The hash holds n, last (µs) and exp (µs). A counter
+// past exp by the caller's clock starts over. It returns the new count, or
+// 0 when the back-off refused the increment.
 var counterScript = rueidis.NewLuaScript(`
-local n = redis.call('HINCRBY', KEYS[1], 'n', 1)
-redis.call('HSET', KEYS[1], 'last', ARGV[1])
-redis.call('PEXPIREAT', KEYS[1], ARGV[2])
-return n
+local now, exp = tonumber(ARGV[1]), ARGV[2]
+local free, base, k, max = tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6]), tonumber(ARGV[7])
+local c = redis.call('HMGET', KEYS[1], 'n', 'last', 'exp')
+local n, last = tonumber(c[1]) or 0, tonumber(c[2]) or 0
+if c[3] and tonumber(c[3]) <= now then n = 0 end
+if base > 0 and n >= free then
+  local delay = math.min(base * (2 ^ math.min(n - free, k)), max)
+  if last + delay > now then return 0 end
+end
+redis.call('HSET', KEYS[1], 'n', n + 1, 'last', ARGV[1], 'exp', exp)
+redis.call('PEXPIREAT', KEYS[1], ARGV[3])
+return n + 1
 `)
 
-// IncrementCounter implements sessiond.CounterStore. An expired counter is
-// gone (its key expired), so it starts over at 1.
+// releaseScript: KEYS[1] counter; takes one back, never below 0.
+var releaseScript = rueidis.NewLuaScript(`
+local n = tonumber(redis.call('HGET', KEYS[1], 'n'))
+if n and n > 0 then redis.call('HINCRBY', KEYS[1], 'n', -1) end
+return 0
+`)
+
+// IncrementCounter implements sessiond.CounterStore in one script. An
+// expired counter (by Redis or by the caller's clock) starts over at 1.
 func (s *Store) IncrementCounter(ctx context.Context, key string, now time.Time, ttl time.Duration) (int64, error) {
-	k := s.k("c", key)
-	// A counter whose deadline passed by the caller's clock starts over
-	// even if Redis has not expired it yet.
-	if n, _, err := s.Counter(ctx, key, now); err == nil && n == 0 {
-		s.c.Do(ctx, s.c.B().Del().Key(k).Build())
-	}
-	n, err := counterScript.Exec(ctx, s.c, []string{k}, []string{micros(now), strconv.FormatInt(now.Add(ttl).UnixMilli(), 10)}).ToInt64()
-	if err != nil {
-		return 0, translate(err)
-	}
-	s.c.Do(ctx, s.c.B().Hset().Key(k).FieldValue().FieldValue("exp", micros(now.Add(ttl))).Build())
-	return n, nil
+	n, err := counterScript.Exec(ctx, s.c, []string{s.k("c", key)}, counterArgs(now, ttl, sessiond.Backoff{})).ToInt64()
+	return n, translate(err)
+}
+
+// ReserveCounter implements sessiond.CounterStore in one script.
+func (s *Store) ReserveCounter(ctx context.Context, key string, now time.Time, ttl time.Duration, b sessiond.Backoff) (bool, error) {
+	n, err := counterScript.Exec(ctx, s.c, []string{s.k("c", key)}, counterArgs(now, ttl, b)).ToInt64()
+	return n > 0, translate(err)
+}
+
+// ReleaseCounter implements sessiond.CounterStore.
+func (s *Store) ReleaseCounter(ctx context.Context, key string) error {
+	return translate(releaseScript.Exec(ctx, s.c, []string{s.k("c", key)}, nil).Error())
+}
+
+func counterArgs(now time.Time, ttl time.Duration, b sessiond.Backoff) []string {
+	return []string{micros(now), micros(now.Add(ttl)), strconv.FormatInt(now.Add(ttl).UnixMilli(), 10),
+		strconv.Itoa(b.Free), strconv.FormatInt(b.Base.Microseconds(), 10), strconv.FormatInt(b.Doublings(), 10),
+		strconv.FormatInt(b.Max.Microseconds(), 10)}
 }
 
 // Counter implements sessiond.CounterStore.

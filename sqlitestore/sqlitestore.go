@@ -438,6 +438,29 @@ func (s *Store) IncrementCounter(ctx context.Context, key string, now time.Time,
 	return n, translate(err)
 }
 
+// ReserveCounter implements sessiond.CounterStore in one statement: the
+// upsert's WHERE refuses an update while the back-off runs.
+func (s *Store) ReserveCounter(ctx context.Context, key string, now time.Time, ttl time.Duration, b sessiond.Backoff) (bool, error) {
+	var n int64
+	err := s.w.QueryRowContext(ctx, `INSERT INTO counters (key, count, last_at, expires_at) VALUES (?1, 1, ?2, ?3)
+		ON CONFLICT (key) DO UPDATE SET
+			count = CASE WHEN counters.expires_at <= excluded.last_at THEN 1 ELSE counters.count + 1 END,
+			last_at = excluded.last_at, expires_at = excluded.expires_at
+		WHERE counters.expires_at <= excluded.last_at OR counters.count < ?4
+			OR counters.last_at + MIN(?5 << MIN(counters.count - ?4, ?6), ?7) <= excluded.last_at
+		RETURNING count`, key, micros(now), micros(now.Add(ttl)), b.Free, b.Base.Microseconds(), b.Doublings(), b.Max.Microseconds()).Scan(&n)
+	if errors.Is(err, sql.ErrNoRows) {
+		return false, nil
+	}
+	return err == nil, translate(err)
+}
+
+// ReleaseCounter implements sessiond.CounterStore.
+func (s *Store) ReleaseCounter(ctx context.Context, key string) error {
+	_, err := s.w.ExecContext(ctx, `UPDATE counters SET count = count - 1 WHERE key = ? AND count > 0`, key)
+	return translate(err)
+}
+
 // Counter implements sessiond.CounterStore.
 func (s *Store) Counter(ctx context.Context, key string, now time.Time) (int64, time.Time, error) {
 	var n, last int64

@@ -12,6 +12,7 @@ import (
 	"reflect"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -54,6 +55,8 @@ var cases = []struct {
 	{"SetSessionFlagsReplacesFlagsOfExistingSessionsOnly", testSetFlags},
 	{"DeleteTenantSessionsDeletesOnlyThatTenant", testDeleteTenant},
 	{"CountersIncrementExpireAndReset", testCounters},
+	{"ReserveCounterHonoursTheBackoffUnderParallelCalls_SEC29", testReserveParallel},
+	{"ParallelIncrementsAreAllCounted", testIncrementParallel},
 	{"EventsComeBackNewestFirstAndAgeOut", testEvents},
 	{"SeenDeviceIsNewOncePerUser", testDevices},
 	{"ClaimMigrationHasOneWinnerUnderParallelCalls", testClaimParallel},
@@ -694,6 +697,72 @@ func testCounters(t *testing.T, s sessiond.Store) {
 	}
 	if err := s.ResetCounter(ctx, "never"); err != nil {
 		t.Fatalf("reset of a missing counter: %v", err)
+	}
+}
+
+func testReserveParallel(t *testing.T, s sessiond.Store) {
+	ctx := context.Background()
+	b := sessiond.Backoff{Free: 5, Base: time.Second, Max: 15 * time.Minute}
+	var granted atomic.Int64
+	var wg sync.WaitGroup
+	for range 20 {
+		wg.Go(func() {
+			ok, err := s.ReserveCounter(ctx, "guess", base, time.Hour, b)
+			if err != nil {
+				t.Error(err)
+			}
+			if ok {
+				granted.Add(1)
+			}
+		})
+	}
+	wg.Wait()
+	if granted.Load() != 5 {
+		t.Fatalf("20 parallel reservations with 5 free attempts: %d granted, want 5", granted.Load())
+	}
+	// The sixth waits Base after the fifth, the seventh twice that.
+	for _, c := range []struct {
+		after time.Duration
+		want  bool
+	}{{999 * time.Millisecond, false}, {time.Second, true}, {2*time.Second + 999*time.Millisecond, false}, {3 * time.Second, true}} {
+		if ok, err := s.ReserveCounter(ctx, "guess", base.Add(c.after), time.Hour, b); err != nil || ok != c.want {
+			t.Fatalf("reservation %v after the burst: %v, %v; want %v", c.after, ok, err, c.want)
+		}
+	}
+	if n, _, _ := s.Counter(ctx, "guess", base.Add(3*time.Second)); n != 7 {
+		t.Fatalf("count %d after 7 granted reservations", n)
+	}
+	// A release takes one back; an expired counter starts over.
+	if err := s.ReleaseCounter(ctx, "guess"); err != nil {
+		t.Fatal(err)
+	}
+	if n, _, _ := s.Counter(ctx, "guess", base.Add(3*time.Second)); n != 6 {
+		t.Fatalf("count %d after a release, want 6", n)
+	}
+	if ok, _ := s.ReserveCounter(ctx, "guess", base.Add(2*time.Hour), time.Hour, b); !ok {
+		t.Fatal("a reservation on an expired counter was refused")
+	}
+	if n, _, _ := s.Counter(ctx, "guess", base.Add(2*time.Hour)); n != 1 {
+		t.Fatalf("count %d after expiry and one reservation, want 1", n)
+	}
+	if err := s.ReleaseCounter(ctx, "never"); err != nil {
+		t.Fatalf("release of a missing counter: %v", err)
+	}
+}
+
+func testIncrementParallel(t *testing.T, s sessiond.Store) {
+	ctx := context.Background()
+	var wg sync.WaitGroup
+	for range 18 {
+		wg.Go(func() {
+			if _, err := s.IncrementCounter(ctx, "failures", base, time.Hour); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	wg.Wait()
+	if n, _, _ := s.Counter(ctx, "failures", base); n != 18 {
+		t.Fatalf("18 parallel increments counted %d", n)
 	}
 }
 
