@@ -321,6 +321,8 @@ func storeCrashUnderLoad(t *testing.T, store *ownStore) {
 	b := startNode(t, store.url, "--cache-ttl", "1h")
 	nodes := [2]string{a.url, b.url}
 	hc := &http.Client{Timeout: 10 * time.Second}
+	// call returns the status and the new token; status 0 is a transport
+	// error, whose text (with the time it took) takes the token's place.
 	call := func(method, url, body, token string) (int, string) {
 		req, _ := http.NewRequest(method, url+"/api/auth/session-v2", strings.NewReader(body))
 		if body != "" {
@@ -329,9 +331,10 @@ func storeCrashUnderLoad(t *testing.T, store *ownStore) {
 		if token != "" {
 			req.Header.Set("Cookie", "sid="+token)
 		}
+		start := time.Now()
 		res, err := hc.Do(req)
 		if err != nil {
-			return 0, ""
+			return 0, fmt.Sprintf("%s %s at %s: %v after %v", method, url, start.Format("15:04:05.000"), err, time.Since(start).Round(time.Millisecond))
 		}
 		defer res.Body.Close()
 		io.Copy(io.Discard, res.Body)
@@ -373,7 +376,7 @@ func storeCrashUnderLoad(t *testing.T, store *ownStore) {
 				code, token := call("POST", x, string(login), "")
 				if code != 200 || token == "" {
 					if code != 503 {
-						fail("login on %s: %d", x, code)
+						fail("login on %s: %d %s", x, code, token)
 					}
 					mu.Lock()
 					unavailable++
