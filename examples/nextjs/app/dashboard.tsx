@@ -1,0 +1,67 @@
+'use client'
+
+import sessionManager from '@sessiond/client'
+import { useSession } from '@sessiond/react'
+import { useRouter } from 'next/navigation'
+import { useEffect, useState } from 'react'
+import { isUnavailable } from './errors'
+
+export default function Dashboard() {
+  const { user, isAuthenticated, loading, needsOnboarding, tenantId, error, refresh } = useSession()
+  const router = useRouter()
+  const [busy, setBusy] = useState(false)
+
+  useEffect(() => {
+    if (needsOnboarding) router.replace('/onboarding')
+  }, [needsOnboarding, router])
+
+  const unavailable = isUnavailable(error)
+  if (loading) return <main>Loading…</main>
+  if (!isAuthenticated || !user) {
+    return (
+      <main>
+        {unavailable ? (
+          <p className="notice" data-testid="unavailable">
+            The session service is unavailable. Try again in a moment.
+          </p>
+        ) : (
+          <p data-testid="signed-out">
+            You are signed out. <a href="/login">Sign in</a>
+          </p>
+        )}
+      </main>
+    )
+  }
+  return (
+    <main>
+      {unavailable && (
+        <p className="notice" data-testid="unavailable">
+          The session service is unavailable. You are still signed in; try again in a moment.
+        </p>
+      )}
+      <h1>Welcome {user.email}</h1>
+      <p>
+        Tenant: <strong data-testid="tenant">{tenantId}</strong>
+      </p>
+      <p>
+        <a href="/account/sessions">Your devices</a>
+      </p>
+      <button className="secondary" onClick={() => refresh()}>
+        Refresh
+      </button>{' '}
+      <button
+        disabled={busy}
+        onClick={async () => {
+          setBusy(true)
+          try {
+            await sessionManager.logout()
+          } finally {
+            setBusy(false)
+          }
+        }}
+      >
+        Sign out
+      </button>
+    </main>
+  )
+}
