@@ -19,6 +19,10 @@ beforeAll(async () => {
   // valid legacy session of user legacy-N.
   legacy = createServer((req, res) => {
     legacyCalls.push(req.headers.cookie ?? '')
+    if (/(?:^|;\s*)session_token=broken/.test(req.headers.cookie ?? '')) {
+      res.writeHead(500).end('the old backend is failing')
+      return
+    }
     const m = /(?:^|;\s*)session_token=good-(\d+)/.exec(req.headers.cookie ?? '')
     if (!m) {
       res.writeHead(401, { 'Content-Type': 'application/json' }).end('{"error":"invalid"}')
@@ -120,6 +124,17 @@ describe('legacy cookie migration', () => {
     const res = await sessionMiddleware(request('http://app.example/', 'session_token=good-4'), { sessiondUrl: own.url })
     expect(passes(res)).toBe(true)
     expect(res.headers.getSetCookie()).toEqual([])
+  })
+})
+
+describe('the old backend failing', () => {
+  test('the request goes on with its legacy cookies; a protected path answers 503, not the login page', async () => {
+    const open = await sessionMiddleware(request('http://app.example/', 'session_token=broken'))
+    expect(passes(open)).toBe(true)
+    expect(open.headers.getSetCookie()).toEqual([])
+    const guarded = await sessionMiddleware(request('http://app.example/account', 'session_token=broken'), { protect: ['/account'] })
+    expect(guarded.status).toBe(503)
+    expect(guarded.headers.get('location')).toBeNull()
   })
 })
 

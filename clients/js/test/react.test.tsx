@@ -144,6 +144,26 @@ describe('useSession', () => {
     await screen.findByText('Please login')
   })
 
+  test('a server session that differs from the one known here makes the client ask again', async () => {
+    const jar = new Jar()
+    const { m, counted } = tab(jar)
+    await m.createSession(demo.email, demo.password)
+    await m.logout()
+    const gets = counted.count('GET /api/auth/session-v2')
+    // A login that m does not hear of, as one made by a Server Action.
+    const other = createSessionManager({ baseUrl: sd.url, fetch: browserFetch(jar).fetch, broadcast: false })
+    managers.push(other)
+    const s = await other.createSession(demo.email, demo.password)
+    renderStrict(
+      <SessionProvider manager={m} session={s}>
+        <MyComponent />
+      </SessionProvider>,
+    )
+    await screen.findByText(/Welcome test@example.com/)
+    await rtlWaitFor(() => expect(counted.count('GET /api/auth/session-v2')).toBeGreaterThan(gets))
+    expect(m.getState().session?.session.id).toBe(s.session.id)
+  })
+
   test('focus revalidation can be turned off by the provider', async () => {
     const jar = new Jar()
     const login = tab(jar)

@@ -64,8 +64,9 @@ export interface SessionManagerOptions {
   revalidateOnReconnect?: boolean
   /**
    * Live revocation through GET /api/auth/session-v2/stream while there are
-   * subscribers and a session: "auto" uses EventSource when the global one
-   * exists and no fetch was given, else a fetch-based reader. Default "auto".
+   * subscribers and a session: "auto" reads it with fetch (EventSource only
+   * where response bodies cannot be streamed), "eventsource" or "fetch"
+   * force one, false turns it off. Default "auto".
    */
   stream?: 'auto' | 'eventsource' | 'fetch' | false
   /** Reconnection back-off of the stream in ms. Default { min: 1000, max: 30000 }. */
@@ -133,6 +134,8 @@ export class SessionManager {
   #inflight: Promise<Session | null> | null = null
   /** Incremented by every change this manager makes, so that an older answer never overwrites a newer one. */
   #gen = 0
+  /** Incremented by clearCache: an answer to a request sent before it is used but not cached. */
+  #epoch = 0
   #listeners = new Map<Listener, SubscribeOptions>()
   #channel: BroadcastChannel | null = null
   #unsubFocus: (() => void) | null = null
@@ -209,7 +212,7 @@ export class SessionManager {
   /** clearCache forgets when the session was last fetched: the next getSession() asks the server. */
   clearCache(): void {
     this.#fetchedAt = 0
-    this.#gen++
+    this.#epoch++
     this.#inflight = null
   }
 
@@ -348,6 +351,7 @@ export class SessionManager {
   #fetchSession(announce: boolean): Promise<Session | null> {
     if (this.#inflight) return this.#inflight
     const gen = this.#gen
+    const epoch = this.#epoch
     const p = (async (): Promise<Session | null> => {
       let s: Session | null
       try {
@@ -361,7 +365,7 @@ export class SessionManager {
         s = null
       }
       if (gen !== this.#gen) return this.#state.session // a newer change won
-      this.#fetchedAt = Date.now()
+      this.#fetchedAt = epoch === this.#epoch ? Date.now() : 0
       this.#apply(s, announce)
       return s
     })()
@@ -527,9 +531,15 @@ export class SessionManager {
   #openStream(): void {
     const handle: StreamHandle = { ctrl: new AbortController(), timer: null, waiting: false, es: null, final: false }
     this.#stream = handle
+    // "auto" reads the stream with fetch wherever a response body can be
+    // streamed: unlike EventSource it sees the status of a refused stream
+    // (401, 429 with Retry-After, 404 on an older sessiond).
     const useES =
       this.#streamMode === 'eventsource' ||
-      (this.#streamMode === 'auto' && !this.#customFetch && (this.#EventSource ?? globalThis.EventSource) !== undefined)
+      (this.#streamMode === 'auto' &&
+        !this.#customFetch &&
+        typeof ReadableStream === 'undefined' &&
+        (this.#EventSource ?? globalThis.EventSource) !== undefined)
     if (useES) this.#runEventSource(handle)
     else void this.#runFetchStream(handle)
   }

@@ -7,7 +7,7 @@
 import { NextResponse, type NextRequest } from 'next/server.js'
 import { SessionUnavailableError, paths, type Session } from '@sessiond/client'
 import { safeNextPath } from './redirect.js'
-import { cookieNameOf, cookieNames, resolveUrl, unavailable, validateSession, type ServerOptions } from './validate.js'
+import { cookieNameOf, cookieNames, resolveUrl, validateSession, type ServerOptions } from './validate.js'
 
 /** The legacy cookie names sessiond migrates by default (its --legacy-cookies default). */
 export const defaultLegacyCookies = [
@@ -73,7 +73,8 @@ export async function sessionMiddleware(request: NextRequest, options: SessionMi
 
   if (wantsMigration && !session && !unknown) {
     const migrated = await migrate(request, forwarded, options)
-    if (migrated) return migrated
+    if (migrated === 'unknown') unknown = true
+    else if (migrated) return migrated
   }
   if (!isProtected || session) return NextResponse.next()
   if (unknown) {
@@ -90,13 +91,14 @@ export async function sessionMiddleware(request: NextRequest, options: SessionMi
 
 // migrate asks sessiond to migrate the request's legacy cookies and, when
 // its answer sets cookies (the new sid, the legacy ones expired), returns
-// the redirect that carries them. Without cookies to set (sessiond down,
-// the old backend failing) the request goes on with its cookies untouched.
+// the redirect that carries them. Without cookies to set the request goes
+// on with its cookies untouched: "unknown" when sessiond or the old backend
+// could not answer (the user may well be signed in), null otherwise.
 async function migrate(
   request: NextRequest,
   forwarded: { cookie: string | null; userAgent: string | null; forwardedFor: string | null },
   options: SessionMiddlewareOptions,
-): Promise<NextResponse | null> {
+): Promise<NextResponse | 'unknown' | null> {
   const base = resolveUrl(options)
   const headers: Record<string, string> = {
     Accept: 'application/json',
@@ -105,7 +107,8 @@ async function migrate(
     'User-Agent': forwarded.userAgent ?? '',
   }
   if (forwarded.forwardedFor) headers['X-Forwarded-For'] = forwarded.forwardedFor
-  const timeoutMs = options.timeoutMs ?? 3000
+  // sessiond waits up to 3 s for the old backend: wait a little longer.
+  const timeoutMs = options.timeoutMs ?? 5000
   const doFetch = options.fetch ?? globalThis.fetch
   let res: Response
   try {
@@ -116,13 +119,12 @@ async function migrate(
       cache: 'no-store',
       signal: AbortSignal.timeout(timeoutMs),
     })
-  } catch (cause) {
-    if (matches(options.protect, request.nextUrl.pathname)) throw unavailable(`sessiond at ${base} did not answer the migration`, cause)
-    return null
+  } catch {
+    return 'unknown'
   }
   await res.body?.cancel().catch(() => {})
   const setCookies = res.headers.getSetCookie()
-  if (setCookies.length === 0) return null
+  if (setCookies.length === 0) return res.status >= 500 ? 'unknown' : null
   const method = request.method.toUpperCase()
   const target = request.nextUrl.clone()
   const out = NextResponse.redirect(target, method === 'GET' || method === 'HEAD' ? 303 : 307)

@@ -115,7 +115,17 @@ function useManagerState(): { manager: SessionManager; state: SessionState } {
   const getServerSnapshot = useCallback(() => initialState, [initialState])
   const state = useSyncExternalStore(subscribe, getSnapshot, getServerSnapshot)
   useEffect(() => {
-    if (initial !== undefined) manager.hydrate(initial)
+    if (initial !== undefined) {
+      const known = manager.getState()
+      if (known.status === 'loading') {
+        manager.hydrate(initial)
+      } else if ((known.session?.session.id ?? null) !== (initial?.session.id ?? null)) {
+        // The server rendered another session than the one known here (a
+        // login or logout in a Server Action): ask again.
+        manager.getSession({ force: true }).catch(noop)
+        return
+      }
+    }
     manager.getSession().catch(noop)
   }, [manager, initial])
   return { manager, state }
