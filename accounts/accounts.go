@@ -190,10 +190,11 @@ type Login struct {
 	Password  string
 	IPAddress string
 	UserAgent string
-	// Presented is the session the client already carried, if any. It is
+	// Presented are the live sessions the client already carried (one,
+	// or several when cookies were planted on a parent domain). They are
 	// revoked once the new one exists: a login never keeps a token it was
-	// given (SEC-06).
-	Presented *sessiond.Session
+	// given (SEC-06, SEC-33).
+	Presented []*sessiond.Session
 }
 
 // Login checks the credentials and creates a new session. Unknown email,
@@ -236,9 +237,9 @@ func (s *Service) Login(ctx context.Context, in Login) (string, *sessiond.Sessio
 	if err != nil {
 		return "", nil, nil, err
 	}
-	if in.Presented != nil {
-		if err := s.sessions.Revoke(ctx, in.Presented.ID); err != nil {
-			s.log.Warn("could not revoke the session presented at login", "session_id", in.Presented.ID, "err", err)
+	for _, p := range in.Presented {
+		if err := s.sessions.Revoke(context.WithoutCancel(ctx), p.ID); err != nil {
+			s.log.Warn("could not revoke a session presented at login", "session_id", p.ID, "err", err)
 		}
 	}
 	// The session exists: its bookkeeping survives the client going away.

@@ -17,9 +17,12 @@ import (
 )
 
 // maxCandidates bounds how many distinct well-formed session cookies one
-// request may carry. More than that is rejected as a whole, before any store
-// access.
-const maxCandidates = 4
+// request may carry, and so the store lookups it can cause. More than that
+// is rejected as a whole, before any store access. A sibling subdomain can
+// plant cookies on the parent domain (cookie tossing); up to this many junk
+// ones cost lookups but lock nobody out (SEC-33). The __Host- prefix stops
+// the planting altogether.
+const maxCandidates = 16
 
 // Cookies reads and writes the session cookie. Its zero value is not usable;
 // build it with NewCookies.
@@ -151,6 +154,18 @@ func (c *Cookies) Session(ctx context.Context, m *sessiond.Manager, r *http.Requ
 		return nil, "", sessiond.ErrUnauthenticated
 	}
 	return found, token, nil
+}
+
+// Live returns the live sessions among the request's session cookies,
+// without the anomaly policy and never failing: what a login revokes.
+func (c *Cookies) Live(ctx context.Context, m *sessiond.Manager, r *http.Request) []*sessiond.Session {
+	var out []*sessiond.Session
+	for _, t := range c.Tokens(r) {
+		if s, err := m.Validate(ctx, t); err == nil {
+			out = append(out, s)
+		}
+	}
+	return out
 }
 
 // Set writes the session cookie for token, to last until deadline at the

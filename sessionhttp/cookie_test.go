@@ -97,7 +97,12 @@ func TestTokens_ReadsOnlyWellFormedSidCookies_SEC02(t *testing.T) {
 		{[]string{"sid=" + a[:35]}, nil},
 		{[]string{"xsid=" + a}, nil},
 		{[]string{"sid=" + a + "x"}, nil},
-		{[]string{"sid=1;sid=2;sid=" + strings.Repeat("c", 36) + ";sid=" + strings.Repeat("d", 36) + ";sid=" + strings.Repeat("e", 36) + ";sid=" + a + ";sid=" + b}, nil},
+		// Junk planted on a parent domain is read, up to the bound
+		// (SEC-33); more than 16 distinct values yield none.
+		{[]string{"sid=1;sid=2;sid=" + strings.Repeat("c", 36) + ";sid=" + strings.Repeat("d", 36) + ";sid=" + strings.Repeat("e", 36) + ";sid=" + a + ";sid=" + b},
+			[]string{a, b, strings.Repeat("c", 36), strings.Repeat("d", 36), strings.Repeat("e", 36)}},
+		{[]string{manyTokens(16)}, tokenValues(16)},
+		{[]string{manyTokens(17)}, nil},
 	}
 	for _, tc := range cases {
 		if got := c.Tokens(request(tc.cookies...)); !slices.Equal(got, tc.want) {
@@ -119,7 +124,7 @@ func FuzzTokens(f *testing.F) {
 	c, _ := sessionhttp.NewCookies(sessionhttp.CookieConfig{})
 	f.Fuzz(func(t *testing.T, header string) {
 		got := c.Tokens(request(header))
-		if len(got) > 4 {
+		if len(got) > 16 {
 			t.Fatalf("%d tokens", len(got))
 		}
 		for i, tok := range got {
@@ -136,4 +141,18 @@ func FuzzTokens(f *testing.F) {
 			t.Fatalf("order changes the answer: %q vs %q", got, rev)
 		}
 	})
+}
+
+// tokenValues returns n distinct well-formed tokens, sorted.
+func tokenValues(n int) []string {
+	out := make([]string, n)
+	for i := range n {
+		out[i] = strings.Repeat(string(rune('A'+i)), 36)
+	}
+	return out
+}
+
+// manyTokens is a Cookie header with n distinct well-formed sid values.
+func manyTokens(n int) string {
+	return "sid=" + strings.Join(tokenValues(n), "; sid=")
 }

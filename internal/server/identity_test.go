@@ -5,6 +5,8 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+
+	"github.com/sessiond/sessiond"
 )
 
 // identityOf returns the user object of a GET session and the identity
@@ -98,5 +100,19 @@ func TestIdentity_ControlCharactersAreRefusedWhereTheyEnter_SEC24(t *testing.T) 
 	}
 	if r := s.admin(t, "GET", "/admin/v1/users/ext/sessions", ""); r.status != 200 || strings.Contains(r.body, `"id"`) {
 		t.Errorf("a refused call left sessions behind: %s", r.body)
+	}
+}
+
+func TestMigrateSession_AValidSidGoesThroughTheAnomalyPolicy_SEC20(t *testing.T) {
+	s := start(t, options{legacyURL: legacyBackend(t).URL, config: func(c *sessiond.Config) { c.Anomaly = sessiond.AnomalyRevoke }})
+	token := s.loginAs(t, userEmail, userPassword, "User-Agent", firefoxLinux)
+	// The stolen cookie, replayed from another browser beside a legacy
+	// cookie: the manual migration reads the sid as every read does.
+	r := s.do(t, "POST", "/api/auth/migrate-session", "", "Cookie", "sid="+token+"; dott_auth_session=bad-1", "User-Agent", chromeMac)
+	if r.status == http.StatusOK {
+		t.Fatalf("migrate-session answered the session to another browser: %s", r.body)
+	}
+	if g := s.call(t, "GET", sessionPath, "", token, "User-Agent", firefoxLinux); g.status != http.StatusUnauthorized {
+		t.Fatalf("the session the anomaly policy should have revoked: %d", g.status)
 	}
 }

@@ -190,10 +190,17 @@ func (s *server) handleMigrateSession(w http.ResponseWriter, r *http.Request) {
 		writeError(w, sessiond.Errorf(sessiond.CodeInvalidInput, "the request carries no legacy session cookie"))
 		return
 	}
-	if sess, _, err := s.Cookies.Session(r.Context(), s.Manager, r, sessiond.Client{}); err == nil {
-		// The session cookie wins; the legacy cookies still go.
+	// The session cookie wins, checked as on every other read: the
+	// anomaly policy applies (#9.8). The legacy cookies still go.
+	sess, _, err := s.Cookies.Session(r.Context(), s.Manager, r, s.client(r))
+	switch {
+	case err == nil:
 		s.Migrator.ExpireLegacy(w)
 		s.answerSession(w, r, sess)
+		return
+	case errors.Is(err, sessiond.ErrUnavailable):
+		s.logIfInternal(r, err)
+		writeError(w, err)
 		return
 	}
 	res := s.Migrator.Migrate(r.Context(), r)

@@ -99,9 +99,10 @@ func (s *server) handleLogin(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ctx := r.Context()
-	// A session the client already holds is ended by the login (SEC-06).
-	// Failing to read it does not stop the login.
-	presented, _, _ := s.Cookies.Session(ctx, s.Manager, r, sessiond.Client{})
+	// Every session the client already holds is ended by the login
+	// (SEC-06), also those planted on a parent domain (SEC-33). Failing
+	// to read them does not stop the login.
+	presented := s.Cookies.Live(ctx, s.Manager, r)
 	token, sess, user, err := s.Accounts.Login(ctx, accounts.Login{
 		Email:     in.Email,
 		Password:  in.Password,
