@@ -250,6 +250,9 @@ type User struct {
 	// plan): written by the operator, the admin API or a trusted backend,
 	// never by a browser, and carried by the session answer. Nil is {}.
 	Attributes json.RawMessage
+	// Version counts updates of the record; UpdateUser is conditional on
+	// it. A new user has version 0.
+	Version int64
 
 	CreatedAt time.Time
 	UpdatedAt time.Time
@@ -257,14 +260,70 @@ type User struct {
 
 // UserStore persists users. The error rules of SessionStore apply: a missing
 // user is ErrNotFound, a taken EmailKey or ID on create is ErrConflict.
+//
+// Every change to a user (update or delete) is announced on the store's
+// change feed as Change{UserID}, in the same step as the write, so that every
+// node drops its cached copy.
 type UserStore interface {
+	// CreateUser inserts u as given, Version included (0 for a new user).
 	CreateUser(ctx context.Context, u *User) error
 	UserByID(ctx context.Context, id string) (*User, error)
 	UserByEmailKey(ctx context.Context, key string) (*User, error)
 	// UpdateUser replaces every mutable field of the stored user with the
-	// same ID (everything but ID and CreatedAt). It returns ErrNotFound
-	// when there is none and ErrConflict when the new EmailKey is taken.
+	// same ID (everything but ID, CreatedAt and Version) when the stored
+	// Version equals u.Version, stores Version+1 and sets u.Version to it.
+	// Check and write are one atomic step: of two updates made from the
+	// same read, one wins and the other is ErrConflict, so a password hash
+	// upgraded at login never overwrites a password changed meanwhile. It
+	// returns ErrNotFound when there is no such user and ErrConflict when
+	// the version is stale or the new EmailKey is taken; u is unchanged
+	// then.
 	UpdateUser(ctx context.Context, u *User) error
+	// DeleteUser deletes the user, frees its EmailKey and announces the
+	// change. It returns ErrNotFound when there was none. The user's
+	// sessions are the caller's to end.
+	DeleteUser(ctx context.Context, id string) error
+	// ListUsers returns, in ascending byte order of ID, at most f.Limit
+	// users whose ID sorts after f.After and who match f, and the cursor
+	// of the next page: the ID to pass as After, or "" when no user
+	// follows. A page may hold fewer than f.Limit users while more follow
+	// (a store bounds the records it reads for one page); only an empty
+	// cursor ends the list. Users created or deleted meanwhile may or may
+	// not appear; no user is listed twice.
+	ListUsers(ctx context.Context, f UserFilter) (users []*User, next string, err error)
+}
+
+// UserFilter selects users for ListUsers. Zero fields match every user.
+type UserFilter struct {
+	// EmailPrefix matches users whose Email starts with it, ASCII letters
+	// compared without case (other characters exactly).
+	EmailPrefix string
+	TenantID    string
+	After       string // list IDs after this one; "" for the first page
+	Limit       int    // at most this many users, at least 1
+}
+
+// MatchUser reports whether u matches the filter's email prefix and tenant.
+// Stores that filter outside their query language use it, so that every
+// store agrees.
+func (f UserFilter) MatchUser(u *User) bool {
+	if f.TenantID != "" && u.TenantID != f.TenantID {
+		return false
+	}
+	return strings.HasPrefix(LowerASCII(u.Email), LowerASCII(f.EmailPrefix))
+}
+
+// LowerASCII lowers the ASCII letters of s and leaves every other byte as
+// it is: the case folding that ListUsers applies, which SQL's lower() does
+// in SQLite and translate() in PostgreSQL.
+func LowerASCII(s string) string {
+	b := []byte(s)
+	for i, c := range b {
+		if 'A' <= c && c <= 'Z' {
+			b[i] = c + 'a' - 'A'
+		}
+	}
+	return string(b)
 }
 
 // CounterStore keeps expiring counters that every node sees: login

@@ -822,7 +822,7 @@ func (s *Store) Ping(ctx context.Context) error {
 func userFields(u *sessiond.User) []string {
 	return []string{"id", u.ID, "email", u.Email, "key", u.EmailKey, "ph", u.PasswordHash, "t", u.TenantID,
 		"no", strconv.FormatBool(u.NeedsOnboarding), "os", u.OnboardingStep, "dis", strconv.FormatBool(u.Disabled),
-		"at", attributes(u), "c", micros(u.CreatedAt), "up", micros(u.UpdatedAt)}
+		"at", attributes(u), "c", micros(u.CreatedAt), "up", micros(u.UpdatedAt), "v", strconv.FormatInt(u.Version, 10)}
 }
 
 // attributes is the stored form of a user's attributes: {} for none.
@@ -833,11 +833,27 @@ func attributes(u *sessiond.User) string {
 	return string(u.Attributes)
 }
 
-// userScript creates (ARGV[3] = "create") or updates a user, keeping the
-// email index unique: ARGV = prefix, channel, mode, fields…; returns 1, 0
-// (update of a missing user) or -1 (id or email key taken).
+// userScript creates (ARGV[3] = "create"), updates ("update") or deletes
+// ("delete", ARGV[4] = id) a user, keeping the email index unique and the
+// id index ({prefix}:users, a sorted set of score 0 listed by
+// lexicographic range) complete: ARGV = prefix, channel, mode, fields…. An
+// update applies only when the stored version ("v", absent on users
+// stored before versions existed: 0) equals the given one, and stores it
+// plus one. It returns 1, 0 (update or delete of a missing user) or -1 (id
+// or email key taken, or a stale version).
 var userScript = rueidis.NewLuaScript(`
 local p, ch, mode = ARGV[1], ARGV[2], ARGV[3]
+if mode == 'delete' then
+  local id = ARGV[4]
+  local ukey = p .. 'user:' .. id
+  local key = redis.call('HGET', ukey, 'key')
+  if not key then return 0 end
+  redis.call('DEL', ukey)
+  if redis.call('GET', p .. 'email:' .. key) == id then redis.call('DEL', p .. 'email:' .. key) end
+  redis.call('ZREM', p .. 'users', id)
+  redis.call('PUBLISH', ch, 'u:' .. id)
+  return 1
+end
 local f = {}
 for i = 4, #ARGV, 2 do f[ARGV[i]] = ARGV[i+1] end
 local ukey = p .. 'user:' .. f.id
@@ -847,12 +863,16 @@ if mode ~= 'create' and not exists then return 0 end
 local owner = redis.call('GET', p .. 'email:' .. f.key)
 if owner and owner ~= f.id then return -1 end
 if mode ~= 'create' then
+  local v = redis.call('HGET', ukey, 'v') or '0'
+  if v ~= f.v then return -1 end
+  f.v = tostring(tonumber(v) + 1)
   local old = redis.call('HGET', ukey, 'key')
   if old and old ~= f.key then redis.call('DEL', p .. 'email:' .. old) end
   f.c = redis.call('HGET', ukey, 'c')
 end
 for k, v in pairs(f) do redis.call('HSET', ukey, k, v) end
 redis.call('SET', p .. 'email:' .. f.key, f.id)
+redis.call('ZADD', p .. 'users', 0, f.id)
 if mode ~= 'create' then redis.call('PUBLISH', ch, 'u:' .. f.id) end
 return 1
 `)
@@ -863,10 +883,70 @@ func (s *Store) CreateUser(ctx context.Context, u *sessiond.User) error {
 	return scriptResult(n, err)
 }
 
-// UpdateUser implements sessiond.UserStore.
+// UpdateUser implements sessiond.UserStore: the version check and the
+// write are one script.
 func (s *Store) UpdateUser(ctx context.Context, u *sessiond.User) error {
 	n, err := userScript.Exec(ctx, s.c, []string{s.p}, append([]string{s.p, s.events, "update"}, userFields(u)...)).ToInt64()
+	if err = scriptResult(n, err); err == nil {
+		u.Version++
+	}
+	return err
+}
+
+// DeleteUser implements sessiond.UserStore.
+func (s *Store) DeleteUser(ctx context.Context, id string) error {
+	n, err := userScript.Exec(ctx, s.c, []string{s.p}, []string{s.p, s.events, "delete", id}).ToInt64()
 	return scriptResult(n, err)
+}
+
+// listScanBudget bounds the user records ListUsers reads for one page: a
+// filter that matches few users returns a short page and a cursor rather
+// than reading every user.
+const listScanBudget = 1000
+
+// ListUsers implements sessiond.UserStore: ids from the index in
+// lexicographic (byte) order, records read in batches and filtered with
+// UserFilter.MatchUser. Users stored before the index existed are listed
+// once they are next updated.
+func (s *Store) ListUsers(ctx context.Context, f sessiond.UserFilter) ([]*sessiond.User, string, error) {
+	limit := max(f.Limit, 1)
+	after := f.After
+	var list []*sessiond.User
+	for scanned := 0; scanned < listScanBudget; {
+		lo := "-"
+		if after != "" {
+			lo = "(" + after
+		}
+		ids, err := s.c.Do(ctx, s.c.B().Zrangebylex().Key(s.k("users")).Min(lo).Max("+").Limit(0, 100).Build()).AsStrSlice()
+		if err != nil {
+			return nil, "", translate(err)
+		}
+		if len(ids) == 0 {
+			return list, "", nil
+		}
+		cmds := make(rueidis.Commands, len(ids))
+		for i, id := range ids {
+			cmds[i] = s.c.B().Hgetall().Key(s.k("user", id)).Build()
+		}
+		for i, r := range s.c.DoMulti(ctx, cmds...) {
+			m, err := r.AsStrMap()
+			if err != nil {
+				return nil, "", translate(err)
+			}
+			after = ids[i]
+			scanned++
+			if len(m) == 0 {
+				continue // deleted meanwhile
+			}
+			if u := userFromMap(m); f.MatchUser(u) {
+				if len(list) == limit {
+					return list, list[limit-1].ID, nil
+				}
+				list = append(list, u)
+			}
+		}
+	}
+	return list, after, nil
 }
 
 // UserByID implements sessiond.UserStore.
@@ -878,15 +958,20 @@ func (s *Store) UserByID(ctx context.Context, id string) (*sessiond.User, error)
 	if len(m) == 0 {
 		return nil, sessiond.ErrNotFound
 	}
+	return userFromMap(m), nil
+}
+
+func userFromMap(m map[string]string) *sessiond.User {
 	no, _ := strconv.ParseBool(m["no"])
 	dis, _ := strconv.ParseBool(m["dis"])
-	attrs := m["at"] // absent on users stored before attributes existed
+	v, _ := strconv.ParseInt(m["v"], 10, 64) // absent before versions: 0
+	attrs := m["at"]                          // absent on users stored before attributes existed
 	if attrs == "" {
 		attrs = "{}"
 	}
 	return &sessiond.User{ID: m["id"], Email: m["email"], EmailKey: m["key"], PasswordHash: m["ph"], TenantID: m["t"],
 		NeedsOnboarding: no, OnboardingStep: m["os"], Disabled: dis, Attributes: json.RawMessage(attrs),
-		CreatedAt: fromMicros(m["c"]), UpdatedAt: fromMicros(m["up"])}, nil
+		CreatedAt: fromMicros(m["c"]), UpdatedAt: fromMicros(m["up"]), Version: v}
 }
 
 // UserByEmailKey implements sessiond.UserStore.
