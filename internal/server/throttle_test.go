@@ -1,7 +1,9 @@
 package server_test
 
 import (
+	"fmt"
 	"net/http"
+	"net/netip"
 	"sync"
 	"testing"
 	"time"
@@ -38,5 +40,28 @@ func TestLogin_ParallelGuessesCostAtMostTheFreeAttempts_SEC29(t *testing.T) {
 	s.clock.Advance(2 * time.Second)
 	if r := s.call(t, "POST", sessionPath, loginBody(userEmail, userPassword), ""); r.status != http.StatusOK {
 		t.Fatalf("the right password after the back-off: %d %s", r.status, r.body)
+	}
+}
+
+func TestLogin_IPv6ClientsAreThrottledPerSlash64_SEC14(t *testing.T) {
+	// Trust the test's own loopback peer for X-Forwarded-For, so that the
+	// test can speak from many IPv6 addresses of one /64.
+	s := start(t, options{proxies: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8"), netip.MustParsePrefix("::1/128")},
+		hasher: password.New(password.Options{MaxWait: time.Minute, Queue: 64})})
+	// Twenty free failures per address, each guess against another
+	// account, from another address of the same /64.
+	for i := range 20 {
+		email := fmt.Sprintf("nobody%d@example.com", i)
+		r := s.call(t, "POST", sessionPath, loginBody(email, "guess"), "", "X-Forwarded-For", fmt.Sprintf("2001:db8:1:2::%x", i+1))
+		if r.status != http.StatusUnauthorized {
+			t.Fatalf("guess %d: %d", i, r.status)
+		}
+	}
+	r := s.call(t, "POST", sessionPath, loginBody("nobody-else@example.com", "guess"), "", "X-Forwarded-For", "2001:db8:1:2:ffff::1")
+	if r.status != http.StatusTooManyRequests {
+		t.Fatalf("the 21st guess from the same /64: %d, want 429", r.status)
+	}
+	if r := s.call(t, "POST", sessionPath, loginBody("nobody-else@example.com", "guess"), "", "X-Forwarded-For", "2001:db8:1:3::1"); r.status != http.StatusUnauthorized {
+		t.Fatalf("a guess from another /64: %d, want 401", r.status)
 	}
 }
