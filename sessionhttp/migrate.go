@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/sessiond/sessiond"
+	"github.com/sessiond/sessiond/internal/redact"
 )
 
 // LegacyUser is what an old backend says about a valid legacy session.
@@ -94,7 +95,8 @@ func (v *HTTPValidator) ValidateLegacy(ctx context.Context, cookies []*http.Cook
 	req.Header.Set("Accept", "application/json")
 	res, err := client.Do(req)
 	if err != nil {
-		return nil, fmt.Errorf("legacy backend: %w", err)
+		// The client's error names the URL, which may carry a secret.
+		return nil, fmt.Errorf("legacy backend: %w", redact.Error(err))
 	}
 	defer res.Body.Close()
 	body, err := io.ReadAll(io.LimitReader(res.Body, maxBody+1))

@@ -22,6 +22,7 @@ import (
 	"github.com/sessiond/sessiond/accounts"
 	"github.com/sessiond/sessiond/internal/config"
 	"github.com/sessiond/sessiond/internal/metrics"
+	"github.com/sessiond/sessiond/internal/redact"
 	"github.com/sessiond/sessiond/internal/server"
 	"github.com/sessiond/sessiond/internal/webhook"
 	"github.com/sessiond/sessiond/password"
@@ -359,7 +360,7 @@ func serve(e env, cfg config.Config) (err error) {
 	if err != nil {
 		return fmt.Errorf("listen on %s (--listen): %w", cfg.Listen, err)
 	}
-	a.log.Info("listening", "addr", ln.Addr().String(), "store", cfg.Store, "version", buildVersion())
+	a.log.Info("listening", "addr", ln.Addr().String(), "store", redact.URL(cfg.Store), "version", buildVersion())
 	done := make(chan error, 1)
 	go func() { done <- srv.Serve(ln) }()
 	select {

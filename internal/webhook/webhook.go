@@ -20,6 +20,8 @@ import (
 	"time"
 
 	"github.com/sessiond/sessiond"
+
+	"github.com/sessiond/sessiond/internal/redact"
 )
 
 // Headers of a delivery. The signature is
@@ -169,7 +171,7 @@ func (s *Sender) post(body []byte, id string) error {
 	req.Header.Set(HeaderSignature, Sign(s.key, ts, body))
 	res, err := s.client.Do(req)
 	if err != nil {
-		return err
+		return redact.Error(err) // it names the URL, which may carry a secret
 	}
 	io.Copy(io.Discard, io.LimitReader(res.Body, 64<<10))
 	res.Body.Close()
