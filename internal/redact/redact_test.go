@@ -13,13 +13,13 @@ func TestURL_HidesCredentialsQueryValuesAndSecretPaths_SEC31(t *testing.T) {
 	for raw, want := range map[string]string{
 		"postgres://app:s3cret-pw@db:5432/test?sslmode=disable&password=hunter2": "postgres://app:REDACTED@db:5432/test?password=REDACTED&sslmode=disable",
 		"redis://:s3cret-pw@127.0.0.1:6379/0?prefix=app":                         "redis://:REDACTED@127.0.0.1:6379/0?prefix=app",
-		"https://hooks.example.com/services/T0001/B0002/XyZ123abcDEF456ghi789":    "https://hooks.example.com/services/T0001/B0002/REDACTED",
-		"https://old.example.com/api/legacy-session?token=abc#frag":               "https://old.example.com/api/legacy-session?token=REDACTED#REDACTED",
-		"sqlite:sessiond.db":                  "sqlite:sessiond.db",
+		"https://hooks.example.com/services/T0001/B0002/XyZ123abcDEF456ghi789":   "https://hooks.example.com/services/T0001/B0002/REDACTED",
+		"https://old.example.com/api/legacy-session?token=abc#frag":              "https://old.example.com/api/legacy-session?token=REDACTED#REDACTED",
+		"sqlite:sessiond.db":                   "sqlite:sessiond.db",
 		"sqlite:/var/lib/sessiond/sessiond.db": "sqlite:/var/lib/sessiond/sessiond.db",
-		"http://user@host/x":                  "http://user@host/x",
-		"not a url with @ in it":              "REDACTED",
-		"::::@":                               "REDACTED",
+		"http://user@host/x":                   "http://user@host/x",
+		"not a url with @ in it":               "REDACTED",
+		"::::@":                                "REDACTED",
 	} {
 		got := redact.URL(raw)
 		if got != want {
