@@ -493,6 +493,7 @@ func (b *bench) redisMemory(redisURL string, n int) {
 // nodes measures validation with and without the node cache, and
 // revocation propagation between two nodes, on a shared store.
 func (b *bench) nodes(name, store, peerStore string, rounds, revocations int) {
+	defer b.stopFrom(len(b.procs))
 	tokenFile := filepath.Join(b.dir, "admin-token")
 	os.WriteFile(tokenFile, []byte("bench-admin-token-0123456789abcdef"), 0o600)
 	trivial := b.start("trivial-"+name, b.self(), "serve-trivial")
@@ -736,8 +737,17 @@ func (b *bench) run(name string, cmd *exec.Cmd, addr string) string {
 	return ""
 }
 
-func (b *bench) stopAll() {
-	for _, p := range b.procs {
+func (b *bench) stopAll() { b.stopFrom(0) }
+
+// stopFrom stops the processes started since the first n, so that a round
+// can end its nodes before it drops their database schema (a node left
+// running would purge a schema that is gone, every minute).
+func (b *bench) stopFrom(n int) {
+	b.mu.Lock()
+	procs := b.procs[n:]
+	b.procs = b.procs[:n:n]
+	b.mu.Unlock()
+	for _, p := range procs {
 		p.Process.Signal(os.Interrupt)
 		done := make(chan struct{})
 		go func() { p.Wait(); close(done) }()

@@ -302,7 +302,7 @@ func (s *Store) CreateSessionLimited(ctx context.Context, sess *sessiond.Session
 	err := s.tx(ctx, func(tx pgx.Tx) error {
 		evicted = nil
 		if lim.Max > 0 {
-			if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtext('sessiond_user:' || $1))`, sess.UserID); err != nil {
+			if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtext($1))`, "sessiond_user:"+s.schema+":"+sess.UserID); err != nil {
 				return err
 			}
 			live, err := s.querySessions(ctx, tx, `SELECT `+sessionColumns+` FROM sessions
@@ -376,7 +376,9 @@ func (s *Store) DeleteExpiredSessions(ctx context.Context, now, idleBefore time.
 	var n int64
 	err := s.tx(ctx, func(tx pgx.Tx) error {
 		var leader bool
-		if err := tx.QueryRow(ctx, `SELECT pg_try_advisory_xact_lock(hashtext('sessiond_purge_' || current_schema()))`).Scan(&leader); err != nil || !leader {
+		// The key names the configured schema: current_schema() is NULL
+		// once the schema is gone, and the lock call would fail to scan.
+		if err := tx.QueryRow(ctx, `SELECT pg_try_advisory_xact_lock(hashtext($1))`, "sessiond_purge_"+s.schema).Scan(&leader); err != nil || !leader {
 			return err
 		}
 		// Each branch is an index scan that stops after limit rows; a

@@ -2,7 +2,11 @@ package pgstore_test
 
 import (
 	"context"
+	"strings"
 	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
 
 	"github.com/sessiond/sessiond"
 	"github.com/sessiond/sessiond/internal/pgtest"
@@ -20,4 +24,32 @@ func TestConformance(t *testing.T) {
 		t.Cleanup(func() { s.Close() }) // runs before the schema is dropped
 		return s
 	})
+}
+
+// TestPurge_ADroppedSchemaIsAPlainErrorNotAScanError: the purge's lock key
+// once came from current_schema(), NULL when the schema is gone, and every
+// purge then failed to scan the lock's answer (#9.17).
+func TestPurge_ADroppedSchemaIsAPlainErrorNotAScanError(t *testing.T) {
+	ctx := context.Background()
+	url, schema := pgtest.Schema(t, "sessiond_test_")
+	s, err := pgstore.Open(ctx, url, pgstore.Options{Schema: schema})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if _, err := s.DeleteExpiredSessions(ctx, time.Now(), time.Now(), 10); err != nil {
+		t.Fatal(err)
+	}
+	conn, err := pgx.Connect(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	if _, err := conn.Exec(ctx, `DROP SCHEMA `+pgx.Identifier{schema}.Sanitize()+` CASCADE`); err != nil {
+		t.Fatal(err)
+	}
+	_, err = s.DeleteExpiredSessions(ctx, time.Now(), time.Now(), 10)
+	if err == nil || strings.Contains(err.Error(), "scan") || !strings.Contains(err.Error(), "does not exist") {
+		t.Fatalf("purge after the schema was dropped: %v, want an error naming the missing table", err)
+	}
 }
