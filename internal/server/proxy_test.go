@@ -19,6 +19,10 @@ func (s *testServer) believe(t *testing.T, path, cookie string) testenv.Beliefs 
 	t.Helper()
 	req, _ := http.NewRequest("GET", s.url+path, nil)
 	testenv.SetRawHeaders(req.Header, testenv.SpoofingHeaders())
+	// The forwarding headers that the proxy sets itself, spelled so that
+	// ReverseProxy's own removal (exact names only) misses them.
+	testenv.SetRawHeaders(req.Header, [][2]string{{"X_Forwarded_For", testenv.Spoofed}, {"x_forwarded_host", testenv.Spoofed},
+		{"X-Forwarded_Proto", testenv.Spoofed}, {"FORWARDED", "for=" + testenv.Spoofed}})
 	if cookie != "" {
 		req.Header.Set("Cookie", cookie)
 	}
@@ -46,11 +50,13 @@ func TestReverseProxy_NoSpellingOfAnIdentityHeaderReachesAWSGIApp_SEC28(t *testi
 	token := s.login(t)
 	sessionID := s.get(t, token).json(t)["session"].(map[string]any)["id"].(string)
 
+	host := strings.TrimPrefix(s.url, "http://")
 	s.believe(t, "/orders", "sid="+token).Check(t, "signed in, through sessiond's proxy", map[string]string{
 		"HTTP_X_USER_ID": s.userID(t), "HTTP_X_USER_EMAIL": userEmail, "HTTP_X_TENANT_ID": "acme", "HTTP_X_SESSION_ID": sessionID,
 		"HTTP_REMOTE_USER": "", "HTTP_X_REMOTE_USER": "", "HTTP_X_FORWARDED_USER": "",
+		"HTTP_X_FORWARDED_FOR": "127.0.0.1", "HTTP_X_FORWARDED_HOST": host, "HTTP_X_FORWARDED_PROTO": "http", "HTTP_FORWARDED": "",
 	})
-	anonymous := map[string]string{}
+	anonymous := map[string]string{"HTTP_X_FORWARDED_FOR": "127.0.0.1"}
 	for _, v := range testenv.IdentityVariables {
 		anonymous[v] = ""
 	}

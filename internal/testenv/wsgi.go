@@ -3,6 +3,7 @@ package testenv
 import (
 	"encoding/json"
 	"fmt"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"slices"
@@ -65,22 +66,21 @@ func SetRawHeaders(h http.Header, pairs [][2]string) {
 	}
 }
 
-// Beliefs are what a CGI-style application believes its identity variables
+// Beliefs are what a CGI-style application believes its HTTP_ variables
 // hold: for each, the values of every request header that maps to it. More
 // than one value means the gateway decides which one wins.
 type Beliefs map[string][]string
 
 // WSGIApp starts an application that believes its request headers as a WSGI
-// application does (CGIVariable) and answers every request with its Beliefs
-// about IdentityVariables, as JSON. A request to /set-cookie?c=<line>&c=…
+// application does (CGIVariable) and answers every request with its
+// Beliefs, as JSON. A request to /set-cookie?c=<line>&c=…
 // also gets each line as a Set-Cookie header.
 func WSGIApp(t testing.TB) *httptest.Server {
 	s := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		b := Beliefs{}
 		for name, values := range r.Header {
-			if v := CGIVariable(name); slices.Contains(IdentityVariables, v) {
-				b[v] = append(b[v], values...)
-			}
+			v := CGIVariable(name)
+			b[v] = append(b[v], values...)
 		}
 		if r.URL.Path == "/set-cookie" {
 			for _, c := range r.URL.Query()["c"] {
@@ -100,7 +100,13 @@ func WSGIApp(t testing.TB) *httptest.Server {
 // the request in the message.
 func (b Beliefs) Check(t testing.TB, who string, want map[string]string) {
 	t.Helper()
-	for _, v := range IdentityVariables {
+	vars := slices.Sorted(maps.Keys(b))
+	for v := range want {
+		if !slices.Contains(vars, v) {
+			vars = append(vars, v)
+		}
+	}
+	for _, v := range vars {
 		var spoofed []string
 		for _, value := range b[v] {
 			if strings.Contains(value, Spoofed) {
