@@ -1,0 +1,63 @@
+package sqlitestore_test
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/sessiond/sessiond"
+	"github.com/sessiond/sessiond/sqlitestore"
+)
+
+// TestWrites_HonourTheCallersDeadlineBehindAnotherProcesssLock: another
+// process (the CLI) holding the write lock must not keep a write waiting
+// past its caller's deadline (the store timeout) for the whole
+// busy_timeout (#9.16). Each kind of write is checked: a plain statement,
+// a statement with a result, a transaction and the touch batch.
+func TestWrites_HonourTheCallersDeadlineBehindAnotherProcesssLock(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "s.db")
+	s, err := sqlitestore.Open(context.Background(), path, sqlitestore.Options{BusyTimeout: 30 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	other, err := sql.Open("sqlite", "file:"+path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	conn, err := other.Conn(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if _, err := conn.ExecContext(context.Background(), "BEGIN IMMEDIATE"); err != nil {
+		t.Fatal(err)
+	}
+	defer conn.ExecContext(context.Background(), "ROLLBACK")
+	const deadline = 300 * time.Millisecond
+	for name, write := range map[string]func(ctx context.Context) error{
+		"statement": func(ctx context.Context) error { return s.ResetCounter(ctx, "k") },
+		"returning": func(ctx context.Context) error { _, err := s.IncrementCounter(ctx, "k", time.Now(), time.Hour); return err },
+		"transaction": func(ctx context.Context) error {
+			return s.DeleteSession(ctx, "00000000-0000-4000-8000-000000000000")
+		},
+		"touches": func(ctx context.Context) error {
+			return s.TouchSessions(ctx, []sessiond.Touch{{ID: "00000000-0000-4000-8000-000000000000", At: time.Now()}})
+		},
+	} {
+		ctx, cancel := context.WithTimeout(context.Background(), deadline)
+		start := time.Now()
+		err := write(ctx)
+		took := time.Since(start)
+		cancel()
+		// The busy timeout is 30 s: anything near the deadline shows the
+		// wait was cut by the caller's context, not by SQLite.
+		if !errors.Is(err, context.DeadlineExceeded) || took > 10*deadline {
+			t.Errorf("%s behind another connection's write lock: %v after %v; want the deadline of %v to end it", name, err, took, deadline)
+		}
+	}
+}
