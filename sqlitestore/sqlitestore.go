@@ -116,6 +116,12 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 		s.Close()
 		return nil, fmt.Errorf("sqlitestore: %s: %w", path, err)
 	}
+	// A database that opens and reads but cannot take a write (a
+	// read-only file or directory) would fail every login: refuse it now.
+	if err := s.Ping(ctx); err != nil {
+		s.Close()
+		return nil, fmt.Errorf("sqlitestore: %s cannot be written: %w", path, err)
+	}
 	return s, nil
 }
 
@@ -648,10 +654,15 @@ func (s *Store) DeleteExpiredSessions(ctx context.Context, now, idleBefore time.
 	return int(n), err
 }
 
-// Ping implements sessiond.SessionStore.
+// Ping implements sessiond.SessionStore. It writes (one small row, expired
+// at once, through the write-ahead log and its fsync): a file that can be
+// read but not written (disk full, read-only, a lost lock) is not ready
+// (SEC-32).
 func (s *Store) Ping(ctx context.Context) error {
-	var one int
-	return translate(s.r.QueryRowContext(ctx, `SELECT 1`).Scan(&one))
+	now := micros(time.Now())
+	_, err := s.w.ExecContext(ctx, `INSERT INTO counters (key, count, last_at, expires_at) VALUES ('sessiond:ping', 0, ?1, ?1)
+		ON CONFLICT (key) DO UPDATE SET last_at = excluded.last_at, expires_at = excluded.expires_at`, now)
+	return translate(err)
 }
 
 const userColumns = `id, email, email_key, password_hash, tenant_id, needs_onboarding,

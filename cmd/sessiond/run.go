@@ -15,6 +15,7 @@ import (
 	"os"
 	"runtime/debug"
 	"strings"
+	"sync/atomic"
 	"text/tabwriter"
 	"time"
 
@@ -65,6 +66,10 @@ var commands = []command{
 	{"user add", "--email E [--tenant T] [--needs-onboarding]", "add a user; the password is read from standard input", []config.Scope{config.Common}, userAddFlags},
 	{"user disable", "--email E", "disable a user and end all their sessions", []config.Scope{config.Common}, userDisableFlags(true)},
 	{"user enable", "--email E", "enable a disabled user", []config.Scope{config.Common}, userDisableFlags(false)},
+	{"user update", "--id ID | --email E [--needs-onboarding=false] [--onboarding-step S] [--disabled=true] [--attributes JSON] [--version N]", "change a user; disabling ends all their sessions", []config.Scope{config.Common}, userUpdateFlags},
+	{"user delete", "--id ID | --email E", "delete a user and end all their sessions", []config.Scope{config.Common}, userDeleteFlags},
+	{"user list", "[--email-prefix P] [--tenant T] [--cursor C] [--limit N] [--json]", "list users, a page at a time", []config.Scope{config.Common}, userListFlags},
+	{"user import", "FILE", "import users with their password hashes from JSON Lines (- for standard input)", []config.Scope{config.Common}, userImportFlags},
 	{"sessions list", "--user E", "list a user's live sessions", []config.Scope{config.Common}, sessionsListFlags},
 	{"sessions revoke", "--id ID | --user E", "end one session, or every session of a user", []config.Scope{config.Common}, sessionsRevokeFlags},
 	{"purge", "", "delete expired sessions now", []config.Scope{config.Common}, purgeFlags},
@@ -130,7 +135,7 @@ func (c command) run(e env, args []string) error {
 		return errUsage
 	}
 	fs.Usage = printUsage
-	if fs.NArg() > 0 {
+	if fs.NArg() > positional[c.name] {
 		fmt.Fprintf(e.stderr, "sessiond %s: unexpected argument %q\n", c.name, fs.Arg(0))
 		fs.Usage()
 		return errUsage
@@ -234,6 +239,9 @@ func open(e env, cfg config.Config, serving bool) (*app, error) {
 // openStore picks the store from its URL: the only place that knows them
 // all.
 func openStore(ctx context.Context, url string, log *slog.Logger) (sessiond.Store, error) {
+	// Said before the wait, so that a store that does not answer is not a
+	// silent hang (connection attempts are bounded by each store).
+	log.Debug("opening the store", "store", redact.URL(url))
 	switch {
 	case strings.HasPrefix(url, "sqlite:"):
 		return sqlitestore.Open(ctx, strings.TrimPrefix(url, "sqlite:"), sqlitestore.Options{})
@@ -299,11 +307,21 @@ func serve(e env, cfg config.Config) (err error) {
 			return err
 		}
 	}
+	// Listen first: a port in use must stop the start before the store
+	// is created or migrated.
+	ln, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		return fmt.Errorf("listen on %s (--listen): %w", cfg.Listen, err)
+	}
+	defer ln.Close() // after Serve, a no-op
 	a, err := open(e, cfg, true)
 	if err != nil {
 		return err
 	}
 	defer func() { err = errors.Join(err, a.Close()) }()
+	if err := delegateLogin(a, cfg); err != nil {
+		return err
+	}
 	if cfg.Demo {
 		if err := ensureDemoUser(e.ctx, a); err != nil {
 			return err
@@ -346,8 +364,18 @@ func serve(e env, cfg config.Config) (err error) {
 		AdminToken:     adminToken,
 		Shutdown:       shutdown,
 	})
+	// work counts the requests in a handler that are not waiting for their
+	// client to send the body: what a drain waits for.
+	var work atomic.Int64
 	srv := &http.Server{
-		Handler:           handler,
+		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			work.Add(1)
+			defer work.Add(-1)
+			if r.Body != nil && r.Body != http.NoBody {
+				r.Body = &clientBody{ReadCloser: r.Body, work: &work}
+			}
+			handler.ServeHTTP(w, r)
+		}),
 		ReadHeaderTimeout: 5 * time.Second,
 		ReadTimeout:       30 * time.Second,
 		WriteTimeout:      30 * time.Second,
@@ -356,10 +384,6 @@ func serve(e env, cfg config.Config) (err error) {
 		ErrorLog:          slog.NewLogLogger(a.log.Handler(), slog.LevelWarn),
 	}
 	srv.RegisterOnShutdown(func() { close(shutdown) })
-	ln, err := net.Listen("tcp", cfg.Listen)
-	if err != nil {
-		return fmt.Errorf("listen on %s (--listen): %w", cfg.Listen, err)
-	}
 	a.log.Info("listening", "addr", ln.Addr().String(), "store", redact.URL(cfg.Store), "version", buildVersion())
 	done := make(chan error, 1)
 	go func() { done <- srv.Serve(ln) }()
@@ -368,14 +392,55 @@ func serve(e env, cfg config.Config) (err error) {
 		return err
 	case <-e.ctx.Done():
 	}
-	a.log.Info("shutting down: draining requests")
-	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	return drain(srv, &work, a.log)
+}
+
+// clientBody is a request body whose reads do not count as work: a handler
+// blocked on a client that stopped sending holds nothing a drain must keep.
+type clientBody struct {
+	io.ReadCloser
+	work *atomic.Int64
+}
+
+func (b *clientBody) Read(p []byte) (int, error) {
+	b.work.Add(-1)
+	defer b.work.Add(1)
+	return b.ReadCloser.Read(p)
+}
+
+// drainTimeout bounds how long a shutdown waits for requests in handlers.
+const drainTimeout = 15 * time.Second
+
+// drain stops srv: no new connections, idle ones closed, requests in
+// handlers finished (live-revocation streams end at once). A connection
+// whose client stalled halfway through sending its request holds no
+// committed work: once no handler works (work counts those not waiting for
+// their body), such connections are closed rather than waited for until
+// their read timeout. It fails only when handlers are still working after
+// drainTimeout.
+func drain(srv *http.Server, work *atomic.Int64, log *slog.Logger) error {
+	log.Info("shutting down: draining requests")
+	ctx, cancel := context.WithTimeout(context.Background(), drainTimeout)
 	defer cancel()
-	if err := srv.Shutdown(ctx); err != nil {
-		return fmt.Errorf("shutdown: %w", err)
+	done := make(chan error, 1)
+	go func() { done <- srv.Shutdown(ctx) }()
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		select {
+		case err := <-done:
+			if err != nil {
+				return fmt.Errorf("shutdown: %d requests still working after %v: %w", work.Load(), drainTimeout, err)
+			}
+			log.Info("stopped")
+			return nil
+		case <-tick.C:
+			if work.Load() == 0 {
+				// Shutdown returns once Close has ended the connections.
+				srv.Close()
+			}
+		}
 	}
-	a.log.Info("stopped")
-	return nil
 }
 
 // originHosts returns the hosts of the allowed origins: the only hosts an
