@@ -41,7 +41,10 @@ func TestWrites_HonourTheCallersDeadlineBehindAnotherProcesssLock(t *testing.T) 
 	const deadline = 300 * time.Millisecond
 	for name, write := range map[string]func(ctx context.Context) error{
 		"statement": func(ctx context.Context) error { return s.ResetCounter(ctx, "k") },
-		"returning": func(ctx context.Context) error { _, err := s.IncrementCounter(ctx, "k", time.Now(), time.Hour); return err },
+		"returning": func(ctx context.Context) error {
+			_, err := s.IncrementCounter(ctx, "k", time.Now(), time.Hour)
+			return err
+		},
 		"transaction": func(ctx context.Context) error {
 			return s.DeleteSession(ctx, "00000000-0000-4000-8000-000000000000")
 		},
