@@ -36,6 +36,7 @@ type Service struct {
 	sessions *sessiond.Manager
 	hasher   *password.Hasher
 	throttle Throttle
+	delegate *Delegate
 	now      func() time.Time
 	rand     io.Reader
 	log      *slog.Logger
@@ -213,7 +214,7 @@ func (s *Service) Login(ctx context.Context, in Login) (string, *sessiond.Sessio
 	if err := s.reserve(ctx, keys, in.IPAddress); err != nil {
 		return "", nil, nil, err
 	}
-	u, err := s.verify(ctx, key, in.Password)
+	u, err := s.check(ctx, key, strings.TrimSpace(in.Email), in.Password)
 	if errors.Is(err, sessiond.ErrInvalidCredentials) {
 		// The reserved attempt stays counted: it was a failure.
 		userID := ""
@@ -400,7 +401,7 @@ func (s *Service) upgradeHash(ctx context.Context, u *sessiond.User, pw string) 
 		s.log.Warn("password hash upgrade failed", "user_id", u.ID, "err", err)
 		return
 	}
-	u.PasswordHash = hash
+	u.PasswordHash, u.Version = hash, c.Version
 	s.log.Info("password hash upgraded", "user_id", u.ID)
 }
 

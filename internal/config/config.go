@@ -58,6 +58,10 @@ type Config struct {
 	LegacyCookies      []string // --legacy-cookies, SESSIOND_LEGACY_COOKIES, the five of DESIGN.md
 	LegacyCookieDomain string   // --legacy-cookie-domain, SESSIOND_LEGACY_COOKIE_DOMAIN, none
 	Migration          string   // --migration, SESSIOND_MIGRATION, "on" (or "off", the rollback switch)
+
+	LoginVerifyURL        string // --login-verify-url, SESSIOND_LOGIN_VERIFY_URL, none (delegated login off)
+	LoginVerifyMode       string // --login-verify-mode, SESSIOND_LOGIN_VERIFY_MODE, "missing" (or "all")
+	LoginVerifySecretFile string // --login-verify-secret-file, SESSIOND_LOGIN_VERIFY_SECRET_FILE, none (unsigned)
 	Upstream           string   // --upstream, SESSIOND_UPSTREAM, none (reverse-proxy mode when set)
 	LoginURL           string   // --login-url, SESSIOND_LOGIN_URL, none
 	IdentityHeaders    []string // --identity-headers, SESSIOND_IDENTITY_HEADERS, X-User-Id,X-User-Email,X-Tenant-Id,X-Session-Id
@@ -198,6 +202,27 @@ var settings = []setting{
 	}},
 	{"webhook-secret-file", "SESSIOND_WEBHOOK_SECRET_FILE", "", "file holding the webhook HMAC-SHA256 key", Serve, func(c *Config, v string) error {
 		c.WebhookSecretFile = v
+		return nil
+	}},
+	{"login-verify-url", "SESSIOND_LOGIN_VERIFY_URL", "", "backend URL that checks email and password for users sessiond holds no password for (none: delegated login off)", Serve, func(c *Config, v string) error {
+		if v != "" {
+			if u, err := url.Parse(v); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil {
+				return errors.New("must be an http or https URL without credentials")
+			}
+		}
+		c.LoginVerifyURL = v
+		return nil
+	}},
+	{"login-verify-mode", "SESSIOND_LOGIN_VERIFY_MODE", "missing", "which logins go to the login-verify URL: missing (emails without a password here) or all", Serve, func(c *Config, v string) error {
+		switch v = strings.ToLower(v); v {
+		case "missing", "all":
+			c.LoginVerifyMode = v
+			return nil
+		}
+		return errors.New("must be missing or all")
+	}},
+	{"login-verify-secret-file", "SESSIOND_LOGIN_VERIFY_SECRET_FILE", "", "file holding the HMAC-SHA256 key that signs login-verify requests (X-Sessiond-Signature)", Serve, func(c *Config, v string) error {
+		c.LoginVerifySecretFile = v
 		return nil
 	}},
 	{"legacy-validate-url", "SESSIOND_LEGACY_VALIDATE_URL", "", "old backend URL that validates legacy session cookies (none: migration off)", Serve, func(c *Config, v string) error {
