@@ -64,3 +64,37 @@ func TestWrites_HonourTheCallersDeadlineBehindAnotherProcesssLock(t *testing.T) 
 		}
 	}
 }
+
+// TestPurge_TrimsALargeChangeFeedBacklogInBatches: the change feed's old
+// rows once went in one DELETE inside the purge's transaction; a backlog of
+// millions made every purge time out and never shrink (#9.18). Now each
+// call trims it batch by batch.
+func TestPurge_TrimsALargeChangeFeedBacklogInBatches(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "s.db")
+	s, err := sqlitestore.Open(ctx, path, sqlitestore.Options{ChangeRetention: time.Minute})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	db, err := sql.Open("sqlite", "file:"+path+"?_pragma=busy_timeout(5000)")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	old := time.Now().Add(-time.Hour).UnixMicro()
+	if _, err := db.ExecContext(ctx, `WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 20000)
+		INSERT INTO changes (session_id, user_id, tenant_id, at) SELECT 's' || i, '', '', ? FROM n`, old); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.DeleteExpiredSessions(ctx, time.Now(), time.Now().Add(-time.Hour), 500); err != nil {
+		t.Fatal(err)
+	}
+	var left int
+	if err := db.QueryRowContext(ctx, `SELECT count(*) FROM changes`).Scan(&left); err != nil {
+		t.Fatal(err)
+	}
+	if left != 0 {
+		t.Fatalf("%d of 20000 expired change rows left after a purge", left)
+	}
+}

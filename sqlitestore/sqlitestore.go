@@ -626,7 +626,9 @@ func scanMigration(row scanner) (*sessiond.Migration, error) {
 }
 
 // DeleteExpiredSessions implements sessiond.SessionStore. It also deletes
-// expired counters and migration records and trims the change feed.
+// expired counters and migration records and trims the change feed, each
+// in batches of limit rows, every batch its own short transaction, so
+// that a large backlog never holds the write lock for long (#9.18).
 func (s *Store) DeleteExpiredSessions(ctx context.Context, now, idleBefore time.Time, limit int) (int, error) {
 	var n int64
 	err := s.tx(ctx, func(tx *sql.Tx) error {
@@ -642,16 +644,45 @@ func (s *Store) DeleteExpiredSessions(ctx context.Context, now, idleBefore time.
 			return err
 		}
 		n, _ = res.RowsAffected()
-		if _, err := tx.ExecContext(ctx, `DELETE FROM counters WHERE expires_at <= ?`, micros(now)); err != nil {
-			return err
-		}
-		if _, err := tx.ExecContext(ctx, `DELETE FROM legacy_migrations WHERE expires_at <= ?`, micros(now)); err != nil {
-			return err
-		}
-		_, err = tx.ExecContext(ctx, `DELETE FROM changes WHERE at < ?`, micros(now.Add(-s.opts.ChangeRetention)))
-		return err
+		return nil
 	})
-	return int(n), err
+	if err != nil {
+		return int(n), err
+	}
+	for _, q := range []struct {
+		sql   string
+		since int64
+	}{
+		{`DELETE FROM counters WHERE rowid IN (SELECT rowid FROM counters WHERE expires_at <= ?1 LIMIT ?2)`, micros(now)},
+		{`DELETE FROM legacy_migrations WHERE rowid IN (SELECT rowid FROM legacy_migrations WHERE expires_at <= ?1 LIMIT ?2)`, micros(now)},
+		{`DELETE FROM changes WHERE seq IN (SELECT seq FROM changes WHERE at < ?1 ORDER BY at LIMIT ?2)`, micros(now.Add(-s.opts.ChangeRetention))},
+	} {
+		if err := s.deleteBatches(ctx, q.sql, q.since, limit); err != nil {
+			return int(n), err
+		}
+	}
+	return int(n), nil
+}
+
+// maxSideBatches bounds the batches of one side table that one purge call
+// deletes: a backlog shrinks by up to this many batches a minute, and the
+// writer is free between batches.
+const maxSideBatches = 200
+
+// deleteBatches runs a batched DELETE (?1 the cutoff, ?2 the batch size)
+// until a batch deletes fewer than limit rows, maxSideBatches have run or
+// ctx ends.
+func (s *Store) deleteBatches(ctx context.Context, query string, cutoff int64, limit int) error {
+	for range maxSideBatches {
+		res, err := s.w.ExecContext(ctx, query, cutoff, limit)
+		if err != nil {
+			return translate(err)
+		}
+		if n, _ := res.RowsAffected(); n < int64(limit) {
+			return nil
+		}
+	}
+	return nil
 }
 
 // Ping implements sessiond.SessionStore. It writes (one small row, expired
