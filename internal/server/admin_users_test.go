@@ -223,8 +223,8 @@ func TestAdminUsers_ImportValidatesEveryLineBeforeWriting(t *testing.T) {
 	}{
 		"unknown format":         {ndjson(good, `{"email":"two@example.com","password_hash":"sha1$x$y"}`), "line 2"},
 		"hash over the cap":      {ndjson(good, "", `{"email":"two@example.com","password_hash":"$2b$31$0123456789012345678901uABCDEFGHIJKLMNOPQRSTUVWXYZ0123"}`), "line 3"},
-		"duplicate email":        {ndjson(good, `{"email":"ONE@example.com","password_hash":"` + djangoHash + `"}`), "line 2"},
-		"email the store holds":  {ndjson(good, `{"email":"` + userEmail + `","password_hash":"` + djangoHash + `"}`), "line 2"},
+		"duplicate email":        {ndjson(good, `{"email":"ONE@example.com","password_hash":"`+djangoHash+`"}`), "line 2"},
+		"email the store holds":  {ndjson(good, `{"email":"`+userEmail+`","password_hash":"`+djangoHash+`"}`), "line 2"},
 		"unknown field":          {ndjson(`{"email":"x@example.com","password":"plain"}`), "line 1"},
 		"control character":      {ndjson(good, `{"email":"t@example.com","tenant_id":"a\u0007"}`), "line 2"},
 		"not JSON":               {ndjson(good, `{"email":`), "line 2"},
