@@ -2,6 +2,7 @@ package sessiond
 
 import (
 	"encoding/json"
+	"net/netip"
 	"unicode"
 	"unicode/utf8"
 )
@@ -69,4 +70,17 @@ type ExternalUser struct {
 	// Attributes is a JSON object (roles, plan); nil keeps what the record
 	// holds.
 	Attributes json.RawMessage
+}
+
+// AddressKey is the part of a client address that per-address limits
+// count: an IPv4 address, or the /64 of an IPv6 one, since one client
+// commonly holds a whole /64 and could otherwise take a fresh address per
+// attempt. Anything that does not parse is returned as it is.
+func AddressKey(ip string) string {
+	a, err := netip.ParseAddr(ip)
+	if err != nil || a.Unmap().Is4() {
+		return ip
+	}
+	p, _ := a.Prefix(64)
+	return p.String()
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"net/netip"
 	"time"
 
 	"github.com/sessiond/sessiond"
@@ -52,21 +51,9 @@ func (s *Service) throttleKeys(emailKey, ip string) []throttleKey {
 	sum := sha256.Sum256([]byte(emailKey))
 	keys := []throttleKey{{"login:account:" + hex.EncodeToString(sum[:16]), s.throttle.AccountAttempts}}
 	if ip != "" {
-		keys = append(keys, throttleKey{"login:address:" + addressKey(ip), s.throttle.AddressAttempts})
+		keys = append(keys, throttleKey{"login:address:" + sessiond.AddressKey(ip), s.throttle.AddressAttempts})
 	}
 	return keys
-}
-
-// addressKey is the part of a client address that throttling counts: an
-// IPv4 address, or the /64 of an IPv6 one, since one client commonly holds
-// a whole /64 and could otherwise take a fresh address per guess.
-func addressKey(ip string) string {
-	a, err := netip.ParseAddr(ip)
-	if err != nil || a.Unmap().Is4() {
-		return ip
-	}
-	p, _ := a.Prefix(64)
-	return p.String()
 }
 
 // reserve takes one attempt on every key before a password is checked,

@@ -2,6 +2,7 @@ package sessionhttp
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/aes"
 	"crypto/cipher"
@@ -168,6 +169,7 @@ const (
 	OutcomeBackendError = "backend_error"
 	OutcomeReplay       = "replay_refused"
 	OutcomeStoreError   = "store_error"
+	OutcomeThrottled    = "throttled"
 )
 
 // Migrator moves users from legacy cookies to one session cookie without
@@ -190,6 +192,24 @@ type Migrator struct {
 	// parent domain they were also set on.
 	CookieNames  []string
 	CookieDomain string
+	// CredentialNames are the legacy cookies that identify a legacy
+	// session (a session cookie, a backend token), as opposed to state
+	// (onboarding flags). One legacy credential migrates once: the replay
+	// guard keys on these alone, so that adding or changing another
+	// legacy cookie does not make a stolen credential new again. Empty:
+	// all of CookieNames.
+	CredentialNames []string
+	// Attempts, when set, limits the legacy credentials one client
+	// address may submit that do not migrate (invalid, refused by the old
+	// backend): AttemptBackoff of them free per AttemptWindow, then an
+	// exponential back-off (OutcomeThrottled). Defaults: 20 free, 1s to
+	// 1m, a window of 10m.
+	Attempts       sessiond.CounterStore
+	AttemptBackoff sessiond.Backoff
+	AttemptWindow  time.Duration
+	// Now is the clock of the share window, the replay guard and the
+	// attempt counters. Default time.Now.
+	Now func() time.Time
 	// Enabled is the rollback switch: while it holds false, legacy cookies
 	// are left alone. Sessions already created are untouched.
 	Enabled atomic.Bool
@@ -267,16 +287,19 @@ func (m *Migrator) migrate(ctx context.Context, r *http.Request) Result {
 	cookies := m.legacy(r)
 	var cred bytes.Buffer
 	for _, c := range cookies {
-		cred.WriteString(c.Name + "=" + c.Value + "\n")
+		if len(m.CredentialNames) == 0 || slices.Contains(m.CredentialNames, c.Name) {
+			cred.WriteString(c.Name + "=" + c.Value + "\n")
+		}
 	}
-	if cred.Len() > 16<<10 {
-		// No legitimate legacy credential is that large; it is not
+	if cred.Len() == 0 || cred.Len() > 16<<10 {
+		// Only state cookies, no credential: nothing to migrate. No
+		// legitimate legacy credential is that large either; neither is
 		// worth a call to the old backend.
 		return Result{Outcome: OutcomeInvalid}
 	}
 	key := derive("sessiond/migration/id", cred.Bytes())
 	seal := derive("sessiond/migration/key", cred.Bytes())
-	now := time.Now()
+	now := m.now()
 	rec, claimed, err := m.Store.ClaimMigration(ctx, key, now, now.Add(15*time.Second))
 	if err != nil {
 		m.logger().Warn("migration store error", "err", err)
@@ -285,7 +308,15 @@ func (m *Migrator) migrate(ctx context.Context, r *http.Request) Result {
 	if !claimed {
 		return m.follow(ctx, r, rec, seal)
 	}
+	release, ok := m.reserveAttempt(ctx, r, now)
+	if !ok {
+		m.Store.DeleteMigration(context.WithoutCancel(ctx), key)
+		return Result{Outcome: OutcomeThrottled}
+	}
 	lu, err := m.Validator.ValidateLegacy(ctx, cookies)
+	if err == nil {
+		release() // only credentials that do not migrate count
+	}
 	if errors.Is(err, ErrLegacyInvalid) {
 		m.finish(ctx, &sessiond.Migration{Key: key, State: sessiond.MigrationInvalid, ShareUntil: now.Add(m.shareWindow()), ExpiresAt: now.Add(m.shareWindow())})
 		return Result{Outcome: OutcomeInvalid}
@@ -331,6 +362,37 @@ func (m *Migrator) migrate(ctx context.Context, r *http.Request) Result {
 	return Result{Outcome: OutcomeMigrated, Token: token, Session: sess}
 }
 
+// reserveAttempt takes one of the client address's attempts, atomically
+// in the shared store. release gives it back. ok is false when the address
+// is waiting out its back-off. A store error lets the attempt through: the
+// claim already proved the store answers, and the old backend has its own
+// defences.
+func (m *Migrator) reserveAttempt(ctx context.Context, r *http.Request, now time.Time) (release func(), ok bool) {
+	ip := m.client(r).IPAddress
+	if m.Attempts == nil || ip == "" {
+		return func() {}, true
+	}
+	b := m.AttemptBackoff
+	if b == (sessiond.Backoff{}) {
+		b = sessiond.Backoff{Free: 20, Base: time.Second, Max: time.Minute}
+	}
+	window := cmp.Or(m.AttemptWindow, 10*time.Minute)
+	key := "migrate:address:" + sessiond.AddressKey(ip)
+	granted, err := m.Attempts.ReserveCounter(ctx, key, now, window, b)
+	if err != nil {
+		m.logger().Warn("migration attempt not counted", "err", err)
+		return func() {}, true
+	}
+	if !granted {
+		return nil, false
+	}
+	return func() {
+		if err := m.Attempts.ReleaseCounter(context.WithoutCancel(ctx), key); err != nil {
+			m.logger().Warn("migration attempt not given back", "err", err)
+		}
+	}, true
+}
+
 // follow handles a legacy credential that another request claimed: wait
 // for a pending claim, then share its session, or refuse a replay.
 func (m *Migrator) follow(ctx context.Context, r *http.Request, rec *sessiond.Migration, seal sessiond.TokenHash) Result {
@@ -357,7 +419,7 @@ func (m *Migrator) follow(ctx context.Context, r *http.Request, rec *sessiond.Mi
 	switch {
 	case rec.State == sessiond.MigrationInvalid:
 		return Result{Outcome: OutcomeInvalid}
-	case time.Now().After(rec.ShareUntil):
+	case m.now().After(rec.ShareUntil):
 		return Result{Outcome: OutcomeReplay}
 	}
 	token, err := openToken(seal, rec.Sealed)
@@ -383,6 +445,13 @@ func (m *Migrator) client(r *http.Request) sessiond.Client {
 		return m.Sessions.Client(r)
 	}
 	return sessiond.Client{}
+}
+
+func (m *Migrator) now() time.Time {
+	if m.Now != nil {
+		return m.Now()
+	}
+	return time.Now()
 }
 
 func (m *Migrator) shareWindow() time.Duration {
@@ -439,7 +508,7 @@ func (m *Migrator) Middleware(next http.Handler) http.Handler {
 		switch res.Outcome {
 		case OutcomeMigrated, OutcomeDeduplicated:
 			m.ExpireLegacy(w)
-			m.Sessions.Cookies.Set(w, res.Token, res.Session.ExpiresAt, time.Now())
+			m.Sessions.Cookies.Set(w, res.Token, res.Session.ExpiresAt, m.now())
 			status := http.StatusSeeOther
 			if r.Method != http.MethodGet && r.Method != http.MethodHead {
 				status = http.StatusTemporaryRedirect

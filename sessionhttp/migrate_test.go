@@ -307,3 +307,78 @@ func TestMigration_GoValidatorFunc(t *testing.T) {
 		t.Fatal("unreachable")
 	}
 }
+
+// clock is a settable clock for the Migrator's share window and counters.
+type clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *clock) Advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.t = c.t.Add(d)
+}
+
+func TestMigration_AReplayWithAnotherStateCookieMintsNothing_SEC25(t *testing.T) {
+	b := newOldBackend(t, 0)
+	n := newNode(t, openStore(t), &sessionhttp.HTTPValidator{URL: b.srv.URL})
+	clk := &clock{t: time.Now()}
+	n.migrator.Now = clk.Now
+	n.migrator.CredentialNames = []string{"dott_auth_session", "session_token"}
+	w := httptest.NewRecorder()
+	n.handler.ServeHTTP(w, legacyRequest("GET", "/", "dott_auth_session=good-stolen"))
+	sidOf(t, w)
+	clk.Advance(time.Minute) // past the share window
+	// The thief adds, changes or drops a state cookie: the credential is
+	// the same, and a replay it stays.
+	for _, extra := range []string{"onboarding_status=x", "onboarding_status=y", "onboarding_status=z; session_token="} {
+		w = httptest.NewRecorder()
+		n.handler.ServeHTTP(w, legacyRequest("GET", "/", "dott_auth_session=good-stolen", extra))
+		if strings.Contains(strings.Join(setCookies(w), ""), "sid=") || w.Body.String() != "anonymous" {
+			t.Fatalf("replay with %q: %d %q, want no new session", extra, w.Code, setCookies(w))
+		}
+	}
+	if list, _ := n.m.List(context.Background(), "legacy-stolen"); len(list) != 1 {
+		t.Fatalf("%d sessions after replays with other state cookies, want 1", len(list))
+	}
+	// State cookies alone are no credential: nothing asks the old backend.
+	calls := b.calls.Load()
+	w = httptest.NewRecorder()
+	n.handler.ServeHTTP(w, legacyRequest("GET", "/", "onboarding_status=done"))
+	if b.calls.Load() != calls || w.Body.String() != "anonymous" || !strings.Contains(strings.Join(setCookies(w), ""), "onboarding_status=; Path=/; Max-Age=0") {
+		t.Fatalf("state cookies alone: %d backend calls, %q %q", b.calls.Load()-calls, w.Body, setCookies(w))
+	}
+}
+
+func TestMigration_AttemptsThatDoNotMigrateAreLimitedPerAddress(t *testing.T) {
+	b := newOldBackend(t, 0)
+	store := openStore(t)
+	n := newNode(t, store, &sessionhttp.HTTPValidator{URL: b.srv.URL})
+	clk := &clock{t: time.Now()}
+	n.migrator.Now = clk.Now
+	n.migrator.Attempts = store
+	n.migrator.AttemptBackoff = sessiond.Backoff{Free: 3, Base: time.Second, Max: time.Minute}
+	n.migrator.Sessions.Client = func(*http.Request) sessiond.Client { return sessiond.Client{IPAddress: "192.0.2.7"} }
+	for i := range 3 {
+		w := httptest.NewRecorder()
+		n.handler.ServeHTTP(w, legacyRequest("GET", "/", fmt.Sprintf("dott_auth_session=bad-guess-%d", i)))
+	}
+	calls := b.calls.Load()
+	res := n.migrator.Migrate(context.Background(), legacyRequest("GET", "/", "dott_auth_session=bad-guess-x"))
+	if res.Outcome != sessionhttp.OutcomeThrottled || b.calls.Load() != calls {
+		t.Fatalf("the fourth failed credential from one address: %s with %d backend calls, want throttled and none", res.Outcome, b.calls.Load()-calls)
+	}
+	// A valid credential is not refused by others' failures once the
+	// back-off has passed, and does not count itself.
+	clk.Advance(2 * time.Second)
+	if res := n.migrator.Migrate(context.Background(), legacyRequest("GET", "/", "dott_auth_session=good-after")); res.Outcome != sessionhttp.OutcomeMigrated {
+		t.Fatalf("a valid credential after the back-off: %s", res.Outcome)
+	}
+}

@@ -14,6 +14,7 @@ import (
 	"net/url"
 	"os"
 	"runtime/debug"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"text/tabwriter"
@@ -331,13 +332,15 @@ func serve(e env, cfg config.Config) (err error) {
 	var migrator *sessionhttp.Migrator
 	if cfg.LegacyValidateURL != "" {
 		migrator = &sessionhttp.Migrator{
-			Store:        a.store,
-			Validator:    &sessionhttp.HTTPValidator{URL: cfg.LegacyValidateURL},
-			CookieNames:  cfg.LegacyCookies,
-			CookieDomain: cfg.LegacyCookieDomain,
-			Observe:      met.Migration,
-			Log:          a.log,
-			Users:        a.accounts,
+			Store:           a.store,
+			Validator:       &sessionhttp.HTTPValidator{URL: cfg.LegacyValidateURL},
+			CookieNames:     cfg.LegacyCookies,
+			CredentialNames: credentialCookies(cfg, a.log),
+			Attempts:        a.store,
+			CookieDomain:    cfg.LegacyCookieDomain,
+			Observe:         met.Migration,
+			Log:             a.log,
+			Users:           a.accounts,
 		}
 		migrator.Enabled.Store(cfg.Migration == "on")
 		a.log.Info("legacy migration", "enabled", cfg.Migration == "on", "cookies", strings.Join(cfg.LegacyCookies, ","))
@@ -441,6 +444,22 @@ func drain(srv *http.Server, work *atomic.Int64, log *slog.Logger) error {
 			}
 		}
 	}
+}
+
+// credentialCookies returns the legacy cookies that identify a legacy
+// session: the configured credential names that are legacy cookies. With
+// none, every legacy cookie counts, as before the setting existed.
+func credentialCookies(cfg config.Config, log *slog.Logger) []string {
+	var out []string
+	for _, n := range cfg.LegacyCredentialCookies {
+		if slices.Contains(cfg.LegacyCookies, n) {
+			out = append(out, n)
+		}
+	}
+	if len(out) == 0 {
+		log.Warn("no --legacy-credential-cookies among --legacy-cookies: every legacy cookie identifies the credential, so a changed state cookie makes a replayed credential new again")
+	}
+	return out
 }
 
 // originHosts returns the hosts of the allowed origins: the only hosts an

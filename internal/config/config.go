@@ -54,17 +54,20 @@ type Config struct {
 	WebhookURL        string // --webhook-url, SESSIOND_WEBHOOK_URL, none
 	WebhookSecretFile string // --webhook-secret-file, SESSIOND_WEBHOOK_SECRET_FILE, none
 
-	LegacyValidateURL  string   // --legacy-validate-url, SESSIOND_LEGACY_VALIDATE_URL, none (migration off)
-	LegacyCookies      []string // --legacy-cookies, SESSIOND_LEGACY_COOKIES, the five of DESIGN.md
-	LegacyCookieDomain string   // --legacy-cookie-domain, SESSIOND_LEGACY_COOKIE_DOMAIN, none
-	Migration          string   // --migration, SESSIOND_MIGRATION, "on" (or "off", the rollback switch)
+	LegacyValidateURL string   // --legacy-validate-url, SESSIOND_LEGACY_VALIDATE_URL, none (migration off)
+	LegacyCookies     []string // --legacy-cookies, SESSIOND_LEGACY_COOKIES, the five of DESIGN.md
+	// LegacyCredentialCookies are the legacy cookies that identify a
+	// legacy session: --legacy-credential-cookies.
+	LegacyCredentialCookies []string
+	LegacyCookieDomain      string // --legacy-cookie-domain, SESSIOND_LEGACY_COOKIE_DOMAIN, none
+	Migration               string // --migration, SESSIOND_MIGRATION, "on" (or "off", the rollback switch)
 
-	LoginVerifyURL        string // --login-verify-url, SESSIOND_LOGIN_VERIFY_URL, none (delegated login off)
-	LoginVerifyMode       string // --login-verify-mode, SESSIOND_LOGIN_VERIFY_MODE, "missing" (or "all")
-	LoginVerifySecretFile string // --login-verify-secret-file, SESSIOND_LOGIN_VERIFY_SECRET_FILE, none (unsigned)
-	Upstream           string   // --upstream, SESSIOND_UPSTREAM, none (reverse-proxy mode when set)
-	LoginURL           string   // --login-url, SESSIOND_LOGIN_URL, none
-	IdentityHeaders    []string // --identity-headers, SESSIOND_IDENTITY_HEADERS, X-User-Id,X-User-Email,X-Tenant-Id,X-Session-Id
+	LoginVerifyURL        string   // --login-verify-url, SESSIOND_LOGIN_VERIFY_URL, none (delegated login off)
+	LoginVerifyMode       string   // --login-verify-mode, SESSIOND_LOGIN_VERIFY_MODE, "missing" (or "all")
+	LoginVerifySecretFile string   // --login-verify-secret-file, SESSIOND_LOGIN_VERIFY_SECRET_FILE, none (unsigned)
+	Upstream              string   // --upstream, SESSIOND_UPSTREAM, none (reverse-proxy mode when set)
+	LoginURL              string   // --login-url, SESSIOND_LOGIN_URL, none
+	IdentityHeaders       []string // --identity-headers, SESSIOND_IDENTITY_HEADERS, X-User-Id,X-User-Email,X-Tenant-Id,X-Session-Id
 
 	LogLevel  string // --log-level, SESSIOND_LOG_LEVEL, "info"
 	LogFormat string // --log-format, SESSIOND_LOG_FORMAT, "json"
@@ -237,6 +240,15 @@ var settings = []setting{
 	{"legacy-cookies", "SESSIOND_LEGACY_COOKIES", "dott_auth_session,session_token,onboarding_status,businessInfoCompleted,onboardingStep", "comma-separated names of the legacy cookies", Serve, func(c *Config, v string) error {
 		c.LegacyCookies = splitList(v)
 		for _, n := range c.LegacyCookies {
+			if strings.ContainsAny(n, "=;, \t\r\n\"") {
+				return fmt.Errorf("%q is not a cookie name", n)
+			}
+		}
+		return nil
+	}},
+	{"legacy-credential-cookies", "SESSIOND_LEGACY_CREDENTIAL_COOKIES", "dott_auth_session,session_token", "the legacy cookies that identify a legacy session (one migration each); the others are state, expired with them", Serve, func(c *Config, v string) error {
+		c.LegacyCredentialCookies = splitList(v)
+		for _, n := range c.LegacyCredentialCookies {
 			if strings.ContainsAny(n, "=;, \t\r\n\"") {
 				return fmt.Errorf("%q is not a cookie name", n)
 			}

@@ -3,8 +3,10 @@ package server_test
 import (
 	"encoding/json"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/sessiond/sessiond"
 )
@@ -114,5 +116,19 @@ func TestMigrateSession_AValidSidGoesThroughTheAnomalyPolicy_SEC20(t *testing.T)
 	}
 	if g := s.call(t, "GET", sessionPath, "", token, "User-Agent", firefoxLinux); g.status != http.StatusUnauthorized {
 		t.Fatalf("the session the anomaly policy should have revoked: %d", g.status)
+	}
+}
+
+func TestMigrateSession_AnExpiredLegacySessionIsA401_SEC25(t *testing.T) {
+	old := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		json.NewEncoder(w).Encode(map[string]any{"user_id": "legacy-9", "email": "old@example.com", "tenant_id": "acme",
+			"expires_at": time.Now().Add(-time.Hour).Format(time.RFC3339)})
+	}))
+	defer old.Close()
+	s := start(t, options{legacyURL: old.URL})
+	r := s.do(t, "POST", "/api/auth/migrate-session", "", "Cookie", "dott_auth_session=good-but-ended")
+	if r.status != http.StatusUnauthorized || strings.Contains(strings.Join(r.header.Values("Set-Cookie"), ""), "sid=") ||
+		!strings.Contains(strings.Join(r.header.Values("Set-Cookie"), ""), "dott_auth_session=; Path=/; Max-Age=0") {
+		t.Fatalf("a legacy session the old backend says has ended: %d %q", r.status, r.header.Values("Set-Cookie"))
 	}
 }

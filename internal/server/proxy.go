@@ -212,6 +212,9 @@ func (s *server) handleMigrateSession(w http.ResponseWriter, r *http.Request) {
 	case sessionhttp.OutcomeInvalid, sessionhttp.OutcomeReplay:
 		s.Migrator.ExpireLegacy(w)
 		writeError(w, sessiond.Errorf(sessiond.CodeUnauthenticated, "the legacy session is not valid"))
+	case sessionhttp.OutcomeThrottled:
+		writeError(w, &sessiond.Error{Code: sessiond.CodeTooManyRequests, RetryAfter: time.Minute,
+			Message: "too many legacy sessions from this address did not migrate; try again later"})
 	default:
 		writeError(w, sessiond.Errorf(sessiond.CodeUnavailable, "the legacy session could not be checked; retry shortly"))
 	}
