@@ -171,7 +171,7 @@ export function browserFetch(jar: Jar, userAgent = 'Mozilla/5.0 (X11; Linux x86_
 }
 
 /** waitFor polls cond until it holds or timeoutMs passes, then fails with what. */
-export async function waitFor(cond: () => boolean | Promise<boolean>, what: string, timeoutMs = 5000): Promise<void> {
+export async function waitFor(cond: () => boolean | Promise<boolean>, what: string, timeoutMs = 10000): Promise<void> {
   const start = Date.now()
   for (;;) {
     if (await cond()) return
