@@ -6,14 +6,18 @@ import (
 	"errors"
 	"io"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
 
 	_ "modernc.org/sqlite"
+
+	"github.com/sessiond/sessiond/internal/testenv"
 )
 
 // TestServe_APortInUseStopsTheStartBeforeTheStoreIsCreated: sessiond
@@ -167,4 +171,84 @@ func TestServe_APostgreSQLThatNeverAnswersFailsTheStartInBoundedTime(t *testing.
 		t.Fatalf("start against a PostgreSQL that never answers: %v after %v, want an error well within a minute", err, took)
 	}
 	t.Logf("refused after %v: %v", took.Round(time.Millisecond), err)
+}
+
+// TestServe_AdminListenKeepsTheAdminAPIAndMetricsOffThePublicPort_SEC34
+// (#9.14): with --admin-listen, the public listener answers 404 for both.
+func TestServe_AdminListenKeepsTheAdminAPIAndMetricsOffThePublicPort_SEC34(t *testing.T) {
+	dir := t.TempDir()
+	tokenFile := filepath.Join(dir, "admin-token")
+	os.WriteFile(tokenFile, []byte("an-admin-token-that-is-long-enough"), 0o600)
+	p := startServer(t, filepath.Join(dir, "s.db"), "--admin-listen", "127.0.0.1:0", "--admin-token-file", tokenFile)
+	m := regexp.MustCompile(`"msg":"admin API and metrics listening","addr":"([^"]+)"`).FindStringSubmatch(p.stderr.String())
+	if m == nil {
+		t.Fatalf("no admin listener in the log:\n%s", p.stderr)
+	}
+	admin := "http://" + m[1]
+	get := func(url string) int {
+		req, _ := http.NewRequest("GET", url, nil)
+		req.Header.Set("Authorization", "Bearer an-admin-token-that-is-long-enough")
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		return res.StatusCode
+	}
+	for path, want := range map[string][2]int{
+		"/metrics":                        {404, 200},
+		"/admin/v1/users/nobody/sessions": {404, 200},
+		"/healthz":                        {200, 200},
+		"/api/auth/session-v2":            {401, 404},
+	} {
+		if got := [2]int{get(p.url + path), get(admin + path)}; got != want {
+			t.Errorf("%s: public %d, admin %d; want %d and %d", path, got[0], got[1], want[0], want[1])
+		}
+	}
+}
+
+// TestServe_ConnectionsPerClientAreBounded (#9.15): the connection past
+// the per-client bound is closed at once; the others keep working.
+func TestServe_ConnectionsPerClientAreBounded(t *testing.T) {
+	p := startServer(t, filepath.Join(t.TempDir(), "s.db"), "--max-connections-per-client", "3")
+	addr := strings.TrimPrefix(p.url, "http://")
+	var held []net.Conn
+	for range 3 {
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		held = append(held, c)
+	}
+	extra, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer extra.Close()
+	extra.SetReadDeadline(time.Now().Add(10 * time.Second))
+	io.WriteString(extra, "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+	if n, err := extra.Read(make([]byte, 1)); err == nil || n > 0 {
+		t.Fatalf("the fourth connection of one client was served (%d bytes, %v)", n, err)
+	}
+	// The three held ones still are.
+	io.WriteString(held[0], "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+	held[0].SetReadDeadline(time.Now().Add(10 * time.Second))
+	buf := make([]byte, 12)
+	if _, err := io.ReadFull(held[0], buf); err != nil || string(buf) != "HTTP/1.1 200" {
+		t.Fatalf("a connection within the bound: %q %v", buf, err)
+	}
+	// Closing one frees its place.
+	held[1].Close()
+	testenv.WaitFor(t, 10*time.Second, "a connection accepted after one closed", func() bool {
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			return false
+		}
+		defer c.Close()
+		c.SetReadDeadline(time.Now().Add(5 * time.Second))
+		io.WriteString(c, "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+		n, _ := c.Read(make([]byte, 1))
+		return n == 1
+	})
 }

@@ -315,6 +315,13 @@ func serve(e env, cfg config.Config) (err error) {
 		return fmt.Errorf("listen on %s (--listen): %w", cfg.Listen, err)
 	}
 	defer ln.Close() // after Serve, a no-op
+	var adminLn net.Listener
+	if cfg.AdminListen != "" {
+		if adminLn, err = net.Listen("tcp", cfg.AdminListen); err != nil {
+			return fmt.Errorf("listen on %s (--admin-listen): %w", cfg.AdminListen, err)
+		}
+		defer adminLn.Close()
+	}
 	a, err := open(e, cfg, true)
 	if err != nil {
 		return err
@@ -351,7 +358,7 @@ func serve(e env, cfg config.Config) (err error) {
 	}
 	ih := cfg.IdentityHeaders
 	shutdown := make(chan struct{}) // closed when the server starts shutting down: streams end
-	handler := server.NewServer(server.Deps{
+	deps := server.Deps{
 		Identity:       sessionhttp.IdentityHeaders{UserID: ih[0], Email: ih[1], TenantID: ih[2], SessionID: ih[3]},
 		Migrator:       migrator,
 		Upstream:       upstream,
@@ -366,36 +373,33 @@ func serve(e env, cfg config.Config) (err error) {
 		TrustedProxies: cfg.TrustedProxies,
 		AdminToken:     adminToken,
 		Shutdown:       shutdown,
-	})
+		SeparateAdmin:  adminLn != nil,
+	}
 	// work counts the requests in a handler that are not waiting for their
 	// client to send the body: what a drain waits for.
 	var work atomic.Int64
-	srv := &http.Server{
-		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			work.Add(1)
-			defer work.Add(-1)
-			if r.Body != nil && r.Body != http.NoBody {
-				r.Body = &clientBody{ReadCloser: r.Body, work: &work}
-			}
-			handler.ServeHTTP(w, r)
-		}),
-		ReadHeaderTimeout: 5 * time.Second,
-		ReadTimeout:       30 * time.Second,
-		WriteTimeout:      30 * time.Second,
-		IdleTimeout:       2 * time.Minute,
-		MaxHeaderBytes:    64 << 10,
-		ErrorLog:          slog.NewLogLogger(a.log.Handler(), slog.LevelWarn),
+	servers := []*http.Server{newHTTPServer(server.NewServer(deps), &work, a.log)}
+	listeners := []net.Listener{server.LimitListener(ln, cfg.MaxConnections, cfg.MaxConnectionsPerClient, cfg.TrustedProxies)}
+	if adminLn != nil {
+		servers = append(servers, newHTTPServer(server.NewAdminServer(deps), &work, a.log))
+		listeners = append(listeners, adminLn)
+		a.log.Info("admin API and metrics listening", "addr", adminLn.Addr().String())
 	}
-	srv.RegisterOnShutdown(func() { close(shutdown) })
+	servers[0].RegisterOnShutdown(func() { close(shutdown) })
 	a.log.Info("listening", "addr", ln.Addr().String(), "store", redact.URL(cfg.Store), "version", buildVersion())
-	done := make(chan error, 1)
-	go func() { done <- srv.Serve(ln) }()
+	done := make(chan error, len(servers))
+	for i, srv := range servers {
+		go func() { done <- srv.Serve(listeners[i]) }()
+	}
 	select {
 	case err := <-done:
+		for _, srv := range servers {
+			srv.Close()
+		}
 		return err
 	case <-e.ctx.Done():
 	}
-	return drain(srv, &work, a.log)
+	return drain(servers, &work, a.log)
 }
 
 // clientBody is a request body whose reads do not count as work: a handler
@@ -411,6 +415,38 @@ func (b *clientBody) Read(p []byte) (int, error) {
 	return b.ReadCloser.Read(p)
 }
 
+// Timeouts of every connection (README, "Limits"): a client has 5 s to send
+// its request's headers and 30 s for the whole request; an answer has 30 s
+// (a live-revocation stream lifts that for itself); an idle keep-alive
+// connection is closed after 2 minutes.
+const (
+	readHeaderTimeout = 5 * time.Second
+	readTimeout       = 30 * time.Second
+	writeTimeout      = 30 * time.Second
+	idleTimeout       = 2 * time.Minute
+)
+
+// newHTTPServer serves h with the connection timeouts and counts its
+// handlers' work for the drain.
+func newHTTPServer(h http.Handler, work *atomic.Int64, log *slog.Logger) *http.Server {
+	return &http.Server{
+		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			work.Add(1)
+			defer work.Add(-1)
+			if r.Body != nil && r.Body != http.NoBody {
+				r.Body = &clientBody{ReadCloser: r.Body, work: work}
+			}
+			h.ServeHTTP(w, r)
+		}),
+		ReadHeaderTimeout: readHeaderTimeout,
+		ReadTimeout:       readTimeout,
+		WriteTimeout:      writeTimeout,
+		IdleTimeout:       idleTimeout,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+}
+
 // drainTimeout bounds how long a shutdown waits for requests in handlers.
 const drainTimeout = 15 * time.Second
 
@@ -421,29 +457,37 @@ const drainTimeout = 15 * time.Second
 // their body), such connections are closed rather than waited for until
 // their read timeout. It fails only when handlers are still working after
 // drainTimeout.
-func drain(srv *http.Server, work *atomic.Int64, log *slog.Logger) error {
+func drain(servers []*http.Server, work *atomic.Int64, log *slog.Logger) error {
 	log.Info("shutting down: draining requests")
 	ctx, cancel := context.WithTimeout(context.Background(), drainTimeout)
 	defer cancel()
-	done := make(chan error, 1)
-	go func() { done <- srv.Shutdown(ctx) }()
+	done := make(chan error, len(servers))
+	for _, srv := range servers {
+		go func() { done <- srv.Shutdown(ctx) }()
+	}
 	tick := time.NewTicker(20 * time.Millisecond)
 	defer tick.Stop()
-	for {
+	var errs []error
+	for left := len(servers); left > 0; {
 		select {
 		case err := <-done:
+			left--
 			if err != nil {
-				return fmt.Errorf("shutdown: %d requests still working after %v: %w", work.Load(), drainTimeout, err)
+				errs = append(errs, fmt.Errorf("shutdown: %d requests still working after %v: %w", work.Load(), drainTimeout, err))
 			}
-			log.Info("stopped")
-			return nil
 		case <-tick.C:
 			if work.Load() == 0 {
 				// Shutdown returns once Close has ended the connections.
-				srv.Close()
+				for _, srv := range servers {
+					srv.Close()
+				}
 			}
 		}
 	}
+	if len(errs) == 0 {
+		log.Info("stopped")
+	}
+	return errors.Join(errs...)
 }
 
 // credentialCookies returns the legacy cookies that identify a legacy

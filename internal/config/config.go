@@ -20,8 +20,14 @@ import (
 // environment variable and its default.
 type Config struct {
 	Listen string // --listen, SESSIOND_LISTEN, ":8080"
-	Store  string // --store, SESSIOND_STORE, "sqlite:sessiond.db"
-	Demo   bool   // --demo, SESSIOND_DEMO, false
+	// AdminListen, when set, serves the admin API and /metrics on a
+	// listener of their own: --admin-listen, SESSIOND_ADMIN_LISTEN.
+	AdminListen string
+	// MaxConnections and MaxConnectionsPerClient bound open connections:
+	// --max-connections (10000), --max-connections-per-client (64).
+	MaxConnections, MaxConnectionsPerClient int
+	Store                                   string // --store, SESSIOND_STORE, "sqlite:sessiond.db"
+	Demo                                    bool   // --demo, SESSIOND_DEMO, false
 
 	CookieName     string // --cookie-name, SESSIOND_COOKIE_NAME, "sid"
 	CookieDomain   string // --cookie-domain, SESSIOND_COOKIE_DOMAIN, none
@@ -97,6 +103,16 @@ var settings = []setting{
 		}
 		c.Listen = v
 		return nil
+	}},
+	{"admin-listen", "SESSIOND_ADMIN_LISTEN", "", "address of a separate listener for the admin API and /metrics, which the public one then does not serve (none: both on --listen)", Serve, func(c *Config, v string) error {
+		c.AdminListen = v
+		return nil
+	}},
+	{"max-connections", "SESSIOND_MAX_CONNECTIONS", "10000", "open client connections at most; more wait to be accepted", Serve, func(c *Config, v string) error {
+		return positiveInt(v, &c.MaxConnections)
+	}},
+	{"max-connections-per-client", "SESSIOND_MAX_CONNECTIONS_PER_CLIENT", "64", "open connections at most from one client address (trusted proxies exempt); more are closed at once", Serve, func(c *Config, v string) error {
+		return positiveInt(v, &c.MaxConnectionsPerClient)
 	}},
 	{"store", "SESSIOND_STORE", "sqlite:sessiond.db", "session store URL: sqlite:PATH, postgres://… (search_path=SCHEMA picks the schema) or redis://…, rediss://… (?prefix=NAME, ?shards=N on a Cluster)", Common, func(c *Config, v string) error {
 		switch {
@@ -461,4 +477,14 @@ func splitList(v string) []string {
 		}
 	}
 	return out
+}
+
+// positiveInt parses a count of at least one.
+func positiveInt(v string, dst *int) error {
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 1 {
+		return errors.New("must be a whole number of at least 1")
+	}
+	*dst = n
+	return nil
 }

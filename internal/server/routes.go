@@ -35,23 +35,9 @@ func (s *server) routes(mux *http.ServeMux) {
 		mux.Handle("OPTIONS "+p, api(http.HandlerFunc(s.handlePreflight)))
 	}
 
-	// The admin API is server to server, authenticated by a bearer token,
-	// never by a cookie: cross-origin checks do not apply to it.
-	mux.Handle("POST /admin/v1/sessions", s.adminOnly(s.handleAdminCreateSession))
-	mux.Handle("GET /admin/v1/sessions/{id}", s.adminOnly(s.handleAdminGetSession))
-	mux.Handle("DELETE /admin/v1/sessions/{id}", s.adminOnly(s.handleAdminRevokeSession))
-	mux.Handle("PATCH /admin/v1/sessions/{id}/data", s.adminOnly(s.handleAdminPatchData))
-	mux.Handle("POST /admin/v1/users", s.adminOnly(s.handleAdminCreateUser))
-	mux.Handle("GET /admin/v1/users", s.adminOnly(s.handleAdminListUsers))
-	mux.Handle("POST /admin/v1/users/import", s.adminOnly(s.handleAdminImportUsers))
-	mux.Handle("GET /admin/v1/users/{id}", s.adminOnly(s.handleAdminGetUser))
-	mux.Handle("PATCH /admin/v1/users/{id}", s.adminOnly(s.handleAdminPatchUser))
-	mux.Handle("DELETE /admin/v1/users/{id}", s.adminOnly(s.handleAdminDeleteUser))
-	mux.Handle("GET /admin/v1/users/{user_id}/sessions", s.adminOnly(s.handleAdminListUser))
-	mux.Handle("DELETE /admin/v1/users/{user_id}/sessions", s.adminOnly(s.handleAdminRevokeUser))
-	mux.Handle("POST /admin/v1/users/{user_id}/disable", s.adminOnly(s.handleAdminDisableUser))
-	mux.Handle("DELETE /admin/v1/tenants/{tenant_id}/sessions", s.adminOnly(s.handleAdminRevokeTenant))
-	mux.Handle("/admin/", s.adminOnly(func(w http.ResponseWriter, r *http.Request) { writeError(w, errNotFound) }))
+	if !s.SeparateAdmin {
+		s.adminRoutes(mux)
+	}
 
 	verify := noStore(&sessionhttp.ForwardAuth{
 		Sessions: s.sessions, Headers: s.Identity, Email: s.emailOf,
@@ -61,9 +47,6 @@ func (s *server) routes(mux *http.ServeMux) {
 	mux.Handle("/auth/migrate", s.migrateOrVerify(verify))
 	mux.Handle("POST /api/auth/migrate-session", changes(s.handleMigrateSession))
 	mux.Handle("OPTIONS /api/auth/migrate-session", api(http.HandlerFunc(s.handlePreflight)))
-	if s.Metrics != nil {
-		mux.Handle("GET /metrics", s.Metrics.Handler())
-	}
 
 	mux.HandleFunc("GET /healthz", s.handleHealthz)
 	mux.HandleFunc("GET /readyz", s.handleReadyz)
@@ -83,4 +66,29 @@ func methodNotAllowed(allow string) http.Handler {
 		w.Header().Set("Allow", allow)
 		writeError(w, sessiond.Errorf(sessionhttp.CodeMethodNotAllowed, "method %s not allowed; use %s", r.Method, allow))
 	})
+}
+
+// adminRoutes lists the admin API and the metrics: on the public listener,
+// or on a listener of their own (Deps.SeparateAdmin, NewAdminServer).
+func (s *server) adminRoutes(mux *http.ServeMux) {
+	// The admin API is server to server, authenticated by a bearer token,
+	// never by a cookie: cross-origin checks do not apply to it.
+	mux.Handle("POST /admin/v1/sessions", s.adminOnly(s.handleAdminCreateSession))
+	mux.Handle("GET /admin/v1/sessions/{id}", s.adminOnly(s.handleAdminGetSession))
+	mux.Handle("DELETE /admin/v1/sessions/{id}", s.adminOnly(s.handleAdminRevokeSession))
+	mux.Handle("PATCH /admin/v1/sessions/{id}/data", s.adminOnly(s.handleAdminPatchData))
+	mux.Handle("POST /admin/v1/users", s.adminOnly(s.handleAdminCreateUser))
+	mux.Handle("GET /admin/v1/users", s.adminOnly(s.handleAdminListUsers))
+	mux.Handle("POST /admin/v1/users/import", s.adminOnly(s.handleAdminImportUsers))
+	mux.Handle("GET /admin/v1/users/{id}", s.adminOnly(s.handleAdminGetUser))
+	mux.Handle("PATCH /admin/v1/users/{id}", s.adminOnly(s.handleAdminPatchUser))
+	mux.Handle("DELETE /admin/v1/users/{id}", s.adminOnly(s.handleAdminDeleteUser))
+	mux.Handle("GET /admin/v1/users/{user_id}/sessions", s.adminOnly(s.handleAdminListUser))
+	mux.Handle("DELETE /admin/v1/users/{user_id}/sessions", s.adminOnly(s.handleAdminRevokeUser))
+	mux.Handle("POST /admin/v1/users/{user_id}/disable", s.adminOnly(s.handleAdminDisableUser))
+	mux.Handle("DELETE /admin/v1/tenants/{tenant_id}/sessions", s.adminOnly(s.handleAdminRevokeTenant))
+	mux.Handle("/admin/", s.adminOnly(func(w http.ResponseWriter, r *http.Request) { writeError(w, errNotFound) }))
+	if s.Metrics != nil {
+		mux.Handle("GET /metrics", s.Metrics.Handler())
+	}
 }

@@ -59,6 +59,10 @@ type Deps struct {
 	// Shutdown, when set, is closed when the server begins to shut down:
 	// open streams then end (http.Server.Shutdown does not end them).
 	Shutdown <-chan struct{}
+	// SeparateAdmin leaves the admin API and /metrics out of NewServer's
+	// handler, for NewAdminServer's on a listener of their own (a loopback
+	// or private address, so that the public port does not expose them).
+	SeparateAdmin bool
 }
 
 // Limits on request bodies.
@@ -75,8 +79,40 @@ type server struct {
 	shutdown    <-chan struct{} // Deps.Shutdown, or never
 }
 
+// NewAdminServer returns the handler of the admin listener: the admin API,
+// /metrics and the health checks.
+func NewAdminServer(d Deps) http.Handler {
+	s := newServer(d)
+	mux := http.NewServeMux()
+	s.adminRoutes(mux)
+	mux.HandleFunc("GET /healthz", s.handleHealthz)
+	mux.HandleFunc("GET /readyz", s.handleReadyz)
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) { writeError(w, errNotFound) })
+	var h http.Handler = mux
+	if d.Metrics != nil {
+		h = d.Metrics.Instrument(h)
+	}
+	return s.recoverPanics(h)
+}
+
 // NewServer returns the sessiond HTTP handler.
 func NewServer(d Deps) http.Handler {
+	s := newServer(d)
+	if d.Metrics != nil {
+		d.Metrics.ObserveStreams(s.streams.count)
+	}
+	mux := http.NewServeMux()
+	s.routes(mux)
+	// Store calls are bounded by the Manager's StoreTimeout, not here: a
+	// request served from the cache should not pay for a timer.
+	var h http.Handler = mux
+	if d.Metrics != nil {
+		h = d.Metrics.Instrument(h)
+	}
+	return s.recoverPanics(h)
+}
+
+func newServer(d Deps) *server {
 	if d.Logger == nil {
 		d.Logger = slog.Default()
 	}
@@ -102,7 +138,6 @@ func NewServer(d Deps) http.Handler {
 	s.sessions = &sessionhttp.Sessions{Manager: d.Manager, Cookies: d.Cookies, Client: s.client}
 	if d.Metrics != nil {
 		s.sessions.Observe = func(err error) { d.Metrics.Validation(err, errors.Is(err, sessiond.ErrUnavailable)) }
-		d.Metrics.ObserveStreams(s.streams.count)
 	}
 	if d.Migrator != nil && d.Migrator.Sessions == nil {
 		d.Migrator.Sessions = s.sessions
@@ -111,15 +146,7 @@ func NewServer(d Deps) http.Handler {
 		sum := sha256.Sum256([]byte(d.AdminToken))
 		s.adminDigest = sum[:]
 	}
-	mux := http.NewServeMux()
-	s.routes(mux)
-	// Store calls are bounded by the Manager's StoreTimeout, not here: a
-	// request served from the cache should not pay for a timer.
-	var h http.Handler = mux
-	if d.Metrics != nil {
-		h = d.Metrics.Instrument(h)
-	}
-	return s.recoverPanics(h)
+	return s
 }
 
 // recoverPanics turns a panic into a logged 500 instead of a dropped
