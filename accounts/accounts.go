@@ -331,6 +331,9 @@ func (s *Service) ChangePassword(ctx context.Context, sess *sessiond.Session, cu
 	if err != nil {
 		return "", nil, err
 	}
+	if u.PasswordHash == "" {
+		return "", nil, sessiond.Errorf(sessiond.CodeInvalidInput, "this user's password is managed by the application, not here")
+	}
 	hash, err := s.hasher.Hash(ctx, next)
 	if err != nil {
 		return "", nil, err
@@ -364,7 +367,7 @@ func (s *Service) checkOwnPassword(ctx context.Context, sess *sessiond.Session, 
 		return nil, password.ErrTooLong
 	}
 	u, err := s.UserByID(ctx, sess.UserID)
-	if errors.Is(err, sessiond.ErrNotFound) || err == nil && u.PasswordHash == "" {
+	if errors.Is(err, sessiond.ErrNotFound) || err == nil && u.PasswordHash == "" && !s.delegates(u) {
 		return nil, sessiond.Errorf(sessiond.CodeInvalidInput, "this session's user has no password here")
 	}
 	if err != nil {
@@ -374,7 +377,11 @@ func (s *Service) checkOwnPassword(ctx context.Context, sess *sessiond.Session, 
 	if err := s.reserve(ctx, keys, c.IPAddress); err != nil {
 		return nil, err
 	}
-	u, err = s.verify(ctx, u.EmailKey, pw)
+	if u.PasswordHash == "" {
+		u, err = s.reverify(ctx, u, pw)
+	} else {
+		u, err = s.verify(ctx, u.EmailKey, pw)
+	}
 	switch {
 	case errors.Is(err, sessiond.ErrInvalidCredentials):
 		return nil, ErrWrongPassword

@@ -196,3 +196,25 @@ func (s *Service) check(ctx context.Context, key, email, pw string) (*sessiond.U
 	}
 	return u, nil
 }
+
+// delegates reports whether a user without a password here can confirm
+// their password through the delegate (re-authentication).
+func (s *Service) delegates(u *sessiond.User) bool {
+	return s.delegate != nil && u.Email != ""
+}
+
+// reverify asks the backend to confirm the password of u, a user it
+// vouched for: the answer must name the same user.
+func (s *Service) reverify(ctx context.Context, u *sessiond.User, pw string) (*sessiond.User, error) {
+	e, err := s.delegate.Verify(ctx, u.Email, pw)
+	if err != nil {
+		if !errors.Is(err, sessiond.ErrInvalidCredentials) {
+			s.log.Warn("delegated re-authentication failed", "user_id", u.ID, "err", err)
+		}
+		return nil, err
+	}
+	if e.ID != u.ID || u.Disabled {
+		return nil, sessiond.ErrInvalidCredentials
+	}
+	return u, nil
+}

@@ -320,6 +320,21 @@ func TestDelegatedLogin_TheBackendChecksThePassword(t *testing.T) {
 		t.Fatalf("recorded user %+v, %v; want one without a password", u, err)
 	}
 
+	// Re-authentication asks the backend too; the password stays its own.
+	kim := sidFrom(t, r)
+	b.status.Store(401)
+	if r := s.call(t, "POST", "/api/auth/reauth", `{"password":"wrong"}`, kim); r.status != http.StatusForbidden {
+		t.Fatalf("delegated re-authentication with a wrong password: %d %s", r.status, r.body)
+	}
+	b.status.Store(200)
+	r = s.call(t, "POST", "/api/auth/reauth", `{"password":"django password"}`, kim)
+	if r.status != http.StatusOK {
+		t.Fatalf("delegated re-authentication: %d %s", r.status, r.body)
+	}
+	if r := s.call(t, "POST", "/api/auth/password", `{"current_password":"django password","new_password":"a new password"}`, sidFrom(t, r)); r.status != http.StatusBadRequest {
+		t.Fatalf("changing a delegated user's password here: %d %s, want 400", r.status, r.body)
+	}
+
 	// A local user with a password is checked here, not by the backend.
 	calls := b.calls.Load()
 	if r := login(userEmail, userPassword); r.status != http.StatusOK || b.calls.Load() != calls {
