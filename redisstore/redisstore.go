@@ -965,7 +965,7 @@ func userFromMap(m map[string]string) *sessiond.User {
 	no, _ := strconv.ParseBool(m["no"])
 	dis, _ := strconv.ParseBool(m["dis"])
 	v, _ := strconv.ParseInt(m["v"], 10, 64) // absent before versions: 0
-	attrs := m["at"]                          // absent on users stored before attributes existed
+	attrs := m["at"]                         // absent on users stored before attributes existed
 	if attrs == "" {
 		attrs = "{}"
 	}
