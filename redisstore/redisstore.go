@@ -81,6 +81,12 @@ func Open(ctx context.Context, url string, opts Options) (*Store, error) {
 	if opts.Prefix == "" {
 		opts.Prefix = "sessiond"
 	}
+	if !validPrefix(opts.Prefix) {
+		// A "/" would let prefix "px" with shards and prefix "px/0" share
+		// keys; a brace would break the hash tags that keep a shard on
+		// one Cluster slot (#16.6).
+		return nil, fmt.Errorf("redisstore: prefix %q: want 1 to 64 letters, digits, '_', '-' or '.'", opts.Prefix)
+	}
 	if opts.Shards == 0 && q.Get("shards") != "" {
 		n, err := strconv.Atoi(q.Get("shards"))
 		if err != nil || n < 1 {
@@ -120,7 +126,45 @@ func Open(ctx context.Context, url string, opts Options) (*Store, error) {
 		c.Close()
 		return nil, err
 	}
+	if err := s.checkEviction(ctx); err != nil {
+		c.Close()
+		return nil, err
+	}
 	return s, nil
+}
+
+// validPrefix reports whether p may name a deployment's keys.
+func validPrefix(p string) bool {
+	if p == "" || len(p) > 64 {
+		return false
+	}
+	for _, c := range p {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == '-' || c == '.') {
+			return false
+		}
+	}
+	return true
+}
+
+// checkEviction refuses a Redis that may evict keys (#16.4). Only
+// noeviction is safe: the allkeys-* policies evict the user and tenant
+// index sets (a revocation then answers {"revoked":0} and leaves sessions
+// valid), the per-user cap's sets and the shard count; the volatile-*
+// policies evict keys with a deadline, which are the throttle counters
+// and the migration replay guard, so that throttling and the guard
+// silently forget. A Redis whose settings cannot be read (CONFIG disabled,
+// as some managed services do) is let through: Check warns about it.
+func (s *Store) checkEviction(ctx context.Context) error {
+	for addr, node := range s.c.Nodes() {
+		cfg, err := node.Do(ctx, node.B().ConfigGet().Parameter("maxmemory-policy").Build()).AsStrMap()
+		if err != nil {
+			continue
+		}
+		if v, ok := cfg["maxmemory-policy"]; ok && v != "noeviction" {
+			return fmt.Errorf("redisstore: Redis %s has maxmemory-policy %s, which can evict the keys that revocation, the session cap, throttling and the replay guard depend on (a revocation could silently do nothing); set maxmemory-policy noeviction", addr, v)
+		}
+	}
+	return nil
 }
 
 // checkShards records the shard count on first use and refuses another
@@ -269,9 +313,6 @@ func (s *Store) Check(ctx context.Context) []string {
 			warn = append(warn, fmt.Sprintf("Redis %s: appendonly is %s: a restart loses every session and revocation since the last snapshot; set appendonly yes", addr, v))
 		} else if v := cfg["appendfsync"]; v != "always" {
 			warn = append(warn, fmt.Sprintf("Redis %s: appendfsync is %s: a crash of the server can lose the last second of logins and logouts (a logout lost is a session back); appendfsync always loses none", addr, v))
-		}
-		if v := cfg["maxmemory-policy"]; v != "noeviction" {
-			warn = append(warn, fmt.Sprintf("Redis %s: maxmemory-policy is %s: under memory pressure Redis may evict sessions; set noeviction", addr, v))
 		}
 	}
 	slices.Sort(warn)

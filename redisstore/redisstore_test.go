@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os/exec"
 	"strconv"
 	"strings"
 	"testing"
@@ -208,8 +209,7 @@ func TestConformance_Sentinel(t *testing.T) {
 
 // TestCheck_WarnsAboutSettingsThatLoseSessions: a Redis that keeps what it
 // is given draws no warning; one without an append-only file, or with an
-// fsync policy that can drop a second of writes, or that evicts keys, draws
-// one each.
+// fsync policy that can drop a second of writes, draws one each.
 func TestCheck_WarnsAboutSettingsThatLoseSessions(t *testing.T) {
 	ctx := context.Background()
 	for _, c := range []struct {
@@ -217,7 +217,7 @@ func TestCheck_WarnsAboutSettingsThatLoseSessions(t *testing.T) {
 		want     []string
 	}{
 		{[]string{"--appendonly", "yes", "--appendfsync", "always", "--maxmemory-policy", "noeviction"}, nil},
-		{[]string{"--appendonly", "no", "--maxmemory-policy", "allkeys-lru"}, []string{"appendonly is no", "maxmemory-policy is allkeys-lru"}},
+		{[]string{"--appendonly", "no"}, []string{"appendonly is no"}},
 		{[]string{"--appendonly", "yes", "--appendfsync", "everysec"}, []string{"appendfsync is everysec"}},
 	} {
 		s, err := redisstore.Open(ctx, redistest.Own(t, c.settings...).URL, redisstore.Options{})
@@ -233,6 +233,42 @@ func TestCheck_WarnsAboutSettingsThatLoseSessions(t *testing.T) {
 			if !strings.Contains(got[i], w) {
 				t.Errorf("%v: warning %q does not say %q", c.settings, got[i], w)
 			}
+		}
+	}
+}
+
+// TestOpen_RefusesARedisThatMayEvict: every policy but noeviction can evict
+// what revocation depends on; such a Redis is refused at start (#16.4).
+func TestOpen_RefusesARedisThatMayEvict(t *testing.T) {
+	ctx := context.Background()
+	own := redistest.Own(t, "--appendonly", "yes", "--appendfsync", "always")
+	for _, policy := range []string{"allkeys-lru", "allkeys-lfu", "allkeys-random", "volatile-lru", "volatile-lfu", "volatile-random", "volatile-ttl", "noeviction"} {
+		if out, err := exec.Command("redis-cli", "-u", own.URL, "config", "set", "maxmemory-policy", policy).CombinedOutput(); err != nil {
+			t.Fatalf("config set %s: %v %s", policy, err, out)
+		}
+		s, err := redisstore.Open(ctx, own.URL, redisstore.Options{})
+		if policy == "noeviction" {
+			if err != nil {
+				t.Fatalf("noeviction refused: %v", err)
+			}
+			s.Close()
+			continue
+		}
+		if err == nil || !strings.Contains(err.Error(), policy) {
+			if s != nil {
+				s.Close()
+			}
+			t.Errorf("maxmemory-policy %s: Open = %v, want a refusal naming it", policy, err)
+		}
+	}
+}
+
+// TestOpen_RefusesPrefixesThatShareOrBreakKeys (#16.6).
+func TestOpen_RefusesPrefixesThatShareOrBreakKeys(t *testing.T) {
+	url := testenv.Service(t, "SESSIOND_TEST_REDIS_URL")
+	for _, prefix := range []string{"px/0", "a}b", "a{b", "a:b", "a b", "a\nb", strings.Repeat("x", 65)} {
+		if _, err := redisstore.Open(context.Background(), url, redisstore.Options{Prefix: prefix}); err == nil || !strings.Contains(err.Error(), "prefix") {
+			t.Errorf("prefix %q: %v, want a refusal", prefix, err)
 		}
 	}
 }
