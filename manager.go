@@ -515,6 +515,9 @@ func (m *Manager) Revoke(ctx context.Context, id string) error {
 
 // RevokeTenant deletes every session of the tenant and returns how many.
 func (m *Manager) RevokeTenant(ctx context.Context, tenantID string) (int, error) {
+	if err := CheckIdentity("tenant id", tenantID, MaxIDLength); err != nil || tenantID == "" {
+		return 0, Errorf(CodeInvalidInput, "not a tenant id")
+	}
 	n, err := m.store.DeleteTenantSessions(ctx, tenantID)
 	m.changed(Change{TenantID: tenantID})
 	if err != nil {
@@ -526,6 +529,9 @@ func (m *Manager) RevokeTenant(ctx context.Context, tenantID string) (int, error
 // RevokeUser deletes every session of the user except the one with the
 // public id except (empty for none) and returns how many it deleted.
 func (m *Manager) RevokeUser(ctx context.Context, userID, except string) (int, error) {
+	if err := CheckIdentity("user id", userID, MaxIDLength); err != nil || userID == "" {
+		return 0, Errorf(CodeInvalidInput, "not a user id")
+	}
 	n, err := m.store.DeleteUserSessions(ctx, userID, except)
 	m.changed(Change{UserID: userID})
 	if err != nil {
@@ -562,6 +568,9 @@ func (m *Manager) Logout(ctx context.Context, token string, c Client) (*Session,
 
 // List returns the user's live sessions, most recently active first.
 func (m *Manager) List(ctx context.Context, userID string) ([]*Session, error) {
+	if err := CheckIdentity("user id", userID, MaxIDLength); err != nil || userID == "" {
+		return nil, Errorf(CodeInvalidInput, "not a user id")
+	}
 	all, err := m.store.SessionsByUser(ctx, userID)
 	if err != nil {
 		return nil, m.storeErr("list sessions", err)

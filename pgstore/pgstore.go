@@ -65,6 +65,13 @@ func Open(ctx context.Context, url string, opts Options) (*Store, error) {
 	if opts.Schema == "" {
 		opts.Schema = "sessiond"
 	}
+	if !validSchema(opts.Schema) {
+		// PostgreSQL folds unquoted names to lower case, and a list such
+		// as "a,public" would put the tables in public: a schema name
+		// that is not plain would mean tables in one place and the change
+		// channel (whose name is at most 63 bytes) in another (#16.6).
+		return nil, fmt.Errorf("pgstore: schema %q (search_path): want 1 to 54 lower-case letters, digits or '_', starting with a letter or '_'", opts.Schema)
+	}
 	if opts.MaxConns > 0 {
 		cfg.MaxConns = opts.MaxConns
 	}
@@ -90,6 +97,20 @@ func Open(ctx context.Context, url string, opts Options) (*Store, error) {
 		return nil, fmt.Errorf("pgstore: %w", err)
 	}
 	return s, nil
+}
+
+// validSchema reports whether name is a plain schema name whose change
+// channel, "sessiond_" + name, fits PostgreSQL's 63-byte identifiers.
+func validSchema(name string) bool {
+	if name == "" || len(name) > 54 {
+		return false
+	}
+	for i, c := range name {
+		if !(c >= 'a' && c <= 'z' || c == '_' || i > 0 && c >= '0' && c <= '9') {
+			return false
+		}
+	}
+	return true
 }
 
 // Close closes the pool. It is safe after a failed Open.

@@ -10,6 +10,7 @@ import (
 
 	"github.com/sessiond/sessiond"
 	"github.com/sessiond/sessiond/internal/pgtest"
+	"github.com/sessiond/sessiond/internal/testenv"
 	"github.com/sessiond/sessiond/pgstore"
 	"github.com/sessiond/sessiond/storetest"
 )
@@ -51,5 +52,22 @@ func TestPurge_ADroppedSchemaIsAPlainErrorNotAScanError(t *testing.T) {
 	_, err = s.DeleteExpiredSessions(ctx, time.Now(), time.Now(), 10)
 	if err == nil || strings.Contains(err.Error(), "scan") || !strings.Contains(err.Error(), "does not exist") {
 		t.Fatalf("purge after the schema was dropped: %v, want an error naming the missing table", err)
+	}
+}
+
+// TestOpen_RefusesSchemaNamesThatAreNotPlain (#16.6): mixed case, lists,
+// quotes and long non-ASCII names are refused before anything is created.
+func TestOpen_RefusesSchemaNamesThatAreNotPlain(t *testing.T) {
+	url := testenv.Service(t, "SESSIOND_TEST_POSTGRES_URL")
+	for _, schema := range []string{"Mixed", "a,public", `a"b`, "1abc", "sessiond-x", strings.Repeat("é", 30), strings.Repeat("a", 55)} {
+		s, err := pgstore.Open(context.Background(), url, pgstore.Options{Schema: schema})
+		if err == nil {
+			s.Close()
+			t.Errorf("schema %q accepted", schema)
+			continue
+		}
+		if !strings.Contains(err.Error(), "schema") {
+			t.Errorf("schema %q: %v, want a refusal naming the schema", schema, err)
+		}
 	}
 }
