@@ -22,7 +22,9 @@ import (
 //
 // Tombstones are per session, user and tenant, not one global counter, so
 // that a stream of unrelated revocations does not keep the cache from
-// filling.
+// filling. Every operation is O(1) amortised, whatever the burst (#16.2):
+// tombstones expire from a FIFO queue, and a user's or tenant's sessions
+// are found through indexes, never by walking the cache under its lock.
 type cache struct {
 	ttl time.Duration
 	max int
@@ -41,11 +43,19 @@ type cache struct {
 	epoch    uint64 // incremented by every invalidation
 	flushed  uint64 // epoch of the last flush of everything
 	dropped  map[string]tomb
+	buried   tombQueue // the keys of dropped in burial order
 	enabled  bool
 	byHash   map[TokenHash]cacheEntry
 	byID     map[string]TokenHash
+	byUser   map[string]map[TokenHash]struct{}
+	byTenant map[string]map[TokenHash]struct{}
 	users    map[string]userEntry
 }
+
+// maxTombs bounds the tombstones kept at once. Past it, a burial turns
+// into a flush of every put in flight (see bury): memory stays bounded
+// whatever arrives on the feed, at the price of a few refused puts.
+const maxTombs = 1 << 15
 
 // tomb records the epoch and time of the last invalidation of a key:
 // "s:"+session id, "u:"+user id or "t:"+tenant id.
@@ -53,6 +63,43 @@ type tomb struct {
 	epoch uint64
 	at    time.Time
 }
+
+// buriedKey is one burial, in the queue that expires tombstones oldest
+// first.
+type buriedKey struct {
+	key   string
+	epoch uint64
+	at    time.Time
+}
+
+// tombQueue is a FIFO of burials: append at the tail, pop at the head,
+// the backing array reused once half of it is popped.
+type tombQueue struct {
+	q    []buriedKey
+	head int
+}
+
+func (t *tombQueue) push(b buriedKey) { t.q = append(t.q, b) }
+
+func (t *tombQueue) peek() (buriedKey, bool) {
+	if t.head == len(t.q) {
+		return buriedKey{}, false
+	}
+	return t.q[t.head], true
+}
+
+func (t *tombQueue) pop() {
+	t.q[t.head] = buriedKey{}
+	t.head++
+	if t.head == len(t.q) {
+		t.q, t.head = t.q[:0], 0
+	} else if t.head > 1024 && t.head*2 > len(t.q) {
+		t.q = append(t.q[:0], t.q[t.head:]...)
+		t.head = 0
+	}
+}
+
+func (t *tombQueue) reset() { t.q, t.head = nil, 0 }
 
 type userEntry struct {
 	u     *User
@@ -76,6 +123,8 @@ func newCache(size int, ttl, tombWindow time.Duration, enabled bool) *cache {
 		dropped:    make(map[string]tomb),
 		byHash:     make(map[TokenHash]cacheEntry),
 		byID:       make(map[string]TokenHash),
+		byUser:     make(map[string]map[TokenHash]struct{}),
+		byTenant:   make(map[string]map[TokenHash]struct{}),
 		users:      make(map[string]userEntry),
 	}
 }
@@ -140,16 +189,96 @@ func (c *cache) stale(epoch uint64, keys ...string) bool {
 }
 
 // bury records the invalidation of key. The caller holds mu.
+//
+// A tombstone exists so that a store read that started before the
+// invalidation cannot put what it read after it (put compares epochs). It
+// must therefore outlive every such read: tombWindow is longer than any
+// store call may take (StoreTimeout), so a tombstone older than tombWindow
+// can no longer refuse anything that matters and is dropped. Burials come
+// in time order, so the expired ones are at the head of the queue: each
+// burial pops them, O(1) amortised, instead of walking the map under the
+// write lock. A key buried again keeps its newest tombstone: the queue's
+// older entry for it no longer matches its epoch and only leaves the
+// queue.
+//
+// Past maxTombs live tombstones (a burst faster than tombWindow can
+// expire, or junk on the feed), the whole map is replaced by one flush:
+// flushed = epoch refuses every put whose read started before now, which
+// is what each of the dropped tombstones did and more, so correctness
+// holds and memory stays bounded.
 func (c *cache) bury(key string) {
 	c.epoch++
 	now := time.Now()
-	c.dropped[key] = tomb{epoch: c.epoch, at: now}
-	if len(c.dropped) > 4096 {
-		for k, t := range c.dropped {
-			if now.Sub(t.at) > c.tombWindow {
-				delete(c.dropped, k)
-			}
+	for {
+		b, ok := c.buried.peek()
+		if !ok || now.Sub(b.at) <= c.tombWindow {
+			break
 		}
+		if t, ok := c.dropped[b.key]; ok && t.epoch == b.epoch {
+			delete(c.dropped, b.key)
+		}
+		c.buried.pop()
+	}
+	if len(c.dropped) >= maxTombs {
+		c.flushed = c.epoch
+		c.dropped = make(map[string]tomb) // a new map gives the memory back
+		c.buried.reset()
+		return
+	}
+	c.dropped[key] = tomb{epoch: c.epoch, at: now}
+	c.buried.push(buriedKey{key: key, epoch: c.epoch, at: now})
+}
+
+// tombs reports how many tombstones the cache holds.
+func (c *cache) tombs() int {
+	if c == nil {
+		return 0
+	}
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	return len(c.dropped)
+}
+
+// index adds h to the set of key in idx. The caller holds mu.
+func index(idx map[string]map[TokenHash]struct{}, key string, h TokenHash) {
+	set := idx[key]
+	if set == nil {
+		set = make(map[TokenHash]struct{})
+		idx[key] = set
+	}
+	set[h] = struct{}{}
+}
+
+// unindex removes h from the set of key in idx. The caller holds mu.
+func unindex(idx map[string]map[TokenHash]struct{}, key string, h TokenHash) {
+	if set := idx[key]; set != nil {
+		delete(set, h)
+		if len(set) == 0 {
+			delete(idx, key)
+		}
+	}
+}
+
+// remove drops the entry under h and its index entries. The caller holds
+// mu.
+func (c *cache) remove(h TokenHash) {
+	e, ok := c.byHash[h]
+	if !ok {
+		return
+	}
+	delete(c.byHash, h)
+	if c.byID[e.s.ID] == h {
+		delete(c.byID, e.s.ID)
+	}
+	unindex(c.byUser, e.s.UserID, h)
+	unindex(c.byTenant, e.s.TenantID, h)
+}
+
+// removeAll drops every entry of set (one user's or tenant's). The caller
+// holds mu.
+func (c *cache) removeAll(set map[TokenHash]struct{}) {
+	for h := range set {
+		c.remove(h)
 	}
 }
 
@@ -167,14 +296,19 @@ func (c *cache) put(s *Session, epoch uint64, now time.Time) {
 	if _, ok := c.byHash[s.TokenHash]; !ok && len(c.byHash) >= c.max {
 		// Evict an arbitrary entry (map order is random): cheap, and
 		// bounded memory matters more than the best hit rate.
-		for h, e := range c.byHash {
-			delete(c.byHash, h)
-			delete(c.byID, e.s.ID)
+		for h := range c.byHash {
+			c.remove(h)
 			break
 		}
 	}
+	if old, ok := c.byID[s.ID]; ok && old != s.TokenHash {
+		c.remove(old)
+	}
+	c.remove(s.TokenHash)
 	c.byHash[s.TokenHash] = cacheEntry{s: s, until: now.Add(c.ttl)}
 	c.byID[s.ID] = s.TokenHash
+	index(c.byUser, s.UserID, s.TokenHash)
+	index(c.byTenant, s.TenantID, s.TokenHash)
 }
 
 // getUser returns the cached user, or nil.
@@ -234,8 +368,7 @@ func (c *cache) invalidateSession(id string) {
 	defer c.mu.Unlock()
 	c.bury("s:" + id)
 	if h, ok := c.byID[id]; ok {
-		delete(c.byHash, h)
-		delete(c.byID, id)
+		c.remove(h)
 	}
 }
 
@@ -248,12 +381,7 @@ func (c *cache) invalidateUser(userID string) {
 	defer c.mu.Unlock()
 	c.bury("u:" + userID)
 	delete(c.users, userID)
-	for h, e := range c.byHash {
-		if e.s.UserID == userID {
-			delete(c.byHash, h)
-			delete(c.byID, e.s.ID)
-		}
-	}
+	c.removeAll(c.byUser[userID])
 }
 
 // invalidateTenant drops every session of the tenant.
@@ -264,12 +392,7 @@ func (c *cache) invalidateTenant(tenantID string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.bury("t:" + tenantID)
-	for h, e := range c.byHash {
-		if e.s.TenantID == tenantID {
-			delete(c.byHash, h)
-			delete(c.byID, e.s.ID)
-		}
-	}
+	c.removeAll(c.byTenant[tenantID])
 }
 
 // setEnabled flushes the cache and turns it on or off.
@@ -282,6 +405,7 @@ func (c *cache) setEnabled(on bool) {
 	c.epoch++
 	c.flushed = c.epoch
 	clear(c.dropped)
+	c.buried.reset()
 	c.enabled = on
 	if on {
 		// The feed was just (re)connected: every change from now on
@@ -290,6 +414,8 @@ func (c *cache) setEnabled(on bool) {
 	}
 	clear(c.byHash)
 	clear(c.byID)
+	clear(c.byUser)
+	clear(c.byTenant)
 	clear(c.users)
 }
 

@@ -188,9 +188,18 @@ func (c Change) String() string {
 	return "t:" + c.TenantID
 }
 
+// MaxChangeSize bounds a change as encoded on a store's channel: a kind,
+// a colon and an id of at most MaxIDLength bytes (a probe is shorter).
+// Anyone who can reach the channel can send anything on it (SEC-36), so
+// ParseChange refuses what is longer before it is looked at.
+const MaxChangeSize = 2 + MaxIDLength
+
 // ParseChange decodes what Change.String encoded; ok is false for anything
-// else.
+// else: an unknown kind, an empty id, or more than MaxChangeSize bytes.
 func ParseChange(s string) (c Change, ok bool) {
+	if len(s) > MaxChangeSize {
+		return Change{}, false
+	}
 	kind, id, found := strings.Cut(s, ":")
 	if !found || id == "" {
 		return Change{}, false
