@@ -575,6 +575,61 @@ func (b *bench) nodes(name, store, peerStore string, rounds, revocations int) {
 	fmt.Printf("## Revocation propagation between two nodes on %s (%d revocations)\n\n", name, len(took))
 	fmt.Printf("Time from the revocation's answer on node B to the first 401 on node A (which had the session cached, TTL 10 s): p50 %v, p99 %v, max %v.\n\n",
 		took[len(took)/2].Round(time.Microsecond), took[len(took)*99/100].Round(time.Microsecond), took[len(took)-1].Round(time.Microsecond))
+
+	// Live revocation: a stream held on node A, the session revoked on
+	// node B; time from sending the revocation to the revoked event.
+	var streamed []time.Duration
+	for range revocations {
+		_, out := admin("POST", a+"/admin/v1/sessions", `{"user_id":"bench-user"}`)
+		var created struct {
+			Token   string
+			Session struct{ ID string }
+		}
+		json.Unmarshal(out, &created)
+		events := openStream(a, created.Token)
+		if e := <-events; e != "ready" {
+			log.Fatalf("stream on node A opened with %q", e)
+		}
+		start := time.Now()
+		admin("DELETE", nb+"/admin/v1/sessions/"+created.Session.ID, "")
+		select {
+		case e := <-events:
+			if e != "revoked" {
+				log.Fatalf("stream on node A: %q, want revoked", e)
+			}
+		case <-time.After(5 * time.Second):
+			log.Fatal("no revoked event on node A within 5s")
+		}
+		streamed = append(streamed, time.Since(start))
+		for range events {
+		}
+	}
+	slices.Sort(streamed)
+	fmt.Printf("Live revocation stream (GET /api/auth/session-v2/stream held on node A, %d revocations on node B): time from sending the revocation to the `revoked` event: p50 %v, p99 %v, max %v.\n\n",
+		len(streamed), streamed[len(streamed)/2].Round(time.Microsecond), streamed[len(streamed)*99/100].Round(time.Microsecond), streamed[len(streamed)-1].Round(time.Microsecond))
+}
+
+// openStream opens a live-revocation stream and sends its event names on
+// the channel, closed when the stream ends.
+func openStream(base, token string) <-chan string {
+	req, _ := http.NewRequest("GET", base+"/api/auth/session-v2/stream", nil)
+	req.Header.Set("Cookie", "sid="+token)
+	res, err := http.DefaultClient.Do(req)
+	if err != nil || res.StatusCode != 200 {
+		log.Fatalf("stream: %v %v", err, res)
+	}
+	events := make(chan string, 8)
+	go func() {
+		defer res.Body.Close()
+		defer close(events)
+		sc := bufio.NewScanner(res.Body)
+		for sc.Scan() {
+			if name, ok := strings.CutPrefix(sc.Text(), "event: "); ok {
+				events <- name
+			}
+		}
+	}()
+	return events
 }
 
 // memory: the resident size of a server holding n sessions, all of them
