@@ -98,7 +98,7 @@ func TestAdminUsers_CreateReadPatchDelete(t *testing.T) {
 	}
 }
 
-func TestAdminUsers_PasswordOrImportedHashSignsIn(t *testing.T) {
+func TestAdminUsers_PasswordOrImportedHashSignsInAndIsUpgraded_SEC17(t *testing.T) {
 	s := start(t, options{admin: adminToken})
 	if r := s.admin(t, "POST", "/admin/v1/users", `{"email":"pw@example.com","password":"a fine password"}`); r.status != http.StatusCreated || !decodeUser(t, r).HasPassword {
 		t.Fatalf("create with password: %d %s", r.status, r.body)
@@ -214,7 +214,7 @@ func TestAdminUsers_ListPagesWithAnOpaqueCursor(t *testing.T) {
 	}
 }
 
-func TestAdminUsers_ImportValidatesEveryLineBeforeWriting(t *testing.T) {
+func TestAdminUsers_ImportValidatesEveryLineBeforeWriting_SEC30(t *testing.T) {
 	s := start(t, options{admin: adminToken})
 	ndjson := func(lines ...string) string { return strings.Join(lines, "\n") + "\n" }
 	good := `{"email":"one@example.com","id":"imp-1","tenant_id":"t","needs_onboarding":true,"onboarding_step":"profile","attributes":{"plan":"pro"},"password_hash":"` + djangoHash + `"}`
@@ -289,7 +289,7 @@ func newBackend(t *testing.T) *backend {
 	return b
 }
 
-func TestDelegatedLogin_TheBackendChecksThePassword(t *testing.T) {
+func TestDelegatedLogin_TheBackendChecksThePasswordThrottledAsLocal_SEC15_SEC29(t *testing.T) {
 	s := start(t, options{admin: adminToken, throttle: accounts.Throttle{AccountAttempts: 3, Base: time.Hour}})
 	b := newBackend(t)
 	secret := []byte("a login-verify secret of 32 bytes!")
