@@ -238,6 +238,19 @@ func (s *Service) Login(ctx context.Context, in Login) (string, *sessiond.Sessio
 	if err != nil {
 		return "", nil, nil, err
 	}
+	// A disable or a password change may have landed between the check
+	// and the session (#16.1): it updates the user, then revokes. The
+	// session either existed when that revocation ran (and is gone), or
+	// was made after it, and so after the update, which this fresh read
+	// then sees. A session for a user that is no longer what was checked
+	// is ended at once: no login in flight survives.
+	if err := s.stillValid(ctx, u, in.Password); err != nil {
+		if rerr := s.sessions.Revoke(context.WithoutCancel(ctx), sess.ID); rerr != nil {
+			s.log.Warn("could not end a session whose user changed during the login", "session_id", sess.ID, "err", rerr)
+			return "", nil, nil, rerr
+		}
+		return "", nil, nil, err
+	}
 	for _, p := range in.Presented {
 		if err := s.sessions.Revoke(context.WithoutCancel(ctx), p.ID); err != nil {
 			s.log.Warn("could not revoke a session presented at login", "session_id", p.ID, "err", err)
@@ -248,6 +261,35 @@ func (s *Service) Login(ctx context.Context, in Login) (string, *sessiond.Sessio
 	s.sessions.Record(ctx, sessiond.Event{Type: sessiond.EventLogin, UserID: u.ID, SessionID: sess.ID, IPAddress: in.IPAddress, UserAgent: in.UserAgent})
 	s.noteDevice(ctx, sess)
 	return token, sess, u, nil
+}
+
+// stillValid reads u again from the store, past every cache, and reports
+// ErrInvalidCredentials when it is gone, disabled, or holds a password
+// hash other than the one pw was checked against that pw does not match
+// (a password change; a hash upgraded meanwhile by a parallel login still
+// matches pw, so that login is kept).
+func (s *Service) stillValid(ctx context.Context, u *sessiond.User, pw string) error {
+	sctx, cancel := s.sessions.StoreContext(ctx)
+	now, err := s.users.UserByID(sctx, u.ID)
+	cancel()
+	switch {
+	case errors.Is(err, sessiond.ErrNotFound):
+		return sessiond.ErrInvalidCredentials
+	case err != nil:
+		return storeErr(err)
+	case now.Disabled:
+		return sessiond.ErrInvalidCredentials
+	case now.PasswordHash == u.PasswordHash || u.PasswordHash == "" && now.PasswordHash == "":
+		return nil
+	}
+	ok, _, err := s.hasher.Verify(ctx, pw, now.PasswordHash)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return sessiond.ErrInvalidCredentials
+	}
+	return nil
 }
 
 // verify checks a password for the user with the email key. It returns
