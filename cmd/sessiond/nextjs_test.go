@@ -38,6 +38,7 @@ func TestNextJS_EndToEndInChromium(t *testing.T) {
 	defer cancel()
 	bin := filepath.Join(t.TempDir(), "sessiond")
 	step(ctx, t, root, nil, filepath.Join(runtime.GOROOT(), "bin", "go"), "build", "-o", bin, "./cmd/sessiond")
+	lockApp(ctx, t, app)
 
 	// The app installs the packages as copies (examples/nextjs/.npmrc), so
 	// it is installed again whenever its copies differ from a fresh build.
@@ -64,6 +65,28 @@ func TestNextJS_EndToEndInChromium(t *testing.T) {
 	)
 	step(ctx, t, app, env, npx, "next", "build")
 	step(ctx, t, app, env, npx, "playwright", "test")
+}
+
+// lockApp makes this run the only one that installs, builds and serves
+// examples/nextjs (its node_modules and .next are in the checkout), until
+// the test ends: another go test of this package waits here.
+func lockApp(ctx context.Context, t *testing.T, app string) {
+	t.Helper()
+	f, err := os.OpenFile(filepath.Join(app, ".e2e.lock"), os.O_CREATE|os.O_RDWR, 0o644)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { f.Close() }) // releases the lock
+	started := time.Now()
+	for syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB) != nil {
+		if ctx.Err() != nil {
+			t.Fatalf("examples/nextjs/.e2e.lock still held by another run after %s", time.Since(started).Round(time.Second))
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	if waited := time.Since(started); waited > time.Second {
+		t.Logf("waited %s for another run of examples/nextjs", waited.Round(time.Second))
+	}
 }
 
 // step runs one command in dir and fails the test with its whole output.

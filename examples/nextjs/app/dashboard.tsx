@@ -5,11 +5,13 @@ import { useSession } from '@sessiond/react'
 import { useRouter } from 'next/navigation'
 import { useEffect, useState } from 'react'
 import { isUnavailable } from './errors'
+import { useHydrated } from './use-hydrated'
 
 export default function Dashboard() {
   const { user, isAuthenticated, loading, needsOnboarding, tenantId, error, refresh } = useSession()
   const router = useRouter()
   const [busy, setBusy] = useState(false)
+  const hydrated = useHydrated()
 
   useEffect(() => {
     if (needsOnboarding) router.replace('/onboarding')
@@ -46,11 +48,11 @@ export default function Dashboard() {
       <p>
         <a href="/account/sessions">Your devices</a>
       </p>
-      <button className="secondary" onClick={() => refresh()}>
+      <button className="secondary" disabled={!hydrated} onClick={() => refresh()}>
         Refresh
       </button>{' '}
       <button
-        disabled={busy}
+        disabled={!hydrated || busy}
         onClick={async () => {
           setBusy(true)
           try {

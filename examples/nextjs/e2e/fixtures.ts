@@ -52,7 +52,10 @@ export const test = base.extend<TestFixtures, WorkerFixtures>({
         await use(s)
       } finally {
         await s.dispose()
-        if (testInfo.status !== testInfo.expectedStatus) await testInfo.attach('sessiond.log', { body: s.log })
+        if (testInfo.status !== testInfo.expectedStatus) {
+          await testInfo.attach('sessiond.log', { body: s.log })
+          console.log(`sessiond's log (${testInfo.title}):\n${s.log}`)
+        }
       }
     },
     { auto: true },

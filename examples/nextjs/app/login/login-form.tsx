@@ -3,12 +3,14 @@
 import sessionManager from '@sessiond/client'
 import { useState, type FormEvent } from 'react'
 import { loginErrorMessage } from '../errors'
+import { useHydrated } from '../use-hydrated'
 
 export default function LoginForm({ next }: { next: string }) {
   const [email, setEmail] = useState('')
   const [password, setPassword] = useState('')
   const [error, setError] = useState('')
   const [busy, setBusy] = useState(false)
+  const hydrated = useHydrated()
 
   async function submit(e: FormEvent) {
     e.preventDefault()
@@ -43,7 +45,7 @@ export default function LoginForm({ next }: { next: string }) {
           {error}
         </p>
       )}
-      <button type="submit" disabled={busy}>
+      <button type="submit" disabled={!hydrated || busy}>
         Sign in
       </button>
     </form>

@@ -4,6 +4,7 @@ import sessionManager from '@sessiond/client'
 import { useSession, useSessions } from '@sessiond/react'
 import { useState, type FormEvent } from 'react'
 import { errorMessage, isReauthRequired, isUnavailable } from '../../errors'
+import { useHydrated } from '../../use-hydrated'
 
 // Devices lists the user's signed-in browsers and ends them. Ending all the
 // others and changing the password need a recent password check: when
@@ -16,6 +17,7 @@ export default function Devices() {
   const [failure, setFailure] = useState('')
   const [askPassword, setAskPassword] = useState(false)
   const [password, setPassword] = useState('')
+  const hydrated = useHydrated()
 
   if (!isAuthenticated) {
     return (
@@ -106,10 +108,10 @@ export default function Devices() {
           </tbody>
         </table>
       )}
-      <button className="danger" onClick={endOthers}>
+      <button className="danger" disabled={!hydrated} onClick={endOthers}>
         Sign out all other devices
       </button>{' '}
-      <button className="secondary" onClick={() => refresh()}>
+      <button className="secondary" disabled={!hydrated} onClick={() => refresh()}>
         Refresh
       </button>
       {askPassword && (
@@ -138,6 +140,7 @@ function ChangePassword({ onChanged }: { onChanged: () => unknown }) {
   const [current, setCurrent] = useState('')
   const [next, setNext] = useState('')
   const [result, setResult] = useState<{ ok: boolean; text: string } | null>(null)
+  const hydrated = useHydrated()
 
   async function submit(e: FormEvent) {
     e.preventDefault()
@@ -167,7 +170,9 @@ function ChangePassword({ onChanged }: { onChanged: () => unknown }) {
       <input id="current-password" type="password" autoComplete="current-password" value={current} onChange={(e) => setCurrent(e.target.value)} required />
       <label htmlFor="new-password">New password</label>
       <input id="new-password" type="password" autoComplete="new-password" minLength={8} value={next} onChange={(e) => setNext(e.target.value)} required />
-      <button type="submit">Change password</button>
+      <button type="submit" disabled={!hydrated}>
+        Change password
+      </button>
       {result && (
         <p className={result.ok ? 'ok' : 'error'} role={result.ok ? 'status' : 'alert'} data-testid="password-result">
           {result.text}
