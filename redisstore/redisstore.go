@@ -24,6 +24,7 @@ package redisstore
 
 import (
 	"context"
+	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -416,12 +417,15 @@ redis.call('ZADD', p .. 'idle', f.la, f.id)
 return out
 `)
 
-// deleteScript deletes sessions by id: ARGV = prefix, channel, ids…;
-// returns how many existed. The owner hash (id -> user, tenant; no TTL)
-// finds the index entries of a session whose keys Redis already expired.
+// deleteScript deletes sessions by id: ARGV = prefix, channel, message,
+// ids…; returns how many existed. The owner hash (id -> user, tenant; no
+// TTL) finds the index entries of a session whose keys Redis already
+// expired. The message (a change, or "" for none) is published once, and
+// only when a session existed: a bulk deletion is one message, not one per
+// id, and ids already gone need none (#16.2).
 var deleteScript = rueidis.NewLuaScript(`
-local p, ch, n = ARGV[1], ARGV[2], 0
-for i = 3, #ARGV do
+local p, ch, msg, n = ARGV[1], ARGV[2], ARGV[3], 0
+for i = 4, #ARGV do
   local id = ARGV[i]
   local old = redis.call('HMGET', p .. 's:' .. id, 'th', 'u', 't')
   if old[1] then
@@ -437,9 +441,42 @@ for i = 3, #ARGV do
   end
   redis.call('ZREM', p .. 'exp', id)
   redis.call('ZREM', p .. 'idle', id)
-  redis.call('PUBLISH', ch, 's:' .. id)
 end
+if n > 0 and msg ~= '' then redis.call('PUBLISH', ch, msg) end
 return n
+`)
+
+// tenantBatch is how many sessions one call of tenantScript deletes: a
+// few hundred, so that no call blocks Redis for more than a few
+// milliseconds (#16.5).
+const tenantBatch = 100
+
+// tenantScript deletes up to ARGV[3] sessions of the tenant ARGV[2] in
+// part ARGV[1]: it pops their ids from the tenant's set and deletes each
+// session with its index entries, as deleteScript does. It returns
+// {sessions that existed, ids left in the tenant's set}. Each call is
+// atomic; a revocation interrupted between calls resumes where it
+// stopped, since the ids not yet popped are still in the set.
+var tenantScript = rueidis.NewLuaScript(`
+local p, tenant, count = ARGV[1], ARGV[2], tonumber(ARGV[3])
+local tkey = p .. 't:' .. tenant
+local n = 0
+for _, id in ipairs(redis.call('SPOP', tkey, count)) do
+  local old = redis.call('HMGET', p .. 's:' .. id, 'th')
+  if old[1] then
+    redis.call('DEL', p .. 's:' .. id, p .. 'h:' .. old[1])
+    n = n + 1
+  end
+  local owner = redis.call('HGET', p .. 'owner', id)
+  if owner then
+    local nl = string.find(owner, '\n', 1, true)
+    redis.call('SREM', p .. 'u:' .. string.sub(owner, 1, nl - 1), id)
+    redis.call('HDEL', p .. 'owner', id)
+  end
+  redis.call('ZREM', p .. 'exp', id)
+  redis.call('ZREM', p .. 'idle', id)
+end
+return {n, redis.call('SCARD', tkey)}
 `)
 
 // rotateScript: ARGV = prefix, channel, oldID, new session fields…;
@@ -741,23 +778,25 @@ func (s *Store) DeleteSession(ctx context.Context, id string) error {
 	if err != nil {
 		return err
 	}
-	n, err := deleteScript.Exec(ctx, s.c, []string{bp}, []string{bp, s.events, id}).ToInt64()
+	n, err := deleteScript.Exec(ctx, s.c, []string{bp}, []string{bp, s.events, sessiond.Change{SessionID: id}.String(), id}).ToInt64()
 	return scriptResult(n, err)
 }
 
-// deleteSet deletes every session in the set key of part bp except one.
-func (s *Store) deleteSet(ctx context.Context, bp, set, except string) (int, error) {
-	ids, err := s.c.Do(ctx, s.c.B().Smembers().Key(bp+set).Build()).AsStrSlice()
+// DeleteUserSessions implements sessiond.SessionStore in one script that
+// publishes the user's change once, when it deleted something.
+func (s *Store) DeleteUserSessions(ctx context.Context, userID, except string) (int, error) {
+	bp := s.part(userID)
+	ids, err := s.c.Do(ctx, s.c.B().Smembers().Key(bp+"u:"+userID).Build()).AsStrSlice()
 	if err != nil {
 		return 0, translate(err)
 	}
-	args := []string{bp, s.events}
+	args := []string{bp, s.events, sessiond.Change{UserID: userID}.String()}
 	for _, id := range ids {
 		if id != except {
 			args = append(args, id)
 		}
 	}
-	if len(args) == 2 {
+	if len(args) == 3 {
 		return 0, nil
 	}
 	n, err := deleteScript.Exec(ctx, s.c, []string{bp}, args).ToInt64()
@@ -765,35 +804,39 @@ func (s *Store) deleteSet(ctx context.Context, bp, set, except string) (int, err
 }
 
 // announce publishes a change that concerns many sessions at once.
-func (s *Store) announce(ctx context.Context, c sessiond.Change) {
-	s.c.Do(ctx, s.c.B().Publish().Channel(s.events).Message(c.String()).Build())
+func (s *Store) announce(ctx context.Context, c sessiond.Change) error {
+	return translate(s.c.Do(ctx, s.c.B().Publish().Channel(s.events).Message(c.String()).Build()).Error())
 }
 
-// DeleteUserSessions implements sessiond.SessionStore.
-func (s *Store) DeleteUserSessions(ctx context.Context, userID, except string) (int, error) {
-	n, err := s.deleteSet(ctx, s.part(userID), "u:"+userID, except)
-	if n > 0 {
-		s.announce(ctx, sessiond.Change{UserID: userID})
-	}
-	return n, err
-}
-
-// DeleteTenantSessions implements sessiond.SessionStore: a tenant's users
-// may live in every part.
+// DeleteTenantSessions implements sessiond.SessionStore in batches of
+// tenantBatch sessions, each one short atomic script, so that a tenant of
+// any size never blocks Redis for long (a tenant's users may live in every
+// part). The tenant's change is published before the first batch, so that
+// every node drops the tenant's cached sessions at once, and again after
+// the last: a node that read a session between the two, before its batch
+// deleted it, drops it then. The deletion is idempotent and resumable: an
+// error or a deadline leaves the ids not yet deleted in the tenant's set,
+// and calling again finishes the work.
 func (s *Store) DeleteTenantSessions(ctx context.Context, tenantID string) (int, error) {
+	c := sessiond.Change{TenantID: tenantID}
+	if err := s.announce(ctx, c); err != nil {
+		return 0, err
+	}
 	total := 0
-	var firstErr error
 	for _, bp := range s.parts() {
-		n, err := s.deleteSet(ctx, bp, "t:"+tenantID, "")
-		total += n
-		if err != nil && firstErr == nil {
-			firstErr = err
+		for left := int64(1); left > 0; {
+			res, err := tenantScript.Exec(ctx, s.c, []string{bp}, []string{bp, tenantID, strconv.Itoa(tenantBatch)}).AsIntSlice()
+			if err == nil && len(res) != 2 {
+				err = fmt.Errorf("redisstore: tenant batch answered %v", res)
+			}
+			if err != nil {
+				return total, translate(err)
+			}
+			total += int(res[0])
+			left = res[1]
 		}
 	}
-	if total > 0 {
-		s.announce(ctx, sessiond.Change{TenantID: tenantID})
-	}
-	return total, firstErr
+	return total, s.announce(ctx, c)
 }
 
 // SetSessionFlags implements sessiond.SessionStore.
@@ -811,7 +854,19 @@ func (s *Store) SetSessionFlags(ctx context.Context, id string, flags []string) 
 // the last call stopped. Keys past the absolute deadline have already
 // expired by themselves; this also clears their index entries and idle
 // sessions.
+//
+// Only one node purges at a time, as on PostgreSQL: a call runs only
+// while it holds the purge lock ({prefix}:purge, SET NX PX with a token of
+// its own, deleted by a compare-and-delete script, so that a call that
+// outlived its lock never frees another's); a node that does not get it
+// deletes nothing and returns 0. The purge publishes nothing: every node
+// refuses a session past its deadlines by itself (Manager.Validate).
 func (s *Store) DeleteExpiredSessions(ctx context.Context, now, idleBefore time.Time, limit int) (int, error) {
+	token, err := s.lockPurge(ctx)
+	if err != nil || token == "" {
+		return 0, err
+	}
+	defer unlockScript.Exec(context.WithoutCancel(ctx), s.c, []string{s.k("purge")}, []string{token})
 	parts := s.parts()
 	start := int(s.purgeAt.Load()) % len(parts)
 	total := 0
@@ -828,6 +883,36 @@ func (s *Store) DeleteExpiredSessions(ctx context.Context, now, idleBefore time.
 	}
 	return total, nil
 }
+
+// purgeLockTTL bounds how long a purge call holds the lock if its node
+// dies holding it. A call is bounded by the Manager's StoreTimeout, far
+// shorter.
+const purgeLockTTL = 30 * time.Second
+
+// lockPurge takes the purge lock and returns its token, or "" when
+// another node holds it.
+func (s *Store) lockPurge(ctx context.Context) (string, error) {
+	var b [16]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return "", err
+	}
+	token := hex.EncodeToString(b[:])
+	err := s.c.Do(ctx, s.c.B().Set().Key(s.k("purge")).Value(token).Nx().Px(purgeLockTTL).Build()).Error()
+	if rueidis.IsRedisNil(err) {
+		return "", nil
+	}
+	if err != nil {
+		return "", translate(err)
+	}
+	return token, nil
+}
+
+// unlockScript deletes the lock KEYS[1] only if it still holds the token
+// ARGV[1].
+var unlockScript = rueidis.NewLuaScript(`
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+`)
 
 func (s *Store) deleteExpiredIn(ctx context.Context, bp string, now, idleBefore time.Time, limit int) (int, error) {
 	seen := map[string]bool{}
@@ -849,7 +934,7 @@ func (s *Store) deleteExpiredIn(ctx context.Context, bp string, now, idleBefore 
 	}
 	// Counted as purged whether or not Redis had expired the keys
 	// already: the index entries are the work.
-	if _, err := deleteScript.Exec(ctx, s.c, []string{bp}, append([]string{bp, s.events}, ids...)).ToInt64(); err != nil {
+	if _, err := deleteScript.Exec(ctx, s.c, []string{bp}, append([]string{bp, s.events, ""}, ids...)).ToInt64(); err != nil {
 		return 0, translate(err)
 	}
 	return len(ids), nil
