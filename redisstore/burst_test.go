@@ -287,4 +287,3 @@ func TestPurge_PublishesNothingAndRunsOnOneNodeAtATime_SEC35(t *testing.T) {
 		t.Errorf("the purge of %d sessions and a delete of a gone one published %d messages: %.5q", total, len(got)-1, got)
 	}
 }
-
