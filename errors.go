@@ -33,32 +33,38 @@ type Error struct {
 	// RetryAfter, when set, tells the caller when to try again (the HTTP
 	// server sends it as Retry-After).
 	RetryAfter time.Duration
+
+	// class marks the sentinels below, each of which stands for every
+	// error of its code; any other *Error is only itself as a target.
+	class bool
 }
 
-// Sentinels, to test with errors.Is. Any *Error with the same code matches.
+// Sentinels, to test with errors.Is: each matches every *Error of its code.
+// A more specific error (sessionhttp.ErrAmbiguous) matches its class
+// sentinel, but the class sentinel does not match it.
 var (
 	// ErrNotFound: the record does not exist (stores return it).
-	ErrNotFound = &Error{Code: CodeNotFound, Message: "not found"}
+	ErrNotFound = &Error{Code: CodeNotFound, Message: "not found", class: true}
 	// ErrConflict: a precondition failed (duplicate key, stale version).
-	ErrConflict = &Error{Code: CodeConflict, Message: "conflict"}
+	ErrConflict = &Error{Code: CodeConflict, Message: "conflict", class: true}
 	// ErrUnavailable: the store could not answer. Never read it as "no
 	// session": it is a 503, not a logout.
-	ErrUnavailable = &Error{Code: CodeUnavailable, Message: "session store unavailable"}
+	ErrUnavailable = &Error{Code: CodeUnavailable, Message: "session store unavailable", class: true}
 	// ErrUnauthenticated: no valid session (missing, malformed, unknown,
 	// expired or revoked token).
-	ErrUnauthenticated = &Error{Code: CodeUnauthenticated, Message: "no valid session"}
+	ErrUnauthenticated = &Error{Code: CodeUnauthenticated, Message: "no valid session", class: true}
 	// ErrInvalidCredentials: unknown email, wrong password or disabled
 	// user, deliberately indistinguishable.
-	ErrInvalidCredentials = &Error{Code: CodeInvalidCredentials, Message: "invalid email or password"}
+	ErrInvalidCredentials = &Error{Code: CodeInvalidCredentials, Message: "invalid email or password", class: true}
 	// ErrInvalidInput: the request itself is wrong.
-	ErrInvalidInput = &Error{Code: CodeInvalidInput, Message: "invalid input"}
+	ErrInvalidInput = &Error{Code: CodeInvalidInput, Message: "invalid input", class: true}
 	// ErrLimitReached: the user has as many sessions as allowed and the
 	// policy is to refuse new ones.
-	ErrLimitReached = &Error{Code: CodeLimitReached, Message: "too many active sessions; sign out elsewhere first"}
+	ErrLimitReached = &Error{Code: CodeLimitReached, Message: "too many active sessions; sign out elsewhere first", class: true}
 	// ErrReauthRequired: the action needs a recent password check.
-	ErrReauthRequired = &Error{Code: CodeReauthRequired, Message: "please confirm your password"}
+	ErrReauthRequired = &Error{Code: CodeReauthRequired, Message: "please confirm your password", class: true}
 	// ErrBusy: a bounded resource (password hashing) is saturated.
-	ErrBusy = &Error{Code: CodeBusy, Message: "server busy, retry shortly"}
+	ErrBusy = &Error{Code: CodeBusy, Message: "server busy, retry shortly", class: true}
 )
 
 func (e *Error) Error() string {
@@ -70,11 +76,14 @@ func (e *Error) Error() string {
 
 func (e *Error) Unwrap() error { return e.Err }
 
-// Is reports whether target is an *Error with the same code, so that
-// errors.Is(err, ErrNotFound) holds for every not-found error.
+// Is reports whether target is one of the class sentinels above with the
+// same code, so that errors.Is(err, ErrNotFound) holds for every not-found
+// error. Any other *Error target matches only itself (errors.Is compares
+// identity first): errors.Is(ErrUnauthenticated, sessionhttp.ErrAmbiguous)
+// is false, errors.Is(sessionhttp.ErrAmbiguous, ErrUnauthenticated) true.
 func (e *Error) Is(target error) bool {
 	t, ok := target.(*Error)
-	return ok && t.Code == e.Code
+	return ok && t.class && t.Code == e.Code
 }
 
 // Errorf returns an *Error with the code and a formatted message.
