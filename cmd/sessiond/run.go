@@ -113,8 +113,7 @@ func usage(w io.Writer) {
 
 func (c command) run(e env, args []string) error {
 	if c.flags == nil { // version
-		fmt.Fprintln(e.stdout, "sessiond", buildVersion())
-		return nil
+		return printVersion(e.stdout)
 	}
 	fs := flag.NewFlagSet("sessiond "+c.name, flag.ContinueOnError)
 	fs.SetOutput(e.stderr)
