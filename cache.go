@@ -38,6 +38,11 @@ type cache struct {
 	// Manager's clock: it measures the feed, not sessions.
 	lease time.Duration
 
+	// conceal, when set, is the store's ChangeConcealer: every key below
+	// names a session, user or tenant as the feed does, by a keyed hash
+	// of its id, so that what arrives on the feed finds what it names.
+	conceal func(Change) Change
+
 	mu       sync.RWMutex
 	provenAt time.Time
 	epoch    uint64 // incremented by every invalidation
@@ -46,10 +51,11 @@ type cache struct {
 	buried   tombQueue // the keys of dropped in burial order
 	enabled  bool
 	byHash   map[TokenHash]cacheEntry
-	byID     map[string]TokenHash
-	byUser   map[string]map[TokenHash]struct{}
-	byTenant map[string]map[TokenHash]struct{}
-	users    map[string]userEntry
+	byID     map[string]TokenHash              // by session key
+	byUser   map[string]map[TokenHash]struct{} // by user key
+	byTenant map[string]map[TokenHash]struct{} // by tenant key
+	users    map[string]userEntry              // by user id
+	userKeys map[string]string                 // user key -> user id
 }
 
 // maxTombs bounds the tombstones kept at once. Past it, a burial turns
@@ -57,8 +63,9 @@ type cache struct {
 // whatever arrives on the feed, at the price of a few refused puts.
 const maxTombs = 1 << 15
 
-// tomb records the epoch and time of the last invalidation of a key:
-// "s:"+session id, "u:"+user id or "t:"+tenant id.
+// tomb records the epoch and time of the last invalidation of a key: a
+// Change's String(), "s:"+session id, "u:"+user id or "t:"+tenant id, ids
+// concealed as the feed carries them (see cache.key).
 type tomb struct {
 	epoch uint64
 	at    time.Time
@@ -103,12 +110,14 @@ func (t *tombQueue) reset() { t.q, t.head = nil, 0 }
 
 type userEntry struct {
 	u     *User
+	key   string
 	until time.Time
 }
 
 type cacheEntry struct {
-	s     *Session
-	until time.Time
+	s             *Session
+	sid, uid, tid string // the keys of the session, its user, its tenant
+	until         time.Time
 }
 
 func newCache(size int, ttl, tombWindow time.Duration, enabled bool) *cache {
@@ -126,7 +135,17 @@ func newCache(size int, ttl, tombWindow time.Duration, enabled bool) *cache {
 		byUser:     make(map[string]map[TokenHash]struct{}),
 		byTenant:   make(map[string]map[TokenHash]struct{}),
 		users:      make(map[string]userEntry),
+		userKeys:   make(map[string]string),
 	}
+}
+
+// key is the name of ch in the cache's maps and tombstones: what the feed
+// carries for it.
+func (c *cache) key(ch Change) string {
+	if c.conceal != nil {
+		ch = c.conceal(ch)
+	}
+	return ch.String()
 }
 
 // get returns the cached session for h, or nil. The session is shared: the
@@ -267,11 +286,11 @@ func (c *cache) remove(h TokenHash) {
 		return
 	}
 	delete(c.byHash, h)
-	if c.byID[e.s.ID] == h {
-		delete(c.byID, e.s.ID)
+	if c.byID[e.sid] == h {
+		delete(c.byID, e.sid)
 	}
-	unindex(c.byUser, e.s.UserID, h)
-	unindex(c.byTenant, e.s.TenantID, h)
+	unindex(c.byUser, e.uid, h)
+	unindex(c.byTenant, e.tid, h)
 }
 
 // removeAll drops every entry of set (one user's or tenant's). The caller
@@ -288,9 +307,11 @@ func (c *cache) put(s *Session, epoch uint64, now time.Time) {
 	if c == nil {
 		return
 	}
+	e := cacheEntry{s: s, until: now.Add(c.ttl), sid: c.key(Change{SessionID: s.ID}),
+		uid: c.key(Change{UserID: s.UserID}), tid: c.key(Change{TenantID: s.TenantID})}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.stale(epoch, "s:"+s.ID, "u:"+s.UserID, "t:"+s.TenantID) {
+	if c.stale(epoch, e.sid, e.uid, e.tid) {
 		return
 	}
 	if _, ok := c.byHash[s.TokenHash]; !ok && len(c.byHash) >= c.max {
@@ -301,14 +322,14 @@ func (c *cache) put(s *Session, epoch uint64, now time.Time) {
 			break
 		}
 	}
-	if old, ok := c.byID[s.ID]; ok && old != s.TokenHash {
+	if old, ok := c.byID[e.sid]; ok && old != s.TokenHash {
 		c.remove(old)
 	}
 	c.remove(s.TokenHash)
-	c.byHash[s.TokenHash] = cacheEntry{s: s, until: now.Add(c.ttl)}
-	c.byID[s.ID] = s.TokenHash
-	index(c.byUser, s.UserID, s.TokenHash)
-	index(c.byTenant, s.TenantID, s.TokenHash)
+	c.byHash[s.TokenHash] = e
+	c.byID[e.sid] = s.TokenHash
+	index(c.byUser, e.uid, s.TokenHash)
+	index(c.byTenant, e.tid, s.TokenHash)
 }
 
 // getUser returns the cached user, or nil.
@@ -331,18 +352,21 @@ func (c *cache) putUser(u *User, epoch uint64, now time.Time) {
 	if c == nil {
 		return
 	}
+	key := c.key(Change{UserID: u.ID})
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.stale(epoch, "u:"+u.ID) {
+	if c.stale(epoch, key) {
 		return
 	}
 	if _, ok := c.users[u.ID]; !ok && len(c.users) >= c.max {
-		for id := range c.users {
+		for id, e := range c.users {
 			delete(c.users, id)
+			delete(c.userKeys, e.key)
 			break
 		}
 	}
-	c.users[u.ID] = userEntry{u: u, until: now.Add(c.ttl)}
+	c.users[u.ID] = userEntry{u: u, key: key, until: now.Add(c.ttl)}
+	c.userKeys[key] = u.ID
 }
 
 // replace swaps the cached copy of s, keeping its deadline, when it is still
@@ -355,44 +379,49 @@ func (c *cache) replace(s *Session) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if e, ok := c.byHash[s.TokenHash]; ok && e.s.ID == s.ID {
-		c.byHash[s.TokenHash] = cacheEntry{s: s, until: e.until}
+		e.s = s
+		c.byHash[s.TokenHash] = e
 	}
 }
 
-// invalidateSession drops the session with the public id.
-func (c *cache) invalidateSession(id string) {
+// invalidateSession drops the session named by key (see cache.key).
+func (c *cache) invalidateSession(key string) {
 	if c == nil {
 		return
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.bury("s:" + id)
-	if h, ok := c.byID[id]; ok {
+	c.bury(key)
+	if h, ok := c.byID[key]; ok {
 		c.remove(h)
 	}
 }
 
-// invalidateUser drops the user and every session of the user.
-func (c *cache) invalidateUser(userID string) {
+// invalidateUser drops the user named by key and every session of the
+// user.
+func (c *cache) invalidateUser(key string) {
 	if c == nil {
 		return
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.bury("u:" + userID)
-	delete(c.users, userID)
-	c.removeAll(c.byUser[userID])
+	c.bury(key)
+	if id, ok := c.userKeys[key]; ok {
+		delete(c.users, id)
+		delete(c.userKeys, key)
+	}
+	c.removeAll(c.byUser[key])
 }
 
-// invalidateTenant drops every session of the tenant.
-func (c *cache) invalidateTenant(tenantID string) {
+// invalidateTenant drops every session of the tenant named by key.
+func (c *cache) invalidateTenant(key string) {
 	if c == nil {
 		return
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.bury("t:" + tenantID)
-	c.removeAll(c.byTenant[tenantID])
+	c.bury(key)
+	c.removeAll(c.byTenant[key])
 }
 
 // setEnabled flushes the cache and turns it on or off.
@@ -417,6 +446,7 @@ func (c *cache) setEnabled(on bool) {
 	clear(c.byUser)
 	clear(c.byTenant)
 	clear(c.users)
+	clear(c.userKeys)
 }
 
 func (c *cache) len() int {

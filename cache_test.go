@@ -14,9 +14,9 @@ func TestCache_TombstonesStayBoundedAndStillRefuseStalePuts_SEC35(t *testing.T) 
 	c := newCache(1000, time.Hour, time.Hour, true)
 	s := &Session{ID: "s-1", UserID: "u-1", TenantID: "t-1", TokenHash: HashToken("a")}
 	epoch := c.snapshot()
-	c.invalidateSession(s.ID)
+	c.invalidateSession("s:" + s.ID)
 	for i := range 4 * maxTombs {
-		c.invalidateSession("junk-" + strconv.Itoa(i))
+		c.invalidateSession("s:junk-" + strconv.Itoa(i))
 		if n := c.tombs(); n > maxTombs {
 			t.Fatalf("after %d burials the cache holds %d tombstones, more than maxTombs (%d)", i+1, n, maxTombs)
 		}
@@ -36,14 +36,14 @@ func TestCache_TombstonesStayBoundedAndStillRefuseStalePuts_SEC35(t *testing.T) 
 func TestCache_TombstonesExpireFromTheQueueOldestFirst(t *testing.T) {
 	c := newCache(1000, time.Hour, 50*time.Millisecond, true)
 	epoch := c.snapshot()
-	c.invalidateUser("u-1")
-	c.invalidateTenant("t-1")
+	c.invalidateUser("u:u-1")
+	c.invalidateTenant("t:t-1")
 	deadline := time.Now().Add(5 * time.Second)
 	for c.tombs() > 1 {
 		if time.Now().After(deadline) {
 			t.Fatalf("%d tombstones left 5s after a 50ms window", c.tombs())
 		}
-		c.invalidateUser("u-1") // re-buries u-1, pops the expired ones
+		c.invalidateUser("u:u-1") // re-buries u-1, pops the expired ones
 		time.Sleep(10 * time.Millisecond)
 	}
 	// u-1 was buried just now: a read from before still cannot put it.
@@ -65,11 +65,11 @@ func TestCache_UserAndTenantInvalidationDropOnlyTheirSessions(t *testing.T) {
 	for _, s := range all {
 		c.put(s, c.snapshot(), time.Now())
 	}
-	c.invalidateUser("u1")
+	c.invalidateUser("u:u1")
 	if c.get(all[0].TokenHash, time.Now()) != nil || c.get(all[1].TokenHash, time.Now()) != nil || c.len() != 2 {
 		t.Fatalf("after the user's invalidation %d sessions are cached, want 2 (the other users')", c.len())
 	}
-	c.invalidateTenant("t1")
+	c.invalidateTenant("t:t1")
 	if c.get(all[2].TokenHash, time.Now()) != nil || c.get(all[3].TokenHash, time.Now()) == nil {
 		t.Fatal("tenant invalidation dropped the wrong sessions")
 	}
@@ -77,7 +77,7 @@ func TestCache_UserAndTenantInvalidationDropOnlyTheirSessions(t *testing.T) {
 	r := mk("4", "u3", "t3")
 	r.TokenHash = HashToken("rotated")
 	c.put(r, c.snapshot(), time.Now())
-	c.invalidateTenant("t3")
+	c.invalidateTenant("t:t3")
 	if c.len() != 0 || len(c.byUser) != 0 || len(c.byTenant) != 0 || len(c.byID) != 0 {
 		t.Fatalf("indexes left behind: %d sessions, %d users, %d tenants, %d ids", c.len(), len(c.byUser), len(c.byTenant), len(c.byID))
 	}
@@ -88,6 +88,6 @@ func TestCache_UserAndTenantInvalidationDropOnlyTheirSessions(t *testing.T) {
 func BenchmarkCache_BurstOfInvalidations(b *testing.B) {
 	c := newCache(1000, time.Hour, time.Hour, true)
 	for i := 0; b.Loop(); i++ {
-		c.invalidateSession("junk-" + strconv.Itoa(i))
+		c.invalidateSession("s:junk-" + strconv.Itoa(i))
 	}
 }

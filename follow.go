@@ -44,7 +44,8 @@ func (f *Follower) signal() {
 // Call Stop when done.
 func (m *Manager) Follow(s *Session) *Follower {
 	c := make(chan struct{}, 1)
-	f := &Follower{C: c, c: c, m: m, keys: [3]string{"s:" + s.ID, "u:" + s.UserID, "t:" + s.TenantID}}
+	f := &Follower{C: c, c: c, m: m, keys: [3]string{m.feedForm(Change{SessionID: s.ID}).String(),
+		m.feedForm(Change{UserID: s.UserID}).String(), m.feedForm(Change{TenantID: s.TenantID}).String()}}
 	m.followers.add(f)
 	return f
 }

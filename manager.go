@@ -154,6 +154,9 @@ type Manager struct {
 	cache     *cache
 	probes    *prober // nil unless the store is a FeedProber
 	followers followers
+	// conceal is the store's ChangeConcealer, or nil: changes are keyed
+	// as the feed carries them.
+	conceal func(Change) Change
 	// proven is when (UnixNano, real time) the feed was last proven
 	// live: a probe's send time, or the moment it connected.
 	proven atomic.Int64
@@ -187,6 +190,12 @@ func NewManager(store SessionStore, cfg Config) *Manager {
 	// A store shared with other processes starts with the cache off until
 	// its change feed is live.
 	m.cache = newCache(cfg.CacheSize, cfg.CacheTTL, 2*cfg.StoreTimeout+time.Second, !watcher)
+	if cc, ok := store.(ChangeConcealer); ok {
+		m.conceal = cc.ConcealChange
+		if m.cache != nil {
+			m.cache.conceal = cc.ConcealChange
+		}
+	}
 
 	ctx, cancel := context.WithCancel(context.Background())
 	m.cancel = cancel
@@ -592,6 +601,16 @@ func (m *Manager) List(ctx context.Context, userID string) ([]*Session, error) {
 // Purge deletes expired sessions in batches of PurgeBatch until none is
 // left or ctx ends, and returns how many it deleted. Each batch is its own
 // short statement, so validation never waits long behind it.
+//
+// The purge announces nothing on the change feed, and needs not: what it
+// deletes is past its absolute deadline or idle past IdleTimeout, and
+// every node refuses such a session by itself. ValidateClient checks
+// ExpiresAt on every call, cached copy or not, and idle expiry against the
+// latest activity it knows (its own unflushed touch included) once
+// TouchInterval has passed since the recorded one. A node whose own touch
+// is later than the store's record saw the session active within
+// IdleTimeout; it may serve it for at most CacheTTL more, as for any
+// session it caches (SEC-35).
 func (m *Manager) Purge(ctx context.Context) (int, error) {
 	total := 0
 	for {
@@ -737,7 +756,9 @@ func (m *Manager) watch(ctx context.Context, w ChangeWatcher) {
 					}
 					return
 				}
-				m.changed(c)
+				// Already in the feed's form (concealed, with a
+				// ChangeConcealer store).
+				m.drop(c)
 			})
 		m.cache.setEnabled(false)
 		m.followers.lost()
@@ -755,16 +776,29 @@ func (m *Manager) watch(ctx context.Context, w ChangeWatcher) {
 }
 
 // changed drops what the cache holds of c and tells the followers. It is
-// called for this node's own changes, at once, and for every change the
-// feed brings (this node's own again: the second call costs little).
-func (m *Manager) changed(c Change) {
+// called for this node's own changes, at once, and the feed brings each
+// again (the second time costs little).
+func (m *Manager) changed(c Change) { m.drop(m.feedForm(c)) }
+
+// feedForm returns c as the store's feed carries it.
+func (m *Manager) feedForm(c Change) Change {
+	if m.conceal != nil && c.Probe == "" {
+		return m.conceal(c)
+	}
+	return c
+}
+
+// drop is changed for a change in the feed's form. It costs O(1)
+// amortised whatever the change (SEC-35): a burst of them, or junk that
+// anyone who can reach the channel sent, delays nothing for long.
+func (m *Manager) drop(c Change) {
 	switch {
 	case c.SessionID != "":
-		m.cache.invalidateSession(c.SessionID)
+		m.cache.invalidateSession(c.String())
 	case c.UserID != "":
-		m.cache.invalidateUser(c.UserID)
+		m.cache.invalidateUser(c.String())
 	case c.TenantID != "":
-		m.cache.invalidateTenant(c.TenantID)
+		m.cache.invalidateTenant(c.String())
 	}
 	m.followers.changed(c)
 }

@@ -47,6 +47,7 @@ type Store struct {
 	pool    *pgxpool.Pool
 	schema  string
 	channel string
+	feedKey []byte // conceals the ids on the channel (feed_key)
 }
 
 // Open connects to the database at url (postgres://…), creates the schema
@@ -95,6 +96,10 @@ func Open(ctx context.Context, url string, opts Options) (*Store, error) {
 	if err := s.migrate(ctx); err != nil {
 		pool.Close()
 		return nil, fmt.Errorf("pgstore: %w", err)
+	}
+	if err := pool.QueryRow(ctx, `SELECT key FROM feed_key WHERE id = 1`).Scan(&s.feedKey); err != nil {
+		pool.Close()
+		return nil, fmt.Errorf("pgstore: the change feed's key: %w", err)
 	}
 	return s, nil
 }
@@ -704,9 +709,11 @@ func (s *Store) DeleteMigration(ctx context.Context, key sessiond.TokenHash) err
 }
 
 // notify announces a change to every node's cache. NOTIFY is delivered on
-// commit, and not at all on rollback.
+// commit, and not at all on rollback. The payload names no session, user
+// or tenant: any role that can connect may LISTEN, so ids are concealed
+// (see ConcealChange).
 func (s *Store) notify(ctx context.Context, tx pgx.Tx, c sessiond.Change) error {
-	payload := c.String()
+	payload := s.ConcealChange(c).String()
 	if len(payload) > 7000 {
 		// NOTIFY payloads are limited to 8000 bytes; ids never come close,
 		// but a truncated one would be a silent miss.
@@ -714,6 +721,13 @@ func (s *Store) notify(ctx context.Context, tx pgx.Tx, c sessiond.Change) error 
 	}
 	_, err := tx.Exec(ctx, `SELECT pg_notify($1, $2)`, s.channel, payload)
 	return err
+}
+
+// ConcealChange implements sessiond.ChangeConcealer with the key of the
+// feed_key table, which only roles that can read sessiond's tables can
+// read: a listener without them learns that something changed, not what.
+func (s *Store) ConcealChange(c sessiond.Change) sessiond.Change {
+	return sessiond.ConcealChange(s.feedKey, c)
 }
 
 // ProbeFeed implements sessiond.FeedProber: the probe is a NOTIFY on the
@@ -821,7 +835,8 @@ func translate(err error) error {
 }
 
 var (
-	_ sessiond.Store         = (*Store)(nil)
-	_ sessiond.ChangeWatcher = (*Store)(nil)
-	_ sessiond.FeedProber    = (*Store)(nil)
+	_ sessiond.Store           = (*Store)(nil)
+	_ sessiond.ChangeWatcher   = (*Store)(nil)
+	_ sessiond.FeedProber      = (*Store)(nil)
+	_ sessiond.ChangeConcealer = (*Store)(nil)
 )

@@ -106,7 +106,7 @@ func testDeleteUserRecord(t *testing.T, s sessiond.Store) {
 		t.Fatalf("ListUsers after DeleteUser = %d users, %v; want only %s", len(list), err, again.ID)
 	}
 	if changes != nil {
-		waitChange(t, changes, sessiond.Change{UserID: u.ID})
+		waitChange(t, changes, feedForm(s, sessiond.Change{UserID: u.ID}))
 	}
 }
 
@@ -126,7 +126,7 @@ func testUpdateUserAnnounced(t *testing.T, s sessiond.Store) {
 	if err := s.UpdateUser(ctx, u); err != nil {
 		t.Fatal(err)
 	}
-	waitChange(t, changes, sessiond.Change{UserID: u.ID})
+	waitChange(t, changes, feedForm(s, sessiond.Change{UserID: u.ID}))
 }
 
 // testListUsers checks the paging contract: ID order, every matching user
