@@ -49,11 +49,15 @@ func TestRelease_TwoBuildsAreTheSameBytes(t *testing.T) {
 	name := "sessiond-" + runtime.GOOS + "-" + runtime.GOARCH
 	var bins, sums [2][]byte
 	var head string
+	// The second clone is made from the first, so that a commit landing
+	// meanwhile cannot put them on different commits.
+	from := strings.TrimSpace(string(top))
 	for i := range 2 {
 		clone := filepath.Join(t.TempDir(), "clone"+string(rune('a'+i)))
-		if out, err := exec.Command(gitBin, "clone", "-q", "--no-hardlinks", strings.TrimSpace(string(top)), clone).CombinedOutput(); err != nil {
+		if out, err := exec.Command(gitBin, "clone", "-q", "--no-hardlinks", from, clone).CombinedOutput(); err != nil {
 			t.Fatalf("git clone: %v\n%s", err, out)
 		}
+		from = clone
 		dist := filepath.Join(clone, "dist")
 		cmd := exec.Command(mk, "release", "PLATFORMS="+platform, "DIST="+dist)
 		cmd.Dir = clone
