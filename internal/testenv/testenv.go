@@ -1,6 +1,8 @@
 // Package testenv reads the addresses of the services that integration
-// tests use. Without one the test is skipped, with a visible message, unless
-// SESSIOND_TEST_REQUIRE_SERVICES=1 (as .ci/run sets), where it fails.
+// tests use, or finds them on their default local ports. Without one the
+// test is skipped, with a visible message and a line in the package's
+// summary (Main), unless SESSIOND_TEST_REQUIRE_SERVICES=1 (as .ci/run
+// sets), where it fails.
 package testenv
 
 import (
@@ -13,14 +15,19 @@ import (
 )
 
 // Service returns the value of the environment variable naming a service.
+// When it is unset, SESSIOND_TEST_POSTGRES_URL and SESSIOND_TEST_REDIS_URL
+// fall back to a local server on the default port, if one answers there
+// (postgres://postgres@127.0.0.1:5432/test?sslmode=disable,
+// redis://127.0.0.1:6379/0). A skip is recorded for Summary.
 func Service(t testing.TB, env string) string {
 	t.Helper()
-	v := os.Getenv(env)
+	v, why := lookup(env)
 	if v == "" {
 		if os.Getenv("SESSIOND_TEST_REQUIRE_SERVICES") == "1" {
-			t.Fatalf("%s is not set and SESSIOND_TEST_REQUIRE_SERVICES=1", env)
+			t.Fatalf("%s and SESSIOND_TEST_REQUIRE_SERVICES=1", why)
 		}
-		t.Skipf("%s is not set: skipping", env)
+		recordSkip(t.Name(), why, "set "+env)
+		t.Skipf("%s: skipping", why)
 	}
 	return v
 }
@@ -41,6 +48,7 @@ func Tool(t testing.TB, name string) string {
 	if os.Getenv("SESSIOND_TEST_REQUIRE_SERVICES") == "1" {
 		t.Fatalf("%s is not installed and SESSIOND_TEST_REQUIRE_SERVICES=1", name)
 	}
+	recordSkip(t.Name(), name+" is not installed", "CI installs it")
 	t.Skipf("%s is not installed: skipping (CI installs it)", name)
 	return ""
 }
