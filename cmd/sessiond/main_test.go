@@ -125,9 +125,10 @@ func TestREADME_WalkthroughWorksAsWritten(t *testing.T) {
 }
 
 // runWalkthrough runs a README block of curl commands with bash in dir,
-// against url instead of localhost:8080, and checks each command's status
-// against the one its comment promises. Each curl's headers and body are
-// kept as hdr.N and body.N.
+// against url instead of localhost:8080, and checks the status each
+// command prints (curl -i, as the README writes it) against the one its
+// comment promises. Each curl's headers are kept as hdr.N, and what it
+// printed as body.N.
 func runWalkthrough(t *testing.T, dir, url, script string) {
 	t.Helper()
 	var want []string
@@ -138,15 +139,23 @@ func runWalkthrough(t *testing.T, dir, url, script string) {
 		t.Fatalf("walkthrough promises only %d statuses:\n%s", len(want), script)
 	}
 	script = strings.ReplaceAll(script, "http://localhost:8080", url)
-	wrapper := `curl() { command curl -s -D "hdr.$((++n))" -o "body.$n" -w '%{http_code}\n' "$@"; }` + "\nn=0\n"
+	// The wrapper only records: -sS as a terminal would show it (no
+	// progress meter), the headers in a file, the output in another.
+	wrapper := `curl() { n=$((n + 1)); command curl -sS -D "hdr.$n" "$@" | tee "body.$n"; echo; }` + "\nn=0\n"
 	cmd := exec.Command("bash", "-euo", "pipefail", "-c", wrapper+script)
 	cmd.Dir = dir
-	out, err := cmd.CombinedOutput()
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
 	if err != nil {
-		t.Fatalf("walkthrough failed: %v\n%s", err, out)
+		t.Fatalf("walkthrough failed: %v\n%s%s", err, out, stderr.Bytes())
 	}
-	if got := strings.Fields(string(out)); strings.Join(got, " ") != strings.Join(want, " ") {
-		t.Fatalf("statuses %v, README promises %v", got, want)
+	var got []string
+	for _, m := range regexp.MustCompile(`(?m)^HTTP/[0-9.]+ (\d{3})`).FindAllStringSubmatch(string(out), -1) {
+		got = append(got, m[1])
+	}
+	if strings.Join(got, " ") != strings.Join(want, " ") {
+		t.Fatalf("printed statuses %v, README promises %v; output:\n%s", got, want, out)
 	}
 }
 
