@@ -7,6 +7,7 @@ export default defineConfig({
   test: {
     include: ['test/**/*.test.{ts,tsx}'],
     pool: 'forks',
+    maxWorkers: 2,
     testTimeout: 20000,
     hookTimeout: 30000,
     reporters: ['default'],
