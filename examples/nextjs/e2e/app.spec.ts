@@ -100,7 +100,9 @@ test('3. legacy cookies on the host and the parent domain become one sid on the 
       },
       { value: who.cookie, domain: parentDomain },
     )
-    expect(await cookieNames(context), `the legacy cookies before the visit (on ${page.url()}: ${await page.evaluate(() => document.cookie)})`).toEqual([
+    // document.cookie reaches the browser's cookie store a moment later:
+    // wait for it, or the visit below could go without the cookies.
+    await expect.poll(() => cookieNames(context), 'the legacy cookies before the visit').toEqual([
       `businessInfoCompleted@.${parentDomain}`,
       `dott_auth_session@.${parentDomain}`,
       `dott_auth_session@www.${parentDomain}`,
