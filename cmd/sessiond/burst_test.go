@@ -294,3 +294,71 @@ func junkOnTheFeed(t *testing.T, store string, flood func(*testing.T)) {
 		t.Errorf("the heap of the two nodes grew by %d MiB with junk from the feed (bound 64 MiB)", grew>>20)
 	}
 }
+
+// TestTwoNodes_PostgreSQL_TheChannelNamesNoSessionUserOrTenant_SEC39
+// LISTENs on the nodes' channel as any role that can connect may, while a
+// session, a user's sessions and a tenant's sessions are revoked: every
+// payload is a kind and 32 hex digits, none holds an id, and node A still
+// drops each revoked session from its cache.
+func TestTwoNodes_PostgreSQL_TheChannelNamesNoSessionUserOrTenant_SEC39(t *testing.T) {
+	url, schema := pgtest.Schema(t, "sessiond_e2e_")
+	store := pgtest.URL(url, schema)
+	tokenFile := adminTokenFile(t)
+	a := startNode(t, store, "--cache-ttl", "1h", "--admin-token-file", tokenFile)
+	b := startNode(t, store, "--cache-ttl", "1h", "--admin-token-file", tokenFile)
+	ca, cb := client{t, a.url}, client{t, b.url}
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	if _, err := conn.Exec(ctx, `LISTEN `+pgx.Identifier{"sessiond_" + schema}.Sanitize()); err != nil {
+		t.Fatal(err)
+	}
+	one, oneID := ca.adminSession("user-one@example.com", "tenant-one")
+	two, _ := ca.adminSession("user-two@example.com", "tenant-two")
+	three, _ := ca.adminSession("user-three@example.com", "tenant-three")
+	for _, tok := range []string{one, two, three} {
+		waitStatus(t, ca, tok, 200)
+	}
+	for _, path := range []string{"/admin/v1/sessions/" + oneID, "/admin/v1/users/user-two@example.com/sessions",
+		"/admin/v1/tenants/tenant-three/sessions"} {
+		if code, body := cb.adminDo("DELETE", path, ""); code != 200 && code != 204 {
+			t.Fatalf("DELETE %s on node B: %d %s", path, code, body)
+		}
+	}
+	for _, tok := range []string{one, two, three} {
+		waitStatus(t, ca, tok, 401)
+	}
+	secrets := []string{oneID, "user-one", "user-two", "user-three", "tenant-one", "tenant-two", "tenant-three"}
+	var kinds []string
+	// Probes keep coming every 250ms: listen for two seconds.
+	heard := time.Now().Add(2 * time.Second)
+	for time.Now().Before(heard) {
+		wctx, cancel := context.WithDeadline(ctx, heard)
+		n, err := conn.WaitForNotification(wctx)
+		cancel()
+		if err != nil {
+			break
+		}
+		kind, tag, _ := strings.Cut(n.Payload, ":")
+		if kind == "p" {
+			continue // the nodes' probes name nothing
+		}
+		for _, s := range secrets {
+			if strings.Contains(n.Payload, s) {
+				t.Fatalf("a LISTENer read %q on the channel: it names %q", n.Payload, s)
+			}
+		}
+		if _, err := hex.DecodeString(tag); err != nil || len(tag) != 32 {
+			t.Errorf("payload %q is not a kind and 32 hex digits", n.Payload)
+		}
+		kinds = append(kinds, kind)
+	}
+	for _, k := range []string{"s", "u", "t"} {
+		if !slices.Contains(kinds, k) {
+			t.Errorf("no %q change heard on the channel (heard %v)", k, kinds)
+		}
+	}
+}
