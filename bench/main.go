@@ -83,6 +83,8 @@ func main() {
 	skipProxy := flag.Bool("skip-proxy", false, "skip the reverse-proxy latency rounds")
 	purgeSessions := flag.Int("purge-sessions", 0, "with -postgres: sessions in the store for the purge figures (0: skip)")
 	redisSessions := flag.Int("redis-sessions", 100_000, "with -redis: sessions written to measure Redis memory per session (0: skip)")
+	burstSessions := flag.Int("burst-sessions", 0, "with -postgres or -redis: the tenant revoked (and half as many idle sessions purged) while single revocations are timed between two nodes (0: skip)")
+	skipNodes := flag.Bool("skip-nodes", false, "skip the multi-node validation and propagation rounds of -postgres, -redis and -redis-cluster")
 	flag.Parse()
 	if _, err := exec.LookPath("wrk"); err != nil {
 		log.Fatal("wrk is not installed (apt-get install wrk)")
@@ -101,16 +103,22 @@ func main() {
 	if *pgURL != "" && *purgeSessions > 0 {
 		b.purge(*pgURL, *purgeSessions)
 	}
-	if *pgURL != "" && *revocations > 0 {
+	if *pgURL != "" && *burstSessions > 0 {
+		b.burstPostgres(*pgURL, *burstSessions)
+	}
+	if *redisURL != "" && *burstSessions > 0 {
+		b.burstRedis(*redisURL, *burstSessions)
+	}
+	if *pgURL != "" && *revocations > 0 && !*skipNodes {
 		b.postgres(*pgURL, *rounds, *revocations)
 	}
 	if *redisURL != "" && *redisSessions > 0 {
 		b.redisMemory(*redisURL, *redisSessions)
 	}
-	if *redisURL != "" {
+	if *redisURL != "" && !*skipNodes {
 		b.redis(*redisURL, *rounds, *revocations)
 	}
-	if *clusterURL != "" {
+	if *clusterURL != "" && !*skipNodes {
 		b.redisCluster(*clusterURL, *rounds, *revocations)
 	}
 	if !*skipSQLite {
@@ -630,6 +638,179 @@ func openStream(base, token string) <-chan string {
 		}
 	}()
 	return events
+}
+
+// burstPostgres and burstRedis run burst on a schema or prefix of their
+// own, dropped afterwards.
+func (b *bench) burstPostgres(pgURL string, n int) {
+	schema := "sessiond_burst_" + strconv.FormatInt(time.Now().UnixNano(), 36)
+	defer func() {
+		conn, err := pgx.Connect(context.Background(), pgURL)
+		if err != nil {
+			log.Printf("drop schema %s: %v", schema, err)
+			return
+		}
+		defer conn.Close(context.Background())
+		conn.Exec(context.Background(), "DROP SCHEMA IF EXISTS "+pgx.Identifier{schema}.Sanitize()+" CASCADE")
+	}()
+	store := withParam(pgURL, "search_path="+schema)
+	b.burst("PostgreSQL", store, n, func() sessiond.SessionStore {
+		st, err := pgstore.Open(context.Background(), store, pgstore.Options{})
+		if err != nil {
+			log.Fatal(err)
+		}
+		return st
+	})
+}
+
+func (b *bench) burstRedis(redisURL string, n int) {
+	prefix := "sessiond-burst-" + strconv.FormatInt(time.Now().UnixNano(), 36)
+	defer deleteRedisKeys(redisURL, "{"+prefix+"*")
+	store := withParam(redisURL, "prefix="+prefix)
+	b.burst("Redis", store, n, func() sessiond.SessionStore {
+		st, err := redisstore.Open(context.Background(), store, redisstore.Options{})
+		if err != nil {
+			log.Fatal(err)
+		}
+		return st
+	})
+}
+
+// burst: the worst case for the change feed (#16.2). Two nodes share the
+// store; it holds a tenant of n sessions and n/2 idle ones (past the idle
+// timeout). Node B revokes the tenant (admin API) while "sessiond purge"
+// deletes the idle ones; meanwhile one session after another is created
+// and cached on node A, revoked on node B, and timed until A answers 401.
+func (b *bench) burst(name, store string, n int, open func() sessiond.SessionStore) {
+	defer b.stopFrom(len(b.procs))
+	tokenFile := filepath.Join(b.dir, "admin-token")
+	os.WriteFile(tokenFile, []byte("bench-admin-token-0123456789abcdef"), 0o600)
+	a := b.start(name+"-burst-a", b.sessiond(), "serve", "--store", store, "--log-level", "warn", "--admin-token-file", tokenFile, "--cache-ttl", "1h")
+	nb := b.start(name+"-burst-b", b.sessiond(), "serve", "--store", store, "--log-level", "warn", "--admin-token-file", tokenFile, "--cache-ttl", "1h")
+	st := open()
+	seedStart := time.Now()
+	now := time.Now().UTC().Truncate(time.Microsecond)
+	work := make(chan int)
+	var wg sync.WaitGroup
+	for range 32 {
+		wg.Go(func() {
+			for i := range work {
+				tenant, last := "big", now
+				if i >= n {
+					tenant, last = "idle", now.Add(-3*time.Hour)
+				}
+				id, _ := sessiond.NewID(crand.Reader)
+				var h sessiond.TokenHash
+				crand.Read(h[:])
+				if err := st.CreateSession(context.Background(), &sessiond.Session{ID: id, TokenHash: h, UserID: fmt.Sprintf("%s-user-%d", tenant, i/4),
+					TenantID: tenant, IPAddress: "192.0.2.1", UserAgent: benchAgent, CreatedAt: last, LastActivity: last,
+					ExpiresAt: now.Add(20 * time.Hour), AuthenticatedAt: last}); err != nil {
+					log.Fatal(err)
+				}
+			}
+		})
+	}
+	for i := range n + n/2 {
+		work <- i
+	}
+	close(work)
+	wg.Wait()
+	seeded := time.Since(seedStart)
+
+	client := &http.Client{}
+	admin := func(method, url, body string) (int, []byte) {
+		req, _ := http.NewRequest(method, url, strings.NewReader(body))
+		req.Header.Set("Authorization", "Bearer bench-admin-token-0123456789abcdef")
+		if body != "" {
+			req.Header.Set("Content-Type", "application/json")
+		}
+		res, err := client.Do(req)
+		if err != nil {
+			log.Fatal(err)
+		}
+		defer res.Body.Close()
+		out, _ := io.ReadAll(res.Body)
+		return res.StatusCode, out
+	}
+	get := func(url, tok string) int {
+		req, _ := http.NewRequest("GET", url+"/api/auth/session-v2", nil)
+		req.Header.Set("Cookie", "sid="+tok)
+		res, err := client.Do(req)
+		if err != nil {
+			log.Fatal(err)
+		}
+		io.Copy(io.Discard, res.Body)
+		res.Body.Close()
+		return res.StatusCode
+	}
+	single := func(i int) time.Duration {
+		_, out := admin("POST", a+"/admin/v1/sessions", fmt.Sprintf(`{"user_id":"single-%d","tenant_id":"small"}`, i))
+		var created struct {
+			Token   string
+			Session struct{ ID string }
+		}
+		json.Unmarshal(out, &created)
+		if get(a, created.Token) != 200 {
+			log.Fatal("created session not valid on node A")
+		}
+		admin("DELETE", nb+"/admin/v1/sessions/"+created.Session.ID, "")
+		start := time.Now()
+		for get(a, created.Token) != 401 {
+			if time.Since(start) > 30*time.Second {
+				log.Fatal("revocation did not reach node A within 30s")
+			}
+		}
+		return time.Since(start)
+	}
+	var idle []time.Duration
+	for i := range 200 {
+		idle = append(idle, single(-1-i))
+	}
+
+	var tenantTook, purgeTook time.Duration
+	var tenantAnswer string
+	var purgeOut bytes.Buffer
+	var burst sync.WaitGroup
+	burst.Go(func() {
+		t0 := time.Now()
+		code, out := admin("DELETE", nb+"/admin/v1/tenants/big/sessions", "")
+		tenantTook, tenantAnswer = time.Since(t0), fmt.Sprintf("%d %s", code, bytes.TrimSpace(out))
+	})
+	burst.Go(func() {
+		cmd := exec.Command(b.sessiond(), "purge", "--store", store, "--log-level", "warn")
+		cmd.Stdout, cmd.Stderr = &purgeOut, &purgeOut
+		t0 := time.Now()
+		if err := cmd.Run(); err != nil {
+			log.Fatalf("purge: %v\n%s", err, purgeOut.String())
+		}
+		purgeTook = time.Since(t0)
+	})
+	done := make(chan struct{})
+	go func() { burst.Wait(); close(done) }()
+	var during []time.Duration
+	for i := 0; ; i++ {
+		select {
+		case <-done:
+		default:
+			during = append(during, single(i))
+			continue
+		}
+		break
+	}
+	pct := func(d []time.Duration) string {
+		if len(d) == 0 {
+			return "no sample"
+		}
+		slices.Sort(d)
+		return fmt.Sprintf("p50 %v, p99 %v, max %v", d[len(d)/2].Round(time.Microsecond), d[len(d)*99/100].Round(time.Microsecond), d[len(d)-1].Round(time.Microsecond))
+	}
+	fmt.Printf("## Revocation propagation during a burst on %s\n\n", name)
+	fmt.Printf("A tenant of %d sessions and %d idle sessions, seeded through the store in %v. Node B revokes the tenant (`%s` after %v) while `sessiond purge` runs (%s, %v).\n\n",
+		n, n/2, seeded.Round(time.Second), tenantAnswer, tenantTook.Round(time.Millisecond), strings.TrimSpace(purgeOut.String()), purgeTook.Round(time.Millisecond))
+	fmt.Println("| single revocations (created and cached on A, revoked on B, timed to A's first 401) | samples | propagation |")
+	fmt.Println("|---|---|---|")
+	fmt.Printf("| before the burst | %d | %s |\n", len(idle), pct(idle))
+	fmt.Printf("| during the tenant revocation and the purge | %d | %s |\n\n", len(during), pct(during))
 }
 
 // memory: the resident size of a server holding n sessions, all of them
