@@ -110,6 +110,9 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 	s := &Store{w: w, r: r, opts: opts}
 	if err := s.migrate(ctx); err != nil {
 		s.Close()
+		if why := explainOpen(path); why != nil {
+			return nil, fmt.Errorf("sqlitestore: %w (%w)", why, err)
+		}
 		return nil, fmt.Errorf("sqlitestore: %s: %w", path, err)
 	}
 	if err := s.prepare(ctx); err != nil {

@@ -124,13 +124,17 @@ func (c command) run(e env, args []string) error {
 		fmt.Fprintf(out, "Usage: sessiond %s %s\n\n%s.\n\nFlags:\n", c.name, c.args, upperFirst(c.summary))
 		fs.PrintDefaults()
 	}
-	fs.Usage = func() {} // printed below, to stdout for --help
-	if err := fs.Parse(args); err != nil {
+	fs.Usage = func() {}     // printed below, to stdout for --help
+	fs.SetOutput(io.Discard) // the parse error is reworded below
+	err := fs.Parse(args)
+	fs.SetOutput(e.stderr)
+	if err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			fs.SetOutput(e.stdout)
 			printUsage()
 			return nil
 		}
+		fmt.Fprintln(e.stderr, flagError(fs, err))
 		printUsage()
 		return errUsage
 	}
@@ -307,6 +311,12 @@ func serve(e env, cfg config.Config) (err error) {
 			return err
 		}
 	}
+	// The demo's password is public: unless told where, it listens on
+	// loopback only.
+	demoLoopback := cfg.Demo && !cfg.Given["listen"]
+	if demoLoopback {
+		cfg.Listen = demoListen(cfg.Listen)
+	}
 	// Listen first: a port in use must stop the start before the store
 	// is created or migrated.
 	ln, err := net.Listen("tcp", cfg.Listen)
@@ -333,7 +343,11 @@ func serve(e env, cfg config.Config) (err error) {
 		if err := ensureDemoUser(e.ctx, a); err != nil {
 			return err
 		}
+		if demoLoopback {
+			a.log.Warn("DEMO MODE: listening on loopback only, since the demo password is public; give --listen to choose another address", "addr", cfg.Listen)
+		}
 	}
+	defer ignoreHangup(a.log)()
 	met := metrics.New(a.manager.CacheLen)
 	var migrator *sessionhttp.Migrator
 	if cfg.LegacyValidateURL != "" {
@@ -374,6 +388,7 @@ func serve(e env, cfg config.Config) (err error) {
 		Shutdown:       shutdown,
 		SeparateAdmin:  adminLn != nil,
 	}
+	deps.CORSAllowedHeaders = cfg.CORSAllowedHeaders
 	// work counts the requests in a handler that are not waiting for their
 	// client to send the body: what a drain waits for.
 	var work atomic.Int64
@@ -525,6 +540,15 @@ func sameSite(s string) http.SameSite {
 		return http.SameSiteNoneMode
 	}
 	return http.SameSiteLaxMode
+}
+
+// demoListen puts an address without a host (":8080") on loopback.
+func demoListen(addr string) string {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil || host != "" {
+		return addr
+	}
+	return net.JoinHostPort("127.0.0.1", port)
 }
 
 // Demo credentials, created by --demo when absent.

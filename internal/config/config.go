@@ -41,8 +41,11 @@ type Config struct {
 	CacheSize int           // --cache-size, SESSIOND_CACHE_SIZE, 100000 (0: off)
 	CacheTTL  time.Duration // --cache-ttl, SESSIOND_CACHE_TTL, 10s
 
-	AllowedOrigins []string       // --allowed-origins, SESSIOND_ALLOWED_ORIGINS, none
-	TrustedProxies []netip.Prefix // --trusted-proxies, SESSIOND_TRUSTED_PROXIES, none
+	AllowedOrigins []string // --allowed-origins, SESSIOND_ALLOWED_ORIGINS, none (https://*.example.com: one subdomain label)
+	// CORSAllowedHeaders are request headers a browser may send
+	// cross-origin beyond Content-Type: --cors-allowed-headers, none.
+	CORSAllowedHeaders []string
+	TrustedProxies     []netip.Prefix // --trusted-proxies, SESSIOND_TRUSTED_PROXIES, none
 
 	MaxSessionsPerUser int           // --max-sessions-per-user, SESSIOND_MAX_SESSIONS_PER_USER, 0 (no cap)
 	AtLimit            string        // --at-limit, SESSIOND_AT_LIMIT, "evict" (or "refuse")
@@ -77,6 +80,10 @@ type Config struct {
 
 	LogLevel  string // --log-level, SESSIOND_LOG_LEVEL, "info"
 	LogFormat string // --log-format, SESSIOND_LOG_FORMAT, "json"
+
+	// Given names the settings given by a flag or the environment rather
+	// than left at their default, by flag name ("listen").
+	Given map[string]bool
 }
 
 // Scope says which commands a setting belongs to.
@@ -131,6 +138,9 @@ var settings = []setting{
 		return nil
 	}},
 	{"cookie-domain", "SESSIOND_COOKIE_DOMAIN", "", "cookie Domain attribute (empty: host-only)", Serve, func(c *Config, v string) error {
+		if strings.Contains(v, "://") || strings.ContainsAny(v, "/:?#@ \t\r\n;,\"") {
+			return errors.New("must be a bare domain such as example.com, not a URL")
+		}
 		c.CookieDomain = v
 		return nil
 	}},
@@ -155,14 +165,36 @@ var settings = []setting{
 		return nil
 	}},
 	{"cache-ttl", "SESSIOND_CACHE_TTL", "10s", "longest a cached session is trusted without asking the store", Serve, durationSetter(func(c *Config) *time.Duration { return &c.CacheTTL })},
-	{"allowed-origins", "SESSIOND_ALLOWED_ORIGINS", "", "comma-separated front-end origins (https://app.example.com) trusted for cross-origin requests and CORS with credentials", Serve, func(c *Config, v string) error {
+	{"allowed-origins", "SESSIOND_ALLOWED_ORIGINS", "", "comma-separated front-end origins (https://app.example.com; https://*.example.com for any one subdomain label) trusted for cross-origin requests and CORS with credentials", Serve, func(c *Config, v string) error {
 		c.AllowedOrigins = nil
 		for _, o := range splitList(v) {
-			u, err := url.Parse(o)
-			if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || (u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.User != nil {
-				return fmt.Errorf("%q is not an origin such as https://app.example.com", o)
+			u, err := url.Parse(strings.Replace(o, "://*.", "://wildcard.", 1))
+			if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || (u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.Fragment != "" || u.User != nil || u.Opaque != "" {
+				return fmt.Errorf("%q is not an origin such as https://app.example.com (a scheme and a host, no path or query)", o)
 			}
-			c.AllowedOrigins = append(c.AllowedOrigins, u.Scheme+"://"+u.Host)
+			host := strings.ToLower(u.Host)
+			if rest, ok := strings.CutPrefix(host, "wildcard."); ok && strings.Contains(o, "://*.") {
+				// A wildcard stands for one label under a domain of at
+				// least two labels: *.com would trust every site.
+				if strings.Contains(rest, "*") || !strings.Contains(strings.Split(rest, ":")[0], ".") {
+					return fmt.Errorf("%q: a wildcard stands for one subdomain label of a registrable domain, as in https://*.example.com", o)
+				}
+				host = "*." + rest
+			} else if strings.Contains(host, "*") {
+				return fmt.Errorf("%q: a wildcard may only be the first label, as in https://*.example.com", o)
+			}
+			c.AllowedOrigins = append(c.AllowedOrigins, u.Scheme+"://"+host)
+		}
+		return nil
+	}},
+	{"cors-allowed-headers", "SESSIOND_CORS_ALLOWED_HEADERS", "", "comma-separated request headers browsers of the allowed origins may send besides Content-Type (X-CSRFToken)", Serve, func(c *Config, v string) error {
+		c.CORSAllowedHeaders = splitList(v)
+		for _, h := range c.CORSAllowedHeaders {
+			if h == "" || strings.ContainsFunc(h, func(r rune) bool {
+				return !(r == '-' || r == '_' || r >= '0' && r <= '9' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z')
+			}) {
+				return fmt.Errorf("%q is not a header name", h)
+			}
 		}
 		return nil
 	}},
@@ -372,6 +404,10 @@ func Register(fs *flag.FlagSet, getenv func(string) string, scopes ...Scope) fun
 			if err := s.set(&c, v); err != nil {
 				return Config{}, fmt.Errorf("invalid %s %q (flag --%s, env %s): %v", source, v, s.flag, s.env, err)
 			}
+			if c.Given == nil {
+				c.Given = map[string]bool{}
+			}
+			c.Given[s.flag] = true
 		}
 		return c, c.validate()
 	}
@@ -405,6 +441,12 @@ func (c Config) validate() error {
 	}
 	if c.IdleTimeout <= 0 {
 		return errors.New("invalid --idle-timeout (SESSIOND_IDLE_TIMEOUT): must be positive")
+	}
+	if c.IdleTimeout > c.Lifetime {
+		return fmt.Errorf("invalid --idle-timeout (SESSIOND_IDLE_TIMEOUT): %v is longer than --lifetime %v, which ends every session first", c.IdleTimeout, c.Lifetime)
+	}
+	if c.CookieSameSite == "none" && !c.CookieSecure {
+		return errors.New("invalid --cookie-samesite none (SESSIOND_COOKIE_SAMESITE): browsers drop a SameSite=None cookie without Secure; keep --cookie-secure=true")
 	}
 	if c.TouchInterval <= 0 || c.TouchInterval >= c.IdleTimeout {
 		return errors.New("invalid --touch-interval (SESSIOND_TOUCH_INTERVAL): must be positive and shorter than --idle-timeout")

@@ -4,17 +4,17 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
-	"slices"
 	"strings"
 
 	"github.com/sessiond/sessiond"
 )
 
 // crossOrigin returns the standard library's CSRF protection with the
-// configured front-end origins trusted; denials answer in our JSON shape.
-func (s *server) crossOrigin() *http.CrossOriginProtection {
+// configured front-end origins trusted (wildcard patterns checked before
+// it); denials answer in our JSON shape.
+func (s *server) crossOrigin() originCheck {
 	c := http.NewCrossOriginProtection()
-	for _, o := range s.AllowedOrigins {
+	for _, o := range s.origins.exact {
 		// Origins were validated by the configuration; an error here is a
 		// programming error caught by the server's tests.
 		if err := c.AddTrustedOrigin(o); err != nil {
@@ -24,16 +24,18 @@ func (s *server) crossOrigin() *http.CrossOriginProtection {
 	c.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, errCrossOrigin)
 	}))
-	return c
+	return originCheck{std: c, origins: s.origins}
 }
 
 // cors answers with credentials only for the configured origins.
 func (s *server) cors(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if origin := r.Header.Get("Origin"); origin != "" && slices.Contains(s.AllowedOrigins, origin) {
+		if origin := r.Header.Get("Origin"); origin != "" && s.origins.allows(origin) {
 			h := w.Header()
 			h.Set("Access-Control-Allow-Origin", origin)
 			h.Set("Access-Control-Allow-Credentials", "true")
+			// A 429's wait, readable by the front end.
+			h.Set("Access-Control-Expose-Headers", "Retry-After")
 			h.Add("Vary", "Origin")
 		}
 		next.ServeHTTP(w, r)
@@ -47,7 +49,7 @@ func (s *server) handlePreflight(w http.ResponseWriter, r *http.Request) {
 	if w.Header().Get("Access-Control-Allow-Origin") != "" {
 		h := w.Header()
 		h.Set("Access-Control-Allow-Methods", "GET, POST, PATCH, DELETE")
-		h.Set("Access-Control-Allow-Headers", "Content-Type")
+		h.Set("Access-Control-Allow-Headers", s.allowHeaders)
 		h.Set("Access-Control-Max-Age", "600")
 	}
 	w.WriteHeader(http.StatusNoContent)

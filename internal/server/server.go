@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/netip"
 	"net/url"
+	"strings"
 	"time"
 
 	"github.com/sessiond/sessiond"
@@ -26,8 +27,12 @@ type Deps struct {
 	Logger   *slog.Logger
 
 	// AllowedOrigins are trusted for cross-origin state-changing requests
-	// and get CORS with credentials.
+	// and get CORS with credentials. An origin may have a wildcard for one
+	// leading label: https://*.example.com.
 	AllowedOrigins []string
+	// CORSAllowedHeaders are request headers allowed cross-origin besides
+	// Content-Type (Django's X-CSRFToken).
+	CORSAllowedHeaders []string
 	// TrustedProxies are the networks whose X-Forwarded-For is believed.
 	TrustedProxies []netip.Prefix
 	// AdminToken enables the admin API when not empty.
@@ -72,11 +77,13 @@ const (
 
 type server struct {
 	Deps
-	log         *slog.Logger
-	adminDigest []byte // SHA-256 of the admin token; nil: admin API off
-	sessions    *sessionhttp.Sessions
-	streams     streams
-	shutdown    <-chan struct{} // Deps.Shutdown, or never
+	log          *slog.Logger
+	adminDigest  []byte // SHA-256 of the admin token; nil: admin API off
+	sessions     *sessionhttp.Sessions
+	streams      streams
+	shutdown     <-chan struct{} // Deps.Shutdown, or never
+	origins      origins         // Deps.AllowedOrigins taken apart
+	allowHeaders string          // Access-Control-Allow-Headers
 }
 
 // NewAdminServer returns the handler of the admin listener: the admin API,
@@ -131,7 +138,8 @@ func newServer(d Deps) *server {
 	if d.StreamHeartbeat <= 0 {
 		d.StreamHeartbeat = DefaultStreamHeartbeat
 	}
-	s := &server{Deps: d, log: d.Logger, shutdown: d.Shutdown}
+	s := &server{Deps: d, log: d.Logger, shutdown: d.Shutdown, origins: newOrigins(d.AllowedOrigins),
+		allowHeaders: strings.Join(append([]string{"Content-Type"}, d.CORSAllowedHeaders...), ", ")}
 	if s.shutdown == nil {
 		s.shutdown = make(chan struct{})
 	}
