@@ -161,16 +161,33 @@ func scalar(raw json.RawMessage) string {
 	return ""
 }
 
-// Migration outcomes, as logged and counted.
+// Outcome is how one migration attempt ended, as logged and counted.
+type Outcome string
+
+// Migration outcomes.
 const (
-	OutcomeMigrated     = "migrated"
-	OutcomeDeduplicated = "deduplicated"
-	OutcomeInvalid      = "invalid"
-	OutcomeBackendError = "backend_error"
-	OutcomeReplay       = "replay_refused"
-	OutcomeStoreError   = "store_error"
-	OutcomeThrottled    = "throttled"
+	OutcomeMigrated     Outcome = "migrated"
+	OutcomeDeduplicated Outcome = "deduplicated"
+	OutcomeInvalid      Outcome = "invalid"
+	OutcomeBackendError Outcome = "backend_error"
+	OutcomeReplay       Outcome = "replay_refused"
+	OutcomeStoreError   Outcome = "store_error"
+	OutcomeThrottled    Outcome = "throttled"
 )
+
+// Migrated reports whether the attempt produced a session (a new one, or
+// the one a parallel request made): the caller sets its cookie.
+func (o Outcome) Migrated() bool { return o == OutcomeMigrated || o == OutcomeDeduplicated }
+
+// Refused reports whether the legacy credential will never migrate
+// (invalid, ended, or a replay): its cookies are expired and the request
+// goes on without a session.
+func (o Outcome) Refused() bool { return o == OutcomeInvalid || o == OutcomeReplay }
+
+// Unknown reports whether the attempt could not tell (the old backend or
+// the store failed, or the address is throttled): the legacy cookies are
+// kept, so that a later attempt can still migrate them.
+func (o Outcome) Unknown() bool { return !o.Migrated() && !o.Refused() }
 
 // Migrator moves users from legacy cookies to one session cookie without
 // logging them out (SEC-25): it validates the legacy cookies with the old
@@ -217,7 +234,7 @@ type Migrator struct {
 	ShareWindow     time.Duration
 	ReplayRetention time.Duration
 	// Observe, when set, is told every outcome (for metrics).
-	Observe func(outcome string)
+	Observe func(outcome Outcome)
 	Log     *slog.Logger
 	// Users, when set, records what the old backend says of the user
 	// (email, onboarding state) in a user record that only the server
@@ -261,7 +278,7 @@ func (m *Migrator) HasLegacy(r *http.Request) bool {
 
 // Result is the outcome of one migration attempt.
 type Result struct {
-	Outcome string
+	Outcome Outcome
 	Token   string
 	Session *sessiond.Session
 }
@@ -505,21 +522,38 @@ func (m *Migrator) Middleware(next http.Handler) http.Handler {
 			return
 		}
 		res := m.Migrate(r.Context(), r)
-		switch res.Outcome {
-		case OutcomeMigrated, OutcomeDeduplicated:
-			m.ExpireLegacy(w)
-			m.Sessions.Cookies.Set(w, res.Token, res.Session.ExpiresAt, m.now())
-			status := http.StatusSeeOther
-			if r.Method != http.MethodGet && r.Method != http.MethodHead {
-				status = http.StatusTemporaryRedirect
-			}
-			http.Redirect(w, r, r.URL.RequestURI(), status)
+		m.Finish(w, res)
+		if res.Outcome.Migrated() {
+			http.Redirect(w, r, r.URL.RequestURI(), BackStatus(r.Method))
 			return
-		case OutcomeInvalid, OutcomeReplay:
-			m.ExpireLegacy(w)
 		}
 		next.ServeHTTP(w, r)
 	})
+}
+
+// Finish writes the cookies an outcome asks for: a migrated one expires the
+// legacy cookies and sets the session cookie, a refused one expires the
+// legacy cookies, an unknown one leaves them. It is the one place that
+// turns an outcome into cookies, for the middleware and for the server's
+// endpoints alike.
+func (m *Migrator) Finish(w http.ResponseWriter, res Result) {
+	switch {
+	case res.Outcome.Migrated():
+		m.ExpireLegacy(w)
+		m.Sessions.Cookies.Set(w, res.Token, res.Session.ExpiresAt, m.now())
+	case res.Outcome.Refused():
+		m.ExpireLegacy(w)
+	}
+}
+
+// BackStatus is the status of the redirect that sends a migrated request
+// back to where it was going: 303 for GET and HEAD, 307 for other methods,
+// so that the browser sends the body again.
+func BackStatus(method string) int {
+	if method != "" && method != http.MethodGet && method != http.MethodHead {
+		return http.StatusTemporaryRedirect
+	}
+	return http.StatusSeeOther
 }
 
 func derive(label string, secret []byte) sessiond.TokenHash {

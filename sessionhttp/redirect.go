@@ -58,6 +58,10 @@ func SafeRedirect(target string, allowedHosts []string) (string, bool) {
 }
 
 // withNext appends next to loginURL as the "next" query parameter.
+// LoginRedirect returns loginURL with next (a safe, local target) in its
+// "next" query parameter: where a login page sends the browser back to.
+func LoginRedirect(loginURL, next string) string { return withNext(loginURL, next) }
+
 func withNext(loginURL, next string) string {
 	sep := "?"
 	if strings.Contains(loginURL, "?") {

@@ -12,6 +12,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/sessiond/sessiond/sessionhttp"
 )
 
 // Metrics holds the collectors of one server. Its zero value is not usable;
@@ -96,7 +98,9 @@ func (m *Metrics) Validation(err error, unavailable bool) {
 }
 
 // Migration counts a migration outcome.
-func (m *Metrics) Migration(outcome string) { m.migrations.WithLabelValues(outcome).Inc() }
+func (m *Metrics) Migration(outcome sessionhttp.Outcome) {
+	m.migrations.WithLabelValues(string(outcome)).Inc()
+}
 
 // Instrument counts and times requests by the route pattern that served
 // them (never the raw path, which a client chooses).

@@ -204,15 +204,13 @@ func (s *server) handleMigrateSession(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	res := s.Migrator.Migrate(r.Context(), r)
-	switch res.Outcome {
-	case sessionhttp.OutcomeMigrated, sessionhttp.OutcomeDeduplicated:
-		s.Migrator.ExpireLegacy(w)
-		s.Cookies.Set(w, res.Token, res.Session.ExpiresAt, s.Now())
+	s.Migrator.Finish(w, res)
+	switch {
+	case res.Outcome.Migrated():
 		s.answerSession(w, r, res.Session)
-	case sessionhttp.OutcomeInvalid, sessionhttp.OutcomeReplay:
-		s.Migrator.ExpireLegacy(w)
+	case res.Outcome.Refused():
 		writeError(w, sessiond.Errorf(sessiond.CodeUnauthenticated, "the legacy session is not valid"))
-	case sessionhttp.OutcomeThrottled:
+	case res.Outcome == sessionhttp.OutcomeThrottled:
 		writeError(w, &sessiond.Error{Code: sessiond.CodeTooManyRequests, RetryAfter: time.Minute,
 			Message: "too many legacy sessions from this address did not migrate; try again later"})
 	default:
@@ -254,29 +252,20 @@ func (s *server) handleForwardMigrate(w http.ResponseWriter, r *http.Request) {
 	}
 	if s.Migrator != nil && s.Migrator.HasLegacy(r) {
 		res := s.Migrator.Migrate(r.Context(), r)
-		switch res.Outcome {
-		case sessionhttp.OutcomeMigrated, sessionhttp.OutcomeDeduplicated:
-			s.Migrator.ExpireLegacy(w)
-			s.Cookies.Set(w, res.Token, res.Session.ExpiresAt, s.Now())
-			status := http.StatusSeeOther
-			if m := r.Header.Get("X-Forwarded-Method"); m != "" && m != http.MethodGet && m != http.MethodHead {
-				status = http.StatusTemporaryRedirect
-			}
-			http.Redirect(w, r, target, status)
+		s.Migrator.Finish(w, res)
+		switch {
+		case res.Outcome.Migrated():
+			http.Redirect(w, r, target, sessionhttp.BackStatus(r.Header.Get("X-Forwarded-Method")))
 			return
-		case sessionhttp.OutcomeInvalid, sessionhttp.OutcomeReplay:
-			s.Migrator.ExpireLegacy(w)
-		default:
+		case res.Outcome.Unknown():
 			writeError(w, sessiond.Errorf(sessiond.CodeUnavailable, "the legacy session could not be checked; retry shortly"))
 			return
 		}
 	}
 	if s.LoginURL != "" && strings.Contains(r.Header.Get("Accept"), "text/html") {
-		next := s.LoginURL + "?next=" + url.QueryEscape(target)
-		if strings.Contains(s.LoginURL, "?") {
-			next = s.LoginURL + "&next=" + url.QueryEscape(target)
-		}
-		http.Redirect(w, r, next, http.StatusFound)
+		// 303, as sessionhttp.Require answers a navigation without a
+		// session.
+		http.Redirect(w, r, sessionhttp.LoginRedirect(s.LoginURL, target), http.StatusSeeOther)
 		return
 	}
 	writeError(w, sessiond.ErrUnauthenticated)
