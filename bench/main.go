@@ -685,8 +685,8 @@ func (b *bench) burst(name, store string, n int, open func() sessiond.SessionSto
 	defer b.stopFrom(len(b.procs))
 	tokenFile := filepath.Join(b.dir, "admin-token")
 	os.WriteFile(tokenFile, []byte("bench-admin-token-0123456789abcdef"), 0o600)
-	a := b.start(name+"-burst-a", b.sessiond(), "serve", "--store", store, "--log-level", "warn", "--admin-token-file", tokenFile, "--cache-ttl", "1h")
-	nb := b.start(name+"-burst-b", b.sessiond(), "serve", "--store", store, "--log-level", "warn", "--admin-token-file", tokenFile, "--cache-ttl", "1h")
+	// The nodes start once the store is seeded: their own purge, a minute
+	// after they start, must not take the idle sessions first.
 	st := open()
 	seedStart := time.Now()
 	now := time.Now().UTC().Truncate(time.Microsecond)
@@ -716,6 +716,8 @@ func (b *bench) burst(name, store string, n int, open func() sessiond.SessionSto
 	close(work)
 	wg.Wait()
 	seeded := time.Since(seedStart)
+	a := b.start(name+"-burst-a", b.sessiond(), "serve", "--store", store, "--log-level", "warn", "--admin-token-file", tokenFile, "--cache-ttl", "1h")
+	nb := b.start(name+"-burst-b", b.sessiond(), "serve", "--store", store, "--log-level", "warn", "--admin-token-file", tokenFile, "--cache-ttl", "1h")
 
 	client := &http.Client{}
 	admin := func(method, url, body string) (int, []byte) {
@@ -777,7 +779,7 @@ func (b *bench) burst(name, store string, n int, open func() sessiond.SessionSto
 		tenantTook, tenantAnswer = time.Since(t0), fmt.Sprintf("%d %s", code, bytes.TrimSpace(out))
 	})
 	burst.Go(func() {
-		cmd := exec.Command(b.sessiond(), "purge", "--store", store, "--log-level", "warn")
+		cmd := exec.Command(b.sessiond(), "purge", "--store", store, "--log-level", "error")
 		cmd.Stdout, cmd.Stderr = &purgeOut, &purgeOut
 		t0 := time.Now()
 		if err := cmd.Run(); err != nil {
