@@ -74,6 +74,7 @@ var commands = []command{
 	{"sessions list", "--user E", "list a user's live sessions", []config.Scope{config.Common}, sessionsListFlags},
 	{"sessions revoke", "--id ID | --user E", "end one session, or every session of a user", []config.Scope{config.Common}, sessionsRevokeFlags},
 	{"purge", "", "delete expired sessions now", []config.Scope{config.Common}, purgeFlags},
+	{"doctor", "[--url URL]", "check the configuration against the usual mistakes and say what to change (exit status 1: something would break)", []config.Scope{config.Common, config.Serve}, doctorFlags},
 	{"version", "", "print the version", nil, nil},
 }
 
