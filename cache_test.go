@@ -91,3 +91,21 @@ func BenchmarkCache_BurstOfInvalidations(b *testing.B) {
 		c.invalidateSession("s:junk-" + strconv.Itoa(i))
 	}
 }
+
+// TestProbe_AForgedProbeClearsNoRealOne_SEC36: anyone who can write to the
+// channel can read a node's probes and send "p:<node>.<huge sequence>"; the
+// probes still on their way must keep proving the feed when they return.
+func TestProbe_AForgedProbeClearsNoRealOne_SEC36(t *testing.T) {
+	p := &prober{node: "n", lease: time.Hour, sent: map[uint64]time.Time{}}
+	sent := time.Now()
+	p.sent[1], p.sent[2] = sent, sent
+	if _, ok := p.returned("n.18446744073709551615"); ok {
+		t.Fatal("a forged probe with an unsent sequence was taken as proof")
+	}
+	if at, ok := p.returned("n.2"); !ok || !at.Equal(sent) {
+		t.Fatal("a real probe sent before a forged one no longer proves the feed")
+	}
+	if _, ok := p.returned("n.1"); ok {
+		t.Fatal("a probe older than one that returned still counts")
+	}
+}

@@ -72,11 +72,18 @@ func (p *prober) returned(probe string) (time.Time, bool) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	at, ok := p.sent[n]
+	if !ok {
+		// Not one this node is waiting for: an old one, or forged by
+		// anyone who can write to the channel (SEC-36). It must not
+		// clear the probes still on their way, or a forged high sequence
+		// would keep every real one from proving the feed.
+		return time.Time{}, false
+	}
 	// Sent earlier than this one proves nothing more.
 	for k := range p.sent {
 		if k <= n {
 			delete(p.sent, k)
 		}
 	}
-	return at, ok
+	return at, true
 }
