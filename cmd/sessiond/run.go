@@ -444,6 +444,7 @@ const (
 // newHTTPServer serves h with the connection timeouts and counts its
 // handlers' work for the drain.
 func newHTTPServer(h http.Handler, work *atomic.Int64, log *slog.Logger) *http.Server {
+	h = accessLog(h, log)
 	return &http.Server{
 		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			work.Add(1)
