@@ -24,6 +24,11 @@ import (
 func Run(t *testing.T, newStore func(t *testing.T) sessiond.Store) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
+			// Each case's "now" is the wall clock when it starts: a store
+			// may expire keys by the wall clock (Redis deadlines), and a
+			// suite that runs for minutes on a busy machine must not hand
+			// its late cases times already in the past.
+			base = time.Now().UTC().Truncate(time.Microsecond)
 			c.run(t, newStore(t))
 		})
 	}
@@ -69,7 +74,7 @@ var cases = []struct {
 	{"ExpiredMigrationIsClaimedAfresh", testMigrationExpiry},
 }
 
-// base is the suite's "now": the wall clock when the suite starts, to the
+// base is the running case's "now": the wall clock when the case starts, to the
 // microsecond (the precision every store keeps). It is not a fixed date
 // because a store may drop sessions whose absolute deadline has passed by
 // the wall clock (Redis key TTLs).
