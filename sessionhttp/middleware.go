@@ -21,6 +21,9 @@ type Sessions struct {
 	// Observe, when set, is told the outcome of every validation (for
 	// metrics): nil for a valid session.
 	Observe func(err error)
+	// OnValid, when set, is told the request's valid session (for an
+	// access log that names it).
+	OnValid func(r *http.Request, sess *sessiond.Session)
 }
 
 // Session returns the request's live session (see Cookies.Session), with
@@ -33,6 +36,9 @@ func (s *Sessions) Session(r *http.Request) (*sessiond.Session, error) {
 	sess, _, err := s.Cookies.Session(r.Context(), s.Manager, r, c)
 	if s.Observe != nil {
 		s.Observe(err)
+	}
+	if err == nil && s.OnValid != nil {
+		s.OnValid(r, sess)
 	}
 	return sess, err
 }

@@ -3,22 +3,23 @@ package main
 import (
 	"crypto/rand"
 	"encoding/hex"
+	"encoding/json"
 	"log/slog"
 	"net/http"
 	"time"
+
+	"github.com/sessiond/sessiond/internal/server"
 )
 
 // accessLog logs one line per request at info level: method, route
-// pattern, status, duration, request id and client address; never a
-// header value, so never the cookie. The request id is the client's
-// X-Request-Id when it is well formed (1 to 128 of A-Z a-z 0-9 . _ -),
-// otherwise a new one, and is echoed in the answer.
+// pattern, status, duration, request id, client address and the public id
+// of the request's session when it had a valid one; never a header value,
+// so never the cookie. The request id is the client's X-Request-Id when it
+// is well formed (1 to 128 of A-Z a-z 0-9 . _ -), otherwise a new one, and
+// is echoed in the answer. A 401, 403 or 429 also logs its reason (the
+// error code and message of the answer) at debug level.
 func accessLog(h http.Handler, log *slog.Logger) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if !log.Enabled(r.Context(), slog.LevelInfo) {
-			h.ServeHTTP(w, r)
-			return
-		}
 		id := r.Header.Get("X-Request-Id")
 		if !wellFormedRequestID(id) {
 			var b [16]byte
@@ -26,14 +27,34 @@ func accessLog(h http.Handler, log *slog.Logger) http.Handler {
 			id = hex.EncodeToString(b[:])
 		}
 		w.Header().Set("X-Request-Id", id)
-		rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
+		if !log.Enabled(r.Context(), slog.LevelInfo) {
+			h.ServeHTTP(w, r)
+			return
+		}
+		rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK, keepRefusal: log.Enabled(r.Context(), slog.LevelDebug)}
 		start := time.Now()
+		r, info := server.WithAccessInfo(r)
 		h.ServeHTTP(rec, r)
-		log.LogAttrs(r.Context(), slog.LevelInfo, "request",
-			slog.String("method", r.Method), slog.String("route", r.Pattern),
+		attrs := []slog.Attr{slog.String("method", r.Method), slog.String("route", r.Pattern),
 			slog.Int("status", rec.status), slog.Duration("duration", time.Since(start)),
-			slog.String("request_id", id), slog.String("client", r.RemoteAddr))
+			slog.String("request_id", id), slog.String("client", r.RemoteAddr)}
+		if info.SessionID != "" {
+			attrs = append(attrs, slog.String("session_id", info.SessionID))
+		}
+		log.LogAttrs(r.Context(), slog.LevelInfo, "request", attrs...)
+		if rec.refusal != nil {
+			var body struct{ Error, Message string }
+			json.Unmarshal(rec.refusal, &body)
+			log.LogAttrs(r.Context(), slog.LevelDebug, "request refused",
+				slog.Int("status", rec.status), slog.String("reason", body.Error), slog.String("message", body.Message),
+				slog.String("route", r.Pattern), slog.String("request_id", id))
+		}
 	})
+}
+
+// refused are the statuses whose reason is logged at debug level.
+func refused(status int) bool {
+	return status == http.StatusUnauthorized || status == http.StatusForbidden || status == http.StatusTooManyRequests
 }
 
 func wellFormedRequestID(id string) bool {
@@ -55,17 +76,27 @@ type statusRecorder struct {
 	http.ResponseWriter
 	status int
 	wrote  bool
+	// keepRefusal keeps the start of a refusal's body in refusal (its
+	// error code and message), for the debug line.
+	keepRefusal bool
+	refusal     []byte
 }
 
 func (s *statusRecorder) WriteHeader(code int) {
 	if !s.wrote {
 		s.status, s.wrote = code, true
+		if s.keepRefusal && refused(code) {
+			s.refusal = []byte{}
+		}
 	}
 	s.ResponseWriter.WriteHeader(code)
 }
 
 func (s *statusRecorder) Write(p []byte) (int, error) {
 	s.wrote = true
+	if s.refusal != nil && len(s.refusal) < 1024 {
+		s.refusal = append(s.refusal, p[:min(len(p), 1024-len(s.refusal))]...)
+	}
 	return s.ResponseWriter.Write(p)
 }
 

@@ -143,7 +143,7 @@ func newServer(d Deps) *server {
 	if s.shutdown == nil {
 		s.shutdown = make(chan struct{})
 	}
-	s.sessions = &sessionhttp.Sessions{Manager: d.Manager, Cookies: d.Cookies, Client: s.client}
+	s.sessions = &sessionhttp.Sessions{Manager: d.Manager, Cookies: d.Cookies, Client: s.client, OnValid: noteSession}
 	if d.Metrics != nil {
 		s.sessions.Observe = func(err error) { d.Metrics.Validation(err, errors.Is(err, sessiond.ErrUnavailable)) }
 	}
