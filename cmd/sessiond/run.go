@@ -186,6 +186,9 @@ type app struct {
 	accounts *accounts.Service
 	webhook  *webhook.Sender
 	log      *slog.Logger
+	// webhookMetrics receives the webhook's deliveries once the server's
+	// metrics exist.
+	webhookMetrics *atomic.Pointer[func(string, time.Duration)]
 }
 
 // open opens the store and builds the engine. Short-lived commands run
@@ -212,13 +215,18 @@ func open(e env, cfg config.Config, serving bool) (*app, error) {
 		Logger:             log,
 	}
 	var hook *webhook.Sender
+	var observe atomic.Pointer[func(string, time.Duration)]
 	if serving && cfg.WebhookURL != "" {
 		key, err := readSecretFile(cfg.WebhookSecretFile, "--webhook-secret-file")
 		if err != nil {
 			store.Close()
 			return nil, err
 		}
-		hook = webhook.New(cfg.WebhookURL, []byte(key), log, webhook.Options{})
+		hook = webhook.New(cfg.WebhookURL, []byte(key), log, webhook.Options{Observe: func(outcome string, d time.Duration) {
+			if f := observe.Load(); f != nil {
+				(*f)(outcome, d)
+			}
+		}})
 		mc.OnEvent = hook.Enqueue
 	}
 	if cfg.CacheSize == 0 || !serving {
@@ -236,8 +244,9 @@ func open(e env, cfg config.Config, serving bool) (*app, error) {
 			AddressAttempts: cfg.ThrottleAddressAttempts,
 			Max:             cfg.ThrottleMaxDelay,
 		}),
-		webhook: hook,
-		log:     log,
+		webhook:        hook,
+		log:            log,
+		webhookMetrics: &observe,
 	}, nil
 }
 
@@ -350,6 +359,10 @@ func serve(e env, cfg config.Config) (err error) {
 	}
 	defer ignoreHangup(a.log)()
 	met := metrics.New(a.manager.CacheLen)
+	if a.webhook != nil {
+		f := met.Webhook()
+		a.webhookMetrics.Store(&f)
+	}
 	var migrator *sessionhttp.Migrator
 	if cfg.LegacyValidateURL != "" {
 		migrator = &sessionhttp.Migrator{

@@ -41,6 +41,10 @@ type Options struct {
 	Queue    int           // events waiting for delivery; default 1000
 	Workers  int           // parallel deliveries; default 2
 	Now      func() time.Time
+	// Observe, when set, is told each delivery attempt's outcome
+	// ("delivered" or "failed") and duration, and each event given up
+	// ("undelivered", with a zero duration): for metrics.
+	Observe func(outcome string, d time.Duration)
 }
 
 // Sender delivers events. It is safe for concurrent use.
@@ -102,6 +106,7 @@ func (s *Sender) Enqueue(e sessiond.Event) {
 	case s.queue <- e:
 	default:
 		s.log.Warn("webhook undelivered", "event_id", e.ID, "event", e.Type, "reason", "queue full")
+		s.observe("undelivered", 0)
 	}
 }
 
@@ -114,6 +119,7 @@ func (s *Sender) Close() error {
 			select {
 			case e := <-s.queue:
 				s.log.Warn("webhook undelivered", "event_id", e.ID, "event", e.Type, "reason", "shutdown")
+				s.observe("undelivered", 0)
 			default:
 				return
 			}
@@ -142,21 +148,33 @@ func (s *Sender) deliver(e sessiond.Event) {
 	wait := s.opts.Backoff
 	var last error
 	for attempt := 1; attempt <= s.opts.Attempts; attempt++ {
-		if last = s.post(body, e.ID); last == nil {
+		start := time.Now()
+		last = s.post(body, e.ID)
+		if last == nil {
+			s.observe("delivered", time.Since(start))
 			return
 		}
+		s.observe("failed", time.Since(start))
 		if attempt == s.opts.Attempts {
 			break
 		}
 		select {
 		case <-s.ctx.Done():
 			s.log.Warn("webhook undelivered", "event_id", e.ID, "event", e.Type, "reason", "shutdown", "err", last)
+			s.observe("undelivered", 0)
 			return
 		case <-time.After(wait):
 		}
 		wait *= 2
 	}
 	s.log.Warn("webhook undelivered", "event_id", e.ID, "event", e.Type, "attempts", s.opts.Attempts, "err", last)
+	s.observe("undelivered", 0)
+}
+
+func (s *Sender) observe(outcome string, d time.Duration) {
+	if s.opts.Observe != nil {
+		s.opts.Observe(outcome, d)
+	}
 }
 
 func (s *Sender) post(body []byte, id string) error {
