@@ -176,8 +176,13 @@ func doctorStore(ctx context.Context, r *doctorReport, cfg config.Config) {
 		if len(warns) == 0 {
 			r.ok("Redis %s keeps every write across a restart (appendonly yes, appendfsync always, noeviction)", store)
 		}
-		// The store's clock is not read on Redis: sessiond's deadlines
-		// are computed on its nodes, and key TTLs from them.
+		before := time.Now()
+		now, err := s.Clock(ctx)
+		if err != nil {
+			r.problem(fmt.Sprintf("Redis %s: %v", store, err), "--store")
+			return
+		}
+		checkClock(r, "Redis", now, before.Add(time.Since(before)/2))
 	default:
 		conn, err := pgx.Connect(ctx, cfg.Store)
 		if err != nil {
@@ -199,12 +204,18 @@ func doctorStore(ctx context.Context, r *doctorReport, cfg config.Config) {
 		} else {
 			r.ok("PostgreSQL %s keeps every commit (fsync=%s, synchronous_commit=%s)", store, fsync, syncCommit)
 		}
-		if skew := now.Sub(mid).Abs(); skew > maxClockSkew {
-			r.problem(fmt.Sprintf("PostgreSQL's clock is %v away from this machine's: sessions end early or late by as much", skew.Round(time.Millisecond)),
-				"run NTP (systemd-timesyncd, chrony) on both machines")
-		} else {
-			r.ok("PostgreSQL's clock is within %v of this machine's", maxClockSkew)
-		}
+		checkClock(r, "PostgreSQL", now, mid)
+	}
+}
+
+// checkClock compares the store's clock, read at local time mid, with
+// this machine's.
+func checkClock(r *doctorReport, name string, now, mid time.Time) {
+	if skew := now.Sub(mid).Abs(); skew > maxClockSkew {
+		r.problem(fmt.Sprintf("%s's clock is %v away from this machine's: sessions end early or late by as much", name, skew.Round(time.Millisecond)),
+			"run NTP (systemd-timesyncd, chrony) on both machines")
+	} else {
+		r.ok("%s's clock is within %v of this machine's", name, maxClockSkew)
 	}
 }
 

@@ -61,3 +61,17 @@ func TestDoctor_PostgreSQLDurabilityAndClock(t *testing.T) {
 		t.Fatalf("doctor on %s: %v\n%s", url, err, out)
 	}
 }
+
+// TestDoctor_RedisDurabilityAndClock asks the test Redis for its
+// settings and its clock; the shared test Redis need not be durable, so
+// only the clock's line is required to pass.
+func TestDoctor_RedisDurabilityAndClock(t *testing.T) {
+	url := testenv.Service(t, "SESSIOND_TEST_REDIS_URL")
+	out, _, err := cli(t, "", "doctor", "--store", url)
+	if !strings.Contains(out, "ok       Redis's clock is within") {
+		t.Fatalf("doctor on %s: %v\n%s", url, err, out)
+	}
+	if err != nil && !strings.Contains(out, "appendonly") && !strings.Contains(out, "appendfsync") {
+		t.Fatalf("doctor on %s failed for another reason than durability: %v\n%s", url, err, out)
+	}
+}
