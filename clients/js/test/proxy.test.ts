@@ -2,7 +2,7 @@
 // stand-in for the old backend that validates legacy cookies.
 import { createServer, type Server } from 'node:http'
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
-import { NextRequest } from 'next/server.js'
+import { NextRequest, NextResponse } from 'next/server.js'
 import { createSessionManager } from '@sessiond/client'
 import { safeNextPath, sessionMiddleware } from '@sessiond/next'
 import { Jar, browserFetch, demo, startSessiond, stopAll, type Sessiond } from './harness.js'
@@ -187,6 +187,28 @@ describe('protected paths', () => {
     })
     expect(res.status).toBe(503)
     expect(res.headers.get('location')).toBeNull()
+  })
+})
+
+describe('protecting everything', () => {
+  test('"/" protects every path but the login page itself: no redirect loop', async () => {
+    const options = { protect: ['/'], loginUrl: '/login' }
+    const home = await sessionMiddleware(request('http://app.example/', ''), options)
+    expect(home.status).toBe(303)
+    expect(new URL(home.headers.get('location')!).pathname).toBe('/login')
+    const deep = await sessionMiddleware(request('http://app.example/a/b', ''), options)
+    expect(deep.status).toBe(303)
+    const login = await sessionMiddleware(request('http://app.example/login?next=%2Fa', ''), options)
+    expect(passes(login)).toBe(true)
+  })
+
+  test('onUnavailable answers a protected path while sessiond cannot say', async () => {
+    const guarded = await sessionMiddleware(request('http://app.example/account', 'session_token=broken'), {
+      protect: ['/account'],
+      onUnavailable: () => new NextResponse('our own outage page', { status: 503 }),
+    })
+    expect(guarded.status).toBe(503)
+    expect(await guarded.text()).toBe('our own outage page')
   })
 })
 

@@ -30,6 +30,14 @@ export interface SessionMiddlewareOptions extends ServerOptions {
   migrate?: boolean
   /** The browser's address chain for sessiond; default the request's X-Forwarded-For. */
   clientAddress?: (req: NextRequest) => string | null
+  /**
+   * The answer to a protected path while sessiond cannot say who is signed
+   * in (never a redirect to the login page). Default: a plain 503 with
+   * Retry-After. Return your own "unavailable" page, or NextResponse.next()
+   * to let the page render and show the outage itself (it must then check
+   * the session where it runs, as it should anyway).
+   */
+  onUnavailable?: (req: NextRequest) => NextResponse | Promise<NextResponse>
 }
 
 /**
@@ -48,7 +56,10 @@ export interface SessionMiddlewareOptions extends ServerOptions {
  */
 export async function sessionMiddleware(request: NextRequest, options: SessionMiddlewareOptions = {}): Promise<NextResponse> {
   const pathname = request.nextUrl.pathname
-  const isProtected = matches(options.protect, pathname)
+  // The login page itself is never protected, whatever the list says
+  // ("/" covers every path): protecting it would redirect in a loop.
+  const loginPath = new URL(options.loginUrl ?? '/login', request.nextUrl).pathname
+  const isProtected = pathname !== loginPath && matches(options.protect, pathname)
   const cookieHeader = request.headers.get('cookie')
   const names = cookieNames(cookieHeader)
   const legacy = (options.legacyCookies ?? defaultLegacyCookies).some((n) => names.has(n))
@@ -78,6 +89,7 @@ export async function sessionMiddleware(request: NextRequest, options: SessionMi
   }
   if (!isProtected || session) return NextResponse.next()
   if (unknown) {
+    if (options.onUnavailable) return options.onUnavailable(request)
     return new NextResponse('The session service is unavailable; try again.', {
       status: 503,
       headers: { 'Retry-After': '1', 'Cache-Control': 'no-store', 'Content-Type': 'text/plain; charset=utf-8' },
