@@ -50,6 +50,7 @@ func (s *server) routes(mux *http.ServeMux) {
 
 	mux.HandleFunc("GET /healthz", s.handleHealthz)
 	mux.HandleFunc("GET /readyz", s.handleReadyz)
+	mux.HandleFunc("GET /openapi.json", s.handleOpenAPI)
 
 	if s.Upstream != nil {
 		mux.Handle("/", s.proxy(s.Upstream))
