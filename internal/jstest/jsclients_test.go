@@ -1,4 +1,4 @@
-package main
+package jstest
 
 import (
 	"bytes"
@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -31,7 +32,7 @@ func TestJSPackages_AgainstARealSessiond(t *testing.T) {
 	defer cancel()
 
 	bin := filepath.Join(t.TempDir(), "sessiond")
-	if out, err := exec.CommandContext(ctx, "go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+	if out, err := exec.CommandContext(ctx, filepath.Join(runtime.GOROOT(), "bin", "go"), "build", "-o", bin, "../../cmd/sessiond").CombinedOutput(); err != nil {
 		t.Fatalf("go build ./cmd/sessiond: %v\n%s", err, out)
 	}
 
