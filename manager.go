@@ -59,10 +59,10 @@ type Config struct {
 
 	// MaxSessionsPerUser caps each user's live sessions; 0 (the default)
 	// means no cap and 1 is single-session mode
-	// (SESSIOND_MAX_SESSIONS_PER_USER). At the cap, EvictAtLimit ends the
-	// least recently active session to make room (the default,
-	// SESSIOND_AT_LIMIT=evict); otherwise a new login is refused with
-	// ErrLimitReached (SESSIOND_AT_LIMIT=refuse).
+	// (SESSIOND_MAX_SESSIONS_PER_USER). At the cap the least recently
+	// active session is ended to make room (the default,
+	// SESSIOND_AT_LIMIT=evict), or, with RefuseAtLimit, a new login is
+	// refused with ErrLimitReached (SESSIOND_AT_LIMIT=refuse).
 	MaxSessionsPerUser int
 	RefuseAtLimit      bool
 

@@ -199,21 +199,8 @@ func open(e env, cfg config.Config, serving bool) (*app, error) {
 	if err != nil {
 		return nil, err
 	}
-	mc := sessiond.Config{
-		Lifetime:           cfg.Lifetime,
-		IdleTimeout:        cfg.IdleTimeout,
-		TouchInterval:      cfg.TouchInterval,
-		CacheSize:          cfg.CacheSize,
-		CacheTTL:           cfg.CacheTTL,
-		MaxSessionsPerUser: cfg.MaxSessionsPerUser,
-		RefuseAtLimit:      cfg.AtLimit == "refuse",
-		ReauthWindow:       cfg.ReauthWindow,
-		Anomaly:            sessiond.AnomalyAction(cfg.AnomalyAction),
-		IPv4Prefix:         cfg.AnomalyIPv4Prefix,
-		IPv6Prefix:         cfg.AnomalyIPv6Prefix,
-		EventRetention:     cfg.EventRetention,
-		Logger:             log,
-	}
+	mc := managerConfig(cfg)
+	mc.Logger = log
 	var hook *webhook.Sender
 	var observe atomic.Pointer[func(string, time.Duration)]
 	if serving && cfg.WebhookURL != "" {
@@ -248,6 +235,26 @@ func open(e env, cfg config.Config, serving bool) (*app, error) {
 		log:            log,
 		webhookMetrics: &observe,
 	}, nil
+}
+
+// managerConfig is the Manager's policy as the flags and the environment
+// set it. TestConfig_TheCLIsDefaultsAreTheLibrarysDefaults holds the
+// flags' documented defaults equal to the library's own.
+func managerConfig(cfg config.Config) sessiond.Config {
+	return sessiond.Config{
+		Lifetime:           cfg.Lifetime,
+		IdleTimeout:        cfg.IdleTimeout,
+		TouchInterval:      cfg.TouchInterval,
+		CacheSize:          cfg.CacheSize,
+		CacheTTL:           cfg.CacheTTL,
+		MaxSessionsPerUser: cfg.MaxSessionsPerUser,
+		RefuseAtLimit:      cfg.AtLimit == "refuse",
+		ReauthWindow:       cfg.ReauthWindow,
+		Anomaly:            cfg.AnomalyAction,
+		IPv4Prefix:         cfg.AnomalyIPv4Prefix,
+		IPv6Prefix:         cfg.AnomalyIPv6Prefix,
+		EventRetention:     cfg.EventRetention,
+	}
 }
 
 // openStore picks the store from its URL: the only place that knows them

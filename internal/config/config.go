@@ -14,6 +14,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/sessiond/sessiond"
 )
 
 // Config is the server's configuration. Each field names its flag, its
@@ -47,13 +49,13 @@ type Config struct {
 	CORSAllowedHeaders []string
 	TrustedProxies     []netip.Prefix // --trusted-proxies, SESSIOND_TRUSTED_PROXIES, none
 
-	MaxSessionsPerUser int           // --max-sessions-per-user, SESSIOND_MAX_SESSIONS_PER_USER, 0 (no cap)
-	AtLimit            string        // --at-limit, SESSIOND_AT_LIMIT, "evict" (or "refuse")
-	ReauthWindow       time.Duration // --reauth-window, SESSIOND_REAUTH_WINDOW, 10m
-	AnomalyAction      string        // --anomaly-action, SESSIOND_ANOMALY_ACTION, "flag" (or "reauth", "revoke")
-	AnomalyIPv4Prefix  int           // --anomaly-ipv4-prefix, SESSIOND_ANOMALY_IPV4_PREFIX, 24
-	AnomalyIPv6Prefix  int           // --anomaly-ipv6-prefix, SESSIOND_ANOMALY_IPV6_PREFIX, 48
-	EventRetention     time.Duration // --event-retention, SESSIOND_EVENT_RETENTION, 2160h
+	MaxSessionsPerUser int                    // --max-sessions-per-user, SESSIOND_MAX_SESSIONS_PER_USER, 0 (no cap)
+	AtLimit            string                 // --at-limit, SESSIOND_AT_LIMIT, "evict" (or "refuse")
+	ReauthWindow       time.Duration          // --reauth-window, SESSIOND_REAUTH_WINDOW, 10m
+	AnomalyAction      sessiond.AnomalyAction // --anomaly-action, SESSIOND_ANOMALY_ACTION, "flag" (or "reauth", "revoke")
+	AnomalyIPv4Prefix  int                    // --anomaly-ipv4-prefix, SESSIOND_ANOMALY_IPV4_PREFIX, 24
+	AnomalyIPv6Prefix  int                    // --anomaly-ipv6-prefix, SESSIOND_ANOMALY_IPV6_PREFIX, 48
+	EventRetention     time.Duration          // --event-retention, SESSIOND_EVENT_RETENTION, 2160h
 
 	ThrottleAccountAttempts int           // --throttle-account-attempts, SESSIOND_THROTTLE_ACCOUNT_ATTEMPTS, 5
 	ThrottleAddressAttempts int           // --throttle-address-attempts, SESSIOND_THROTTLE_ADDRESS_ATTEMPTS, 20
@@ -224,12 +226,10 @@ var settings = []setting{
 	}},
 	{"reauth-window", "SESSIOND_REAUTH_WINDOW", "10m", "how recent a password check must be for revoke-others and password change", Serve, durationSetter(func(c *Config) *time.Duration { return &c.ReauthWindow })},
 	{"anomaly-action", "SESSIOND_ANOMALY_ACTION", "flag", "when a session changes browser or network: flag, reauth or revoke", Serve, func(c *Config, v string) error {
-		switch v = strings.ToLower(v); v {
-		case "flag", "reauth", "revoke":
-			c.AnomalyAction = v
-			return nil
-		}
-		return errors.New("must be flag, reauth or revoke")
+		// The library's own parser: one list of actions, not two.
+		a, err := sessiond.ParseAnomalyAction(strings.ToLower(v))
+		c.AnomalyAction = a
+		return err
 	}},
 	{"anomaly-ipv4-prefix", "SESSIOND_ANOMALY_IPV4_PREFIX", "24", "IPv4 prefix length within which an address change is not an anomaly", Serve, intSetter(0, 32, func(c *Config) *int { return &c.AnomalyIPv4Prefix })},
 	{"anomaly-ipv6-prefix", "SESSIOND_ANOMALY_IPV6_PREFIX", "48", "IPv6 prefix length within which an address change is not an anomaly", Serve, intSetter(0, 128, func(c *Config) *int { return &c.AnomalyIPv6Prefix })},
