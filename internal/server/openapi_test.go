@@ -13,6 +13,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"slices"
@@ -757,7 +758,8 @@ func patternsOf(e ast.Expr, ranges []*ast.RangeStmt) ([]string, bool) {
 }
 
 // TestOpenAPI_TheDocumentIsValidAndServed: openapi.json is a valid OpenAPI
-// 3.1 document, and GET /openapi.json serves exactly it as JSON.
+// 3.1 document, and GET /openapi.json serves exactly it as JSON, on the
+// public listener and on the admin listener.
 func TestOpenAPI_TheDocumentIsValidAndServed(t *testing.T) {
 	c := newContract(t)
 	if ok, errs := c.v.ValidateDocument(); !ok {
@@ -771,6 +773,12 @@ func TestOpenAPI_TheDocumentIsValidAndServed(t *testing.T) {
 	r := c.do(t, s.url, 200, "GET", "/openapi.json", "")
 	if r.body != string(onDisk) || r.header.Get("Content-Type") != "application/json" {
 		t.Fatalf("GET /openapi.json: Content-Type %q, %d bytes, not openapi.json's %d", r.header.Get("Content-Type"), len(r.body), len(onDisk))
+	}
+	// The admin listener (--admin-listen) serves it too.
+	adminListener := httptest.NewServer(server.NewAdminServer(server.Deps{Manager: s.manager, Accounts: s.accounts, AdminToken: adminToken}))
+	defer adminListener.Close()
+	if r := c.do(t, adminListener.URL, 200, "GET", "/openapi.json", ""); r.body != string(onDisk) {
+		t.Fatalf("GET /openapi.json on the admin listener: %d bytes, not openapi.json's %d", len(r.body), len(onDisk))
 	}
 	var doc struct {
 		OpenAPI string `json:"openapi"`

@@ -87,13 +87,14 @@ type server struct {
 }
 
 // NewAdminServer returns the handler of the admin listener: the admin API,
-// /metrics and the health checks.
+// /metrics, the health checks and the API's document.
 func NewAdminServer(d Deps) http.Handler {
 	s := newServer(d)
 	mux := http.NewServeMux()
 	s.adminRoutes(mux)
 	mux.HandleFunc("GET /healthz", s.handleHealthz)
 	mux.HandleFunc("GET /readyz", s.handleReadyz)
+	mux.HandleFunc("GET /openapi.json", s.handleOpenAPI)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) { writeError(w, errNotFound) })
 	var h http.Handler = mux
 	if d.Metrics != nil {
