@@ -1,6 +1,7 @@
 package sessiond
 
 import (
+	"crypto/rand"
 	"strconv"
 	"testing"
 	"time"
@@ -92,20 +93,26 @@ func BenchmarkCache_BurstOfInvalidations(b *testing.B) {
 	}
 }
 
-// TestProbe_AForgedProbeClearsNoRealOne_SEC36: anyone who can write to the
-// channel can read a node's probes and send "p:<node>.<huge sequence>"; the
-// probes still on their way must keep proving the feed when they return.
-func TestProbe_AForgedProbeClearsNoRealOne_SEC36(t *testing.T) {
-	p := &prober{node: "n", lease: time.Hour, sent: map[uint64]time.Time{}}
-	sent := time.Now()
-	p.sent[1], p.sent[2] = sent, sent
-	if _, ok := p.returned("n.18446744073709551615"); ok {
-		t.Fatal("a forged probe with an unsent sequence was taken as proof")
+// TestProbe_AForgedProbeProvesNothing_SEC36: anyone who can write to the
+// channel sees a node's probes once they are published. Each probe is a
+// fresh random nonce: one not yet sent cannot be guessed ahead of time, a
+// forged one clears no real probe still on its way, and a nonce replayed
+// after it came back proves nothing.
+func TestProbe_AForgedProbeProvesNothing_SEC36(t *testing.T) {
+	p := newProber(nil, time.Hour, rand.Reader)
+	older, newer := time.Now(), time.Now().Add(time.Millisecond)
+	p.sent["aaaa"], p.sent["bbbb"] = older, newer
+	for _, forged := range []string{"cccc", "", "n.18446744073709551615"} {
+		if _, ok := p.returned(forged); ok {
+			t.Fatalf("a forged probe %q was taken as proof", forged)
+		}
 	}
-	if at, ok := p.returned("n.2"); !ok || !at.Equal(sent) {
-		t.Fatal("a real probe sent before a forged one no longer proves the feed")
+	if at, ok := p.returned("bbbb"); !ok || !at.Equal(newer) {
+		t.Fatal("a real probe no longer proves the feed after forged ones")
 	}
-	if _, ok := p.returned("n.1"); ok {
-		t.Fatal("a probe older than one that returned still counts")
+	for _, again := range []string{"bbbb", "aaaa"} {
+		if _, ok := p.returned(again); ok {
+			t.Fatalf("probe %q proves the feed again after a later one returned", again)
+		}
 	}
 }
