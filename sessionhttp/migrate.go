@@ -173,6 +173,11 @@ const (
 	OutcomeReplay       Outcome = "replay_refused"
 	OutcomeStoreError   Outcome = "store_error"
 	OutcomeThrottled    Outcome = "throttled"
+	// OutcomeAmbiguous: two values under the credential cookie's name
+	// (a stale copy on the parent domain, or a thief's addition). Nothing
+	// is asked or minted, and the cookies are kept: the user is not
+	// logged out of the old system for it.
+	OutcomeAmbiguous Outcome = "ambiguous"
 )
 
 // Migrated reports whether the attempt produced a session (a new one, or
@@ -302,11 +307,9 @@ func (m *Migrator) Migrate(ctx context.Context, r *http.Request) Result {
 
 func (m *Migrator) migrate(ctx context.Context, r *http.Request) Result {
 	cookies := m.legacy(r)
-	var cred bytes.Buffer
-	for _, c := range cookies {
-		if len(m.CredentialNames) == 0 || slices.Contains(m.CredentialNames, c.Name) {
-			cred.WriteString(c.Name + "=" + c.Value + "\n")
-		}
+	cred, ok := m.credential(cookies)
+	if !ok {
+		return Result{Outcome: OutcomeAmbiguous}
 	}
 	if cred.Len() == 0 || cred.Len() > 16<<10 {
 		// Only state cookies, no credential: nothing to migrate. No
@@ -377,6 +380,40 @@ func (m *Migrator) migrate(ctx context.Context, r *http.Request) Result {
 	m.Sessions.Manager.Record(ctx, sessiond.Event{Type: "migrated", UserID: sess.UserID, SessionID: sess.ID,
 		IPAddress: c.IPAddress, UserAgent: c.UserAgent})
 	return Result{Outcome: OutcomeMigrated, Token: token, Session: sess}
+}
+
+// credential returns what identifies the request's legacy credential for
+// the replay guard. With CredentialNames, it is the value of the first of
+// those names the request carries, in their order, alone: a thief who adds
+// another credential cookie (junk the old backend ignores) or changes a
+// state cookie presents the same credential, and a replay it stays. A
+// request that carries two values under that name is ambiguous and not
+// migrated (ok false): the old backend might read either. Without
+// CredentialNames, every legacy cookie counts.
+func (m *Migrator) credential(cookies []*http.Cookie) (cred bytes.Buffer, ok bool) {
+	if len(m.CredentialNames) == 0 {
+		for _, c := range cookies {
+			cred.WriteString(c.Name + "=" + c.Value + "\n")
+		}
+		return cred, true
+	}
+	for _, name := range m.CredentialNames {
+		var value string
+		for _, c := range cookies {
+			if c.Name != name {
+				continue
+			}
+			if value != "" && c.Value != value {
+				return cred, false
+			}
+			value = c.Value
+		}
+		if value != "" {
+			cred.WriteString(name + "=" + value + "\n")
+			return cred, true
+		}
+	}
+	return cred, true
 }
 
 // reserveAttempt takes one of the client address's attempts, atomically
