@@ -122,3 +122,27 @@ func (s *Service) syncOnce(ctx context.Context, e sessiond.ExternalUser, key str
 	}
 	return &u, nil
 }
+
+// Admit reports whether a session may be made, or kept, for the user with
+// the id, reading the record past every cache: ErrInvalidCredentials when
+// the user has a record and it is disabled, nil when it is enabled or the
+// user has none (an application's own user, known only by id). tenantID,
+// when not empty, must be the record's tenant: a session's tenant is what
+// tenant revocation and X-Tenant-Id go by, so it may not drift from the
+// user's (ErrConflict).
+func (s *Service) Admit(ctx context.Context, userID, tenantID string) error {
+	sctx, cancel := s.sessions.StoreContext(ctx)
+	u, err := s.users.UserByID(sctx, userID)
+	cancel()
+	switch {
+	case errors.Is(err, sessiond.ErrNotFound):
+		return nil
+	case err != nil:
+		return storeErr(err)
+	case u.Disabled:
+		return sessiond.ErrInvalidCredentials
+	case tenantID != "" && tenantID != u.TenantID:
+		return sessiond.Errorf(sessiond.CodeConflict, "the user belongs to another tenant")
+	}
+	return nil
+}

@@ -253,9 +253,11 @@ type Migrator struct {
 }
 
 // UserSyncer creates or refreshes the record of a user that a trusted
-// source vouches for.
+// source vouches for, and says whether a session may be kept for a user
+// (Admit: ErrInvalidCredentials for a disabled one), read past every cache.
 type UserSyncer interface {
 	SyncUser(ctx context.Context, u sessiond.ExternalUser) (*sessiond.User, error)
+	Admit(ctx context.Context, userID, tenantID string) error
 }
 
 // legacy returns the request's legacy cookies, sorted by name then value.
@@ -368,6 +370,22 @@ func (m *Migrator) migrate(ctx context.Context, r *http.Request) Result {
 		m.logger().Warn("migration could not create a session", "err", err)
 		m.Store.DeleteMigration(context.WithoutCancel(ctx), key)
 		return Result{Outcome: OutcomeStoreError}
+	}
+	// A disable between the record and the session (it updates the user,
+	// then revokes) must leave no session: read the user again now that
+	// the session exists, as a login does (SEC-37).
+	if m.Users != nil {
+		if err := m.Users.Admit(ctx, lu.UserID, ""); err != nil {
+			if rerr := m.Sessions.Manager.Revoke(context.WithoutCancel(ctx), sess.ID); rerr != nil {
+				m.logger().Warn("could not end a session whose user was disabled during the migration", "session_id", sess.ID, "err", rerr)
+			}
+			if errors.Is(err, sessiond.ErrInvalidCredentials) {
+				m.finish(ctx, &sessiond.Migration{Key: key, State: sessiond.MigrationInvalid, ShareUntil: now.Add(m.shareWindow()), ExpiresAt: now.Add(m.shareWindow())})
+				return Result{Outcome: OutcomeInvalid}
+			}
+			m.Store.DeleteMigration(context.WithoutCancel(ctx), key)
+			return Result{Outcome: OutcomeStoreError}
+		}
 	}
 	sealed, err := sealToken(seal, token)
 	if err == nil {

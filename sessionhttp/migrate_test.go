@@ -388,3 +388,24 @@ func TestMigration_AttemptsThatDoNotMigrateAreLimitedPerAddress(t *testing.T) {
 		t.Fatalf("a valid credential after the back-off: %s", res.Outcome)
 	}
 }
+
+// disabledMeanwhile is a user directory whose user is disabled between the
+// record and the session: what a disable racing a migration looks like.
+type disabledMeanwhile struct{ sessionhttp.UserSyncer }
+
+func (disabledMeanwhile) Admit(context.Context, string, string) error {
+	return sessiond.ErrInvalidCredentials
+}
+
+func TestMigration_AUserDisabledDuringTheMigrationKeepsNoSession_SEC37(t *testing.T) {
+	b := newOldBackend(t, 0)
+	n := newNode(t, openStore(t), &sessionhttp.HTTPValidator{URL: b.srv.URL})
+	n.migrator.Users = disabledMeanwhile{n.users}
+	res := n.migrator.Migrate(context.Background(), legacyRequest("GET", "/", "dott_auth_session=good-raced"))
+	if res.Outcome != sessionhttp.OutcomeInvalid {
+		t.Fatalf("outcome %s, want invalid", res.Outcome)
+	}
+	if list, _ := n.m.List(context.Background(), "legacy-raced"); len(list) != 0 {
+		t.Fatalf("%d sessions left for a user disabled during the migration", len(list))
+	}
+}

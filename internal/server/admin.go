@@ -1,6 +1,7 @@
 package server
 
 import (
+	"context"
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/json"
@@ -86,10 +87,32 @@ func (s *server) handleAdminCreateSession(w http.ResponseWriter, r *http.Request
 			return
 		}
 	}
+	// A user with a record must be enabled, and the session's tenant is
+	// the record's: checked before, and again after the session exists,
+	// so that a disable racing this call leaves no session behind (as
+	// accounts.Login does, SEC-37).
+	admit := func() error {
+		err := s.Accounts.Admit(r.Context(), in.UserID, in.TenantID)
+		if errors.Is(err, sessiond.ErrInvalidCredentials) {
+			err = sessiond.Errorf(sessiond.CodeConflict, "the user is disabled")
+		}
+		return err
+	}
+	if err := admit(); err != nil {
+		s.fail(w, r, err)
+		return
+	}
 	token, sess, err := s.Manager.Create(r.Context(), sessiond.NewSession{
 		UserID: in.UserID, TenantID: in.TenantID, IPAddress: in.IPAddress, UserAgent: in.UserAgent, Data: data,
 	})
 	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if err := admit(); err != nil {
+		if rerr := s.Manager.Revoke(context.WithoutCancel(r.Context()), sess.ID); rerr != nil {
+			err = rerr
+		}
 		s.fail(w, r, err)
 		return
 	}

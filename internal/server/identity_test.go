@@ -132,3 +132,22 @@ func TestMigrateSession_AnExpiredLegacySessionIsA401_SEC25(t *testing.T) {
 		t.Fatalf("a legacy session the old backend says has ended: %d %q", r.status, r.header.Values("Set-Cookie"))
 	}
 }
+
+func TestAdmin_NoSessionForADisabledUserNorInAnotherTenant_SEC37(t *testing.T) {
+	s := start(t, options{admin: adminToken})
+	id := s.userID(t) // ann, tenant acme, of the built-in directory
+	if r := s.admin(t, "POST", "/admin/v1/sessions", `{"user_id":"`+id+`","tenant_id":"othertenant"}`); r.status != http.StatusConflict {
+		t.Fatalf("a session for ann in another tenant: %d %s, want 409", r.status, r.body)
+	}
+	if r := s.admin(t, "POST", "/admin/v1/users/"+id+"/disable", ""); r.status != 200 {
+		t.Fatalf("disable: %d %s", r.status, r.body)
+	}
+	for _, body := range []string{`{"user_id":"` + id + `"}`, `{"user_id":"` + id + `","tenant_id":"acme"}`} {
+		if r := s.admin(t, "POST", "/admin/v1/sessions", body); r.status != http.StatusConflict {
+			t.Fatalf("a session for a disabled user (%s): %d %s, want 409", body, r.status, r.body)
+		}
+	}
+	if r := s.admin(t, "GET", "/admin/v1/users/"+id+"/sessions", ""); r.status != 200 || strings.Contains(r.body, `"id"`) {
+		t.Fatalf("sessions of the disabled user: %s", r.body)
+	}
+}
