@@ -16,12 +16,12 @@ import (
 	"github.com/sessiond/sessiond"
 )
 
-// maxCandidates bounds how many distinct well-formed session cookies one
-// request may carry, and so the store lookups it can cause. More than that
-// is rejected as a whole, before any store access. A sibling subdomain can
-// plant cookies on the parent domain (cookie tossing); up to this many junk
-// ones cost lookups but lock nobody out (SEC-33). The __Host- prefix stops
-// the planting altogether.
+// maxCandidates bounds how many distinct well-formed session cookies of one
+// request are looked up, and so the store work a request can cause. A
+// sibling subdomain can plant cookies on the parent domain (cookie
+// tossing): junk ones cost lookups but lock nobody out, and past the bound
+// only the last ones sent are read (SEC-33). The __Host- prefix stops the
+// planting altogether.
 const maxCandidates = 16
 
 // Cookies reads and writes the session cookie. Its zero value is not usable;
@@ -79,8 +79,8 @@ func (c *Cookies) Name() string { return c.name }
 
 // Tokens returns the distinct well-formed session tokens the request carries
 // in its Cookie headers, sorted, so that what follows never depends on the
-// order of duplicate cookies. Values of the wrong shape are ignored; more
-// than a handful of distinct values yields none at all. Tokens are read only
+// order of duplicate cookies. Values of the wrong shape are ignored; of
+// more than maxCandidates distinct values, the last ones sent are kept. Tokens are read only
 // from Cookie headers, never from the URL or another header (SEC-04).
 func (c *Cookies) Tokens(r *http.Request) []string {
 	var out []string
@@ -90,11 +90,18 @@ func (c *Cookies) Tokens(r *http.Request) []string {
 			if !ok || name != c.name || !sessiond.ValidToken(value) {
 				continue
 			}
-			if !slices.Contains(out, value) {
-				out = append(out, value)
-				if len(out) > maxCandidates {
-					return nil
-				}
+			if i := slices.Index(out, value); i >= 0 {
+				// A repeated value counts where it was last sent.
+				out = append(slices.Delete(out, i, i+1), value)
+				continue
+			}
+			out = append(out, value)
+			if len(out) > maxCandidates {
+				// Past the bound, the earliest go: browsers send the most
+				// recently set cookie last among cookies of one path, so a
+				// fresh login's cookie stays among those read while
+				// cookies planted before it are dropped (SEC-33).
+				out = out[1:]
 			}
 		}
 	}
