@@ -579,7 +579,14 @@ func (m *Migrator) Middleware(next http.Handler) http.Handler {
 		res := m.Migrate(r.Context(), r)
 		m.Finish(w, res)
 		if res.Outcome.Migrated() {
-			http.Redirect(w, r, r.URL.RequestURI(), BackStatus(r.Method))
+			// Back to where the request was going, but only ever a local
+			// path: a request target such as "//evil.example/x" would
+			// otherwise become a redirect off the site.
+			back, ok := SafeRedirect(r.URL.RequestURI(), nil)
+			if !ok {
+				back = "/"
+			}
+			http.Redirect(w, r, back, BackStatus(r.Method))
 			return
 		}
 		next.ServeHTTP(w, r)

@@ -409,3 +409,18 @@ func TestMigration_AUserDisabledDuringTheMigrationKeepsNoSession_SEC37(t *testin
 		t.Fatalf("%d sessions left for a user disabled during the migration", len(list))
 	}
 }
+
+// TestMigration_TheRedirectBackStaysOnTheSite: a request target such as
+// "//evil.example/landing" reaches a handler wrapped in the middleware
+// outside a ServeMux as it is; the redirect back must not leave the site.
+func TestMigration_TheRedirectBackStaysOnTheSite(t *testing.T) {
+	b := newOldBackend(t, 0)
+	n := newNode(t, openStore(t), &sessionhttp.HTTPValidator{URL: b.srv.URL})
+	r := legacyRequest("GET", "/", "dott_auth_session=good-redirect")
+	r.URL.Path, r.RequestURI = "//evil.example/landing", "//evil.example/landing"
+	w := httptest.NewRecorder()
+	n.handler.ServeHTTP(w, r)
+	if loc := w.Header().Get("Location"); w.Code != http.StatusSeeOther || loc != "/" {
+		t.Fatalf("migration of a request for //evil.example/landing: %d to %q, want 303 to /", w.Code, loc)
+	}
+}

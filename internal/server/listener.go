@@ -4,16 +4,19 @@ import (
 	"net"
 	"net/netip"
 	"sync"
+
+	"github.com/sessiond/sessiond"
 )
 
 // LimitListener bounds the connections ln hands out: at most total open at
 // once (Accept waits for one to close, as golang.org/x/net/netutil's
-// LimitListener does), and at most perClient from one client address,
+// LimitListener does), and at most perClient from one client address (an
+// IPv4 address, or an IPv6 /64),
 // beyond which a new connection is closed at once. Peers in exempt (the
 // trusted proxies, behind which every client shares one address) count
 // toward the total only. Zero or negative limits are no limit.
 func LimitListener(ln net.Listener, total, perClient int, exempt []netip.Prefix) net.Listener {
-	l := &limitListener{Listener: ln, perClient: perClient, exempt: exempt, open: make(map[netip.Addr]int)}
+	l := &limitListener{Listener: ln, perClient: perClient, exempt: exempt, open: make(map[string]int)}
 	if total > 0 {
 		l.slots = make(chan struct{}, total)
 	}
@@ -27,7 +30,7 @@ type limitListener struct {
 	exempt    []netip.Prefix
 
 	mu   sync.Mutex
-	open map[netip.Addr]int
+	open map[string]int // by sessiond.AddressKey: an IPv6 client's whole /64 is one client
 }
 
 func (l *limitListener) Accept() (net.Conn, error) {
@@ -61,12 +64,13 @@ func (l *limitListener) admit(addr netip.Addr) bool {
 	if l.perClient <= 0 || !addr.IsValid() || isTrusted(addr, l.exempt) {
 		return true
 	}
+	key := sessiond.AddressKey(addr.String())
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if l.open[addr] >= l.perClient {
+	if l.open[key] >= l.perClient {
 		return false
 	}
-	l.open[addr]++
+	l.open[key]++
 	return true
 }
 
@@ -74,10 +78,11 @@ func (l *limitListener) release(addr netip.Addr) {
 	if l.perClient <= 0 || !addr.IsValid() || isTrusted(addr, l.exempt) {
 		return
 	}
+	key := sessiond.AddressKey(addr.String())
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if l.open[addr]--; l.open[addr] <= 0 {
-		delete(l.open, addr)
+	if l.open[key]--; l.open[key] <= 0 {
+		delete(l.open, key)
 	}
 }
 

@@ -2,12 +2,15 @@ package server_test
 
 import (
 	"fmt"
+	"net"
 	"net/http"
 	"net/netip"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/sessiond/sessiond"
+	"github.com/sessiond/sessiond/internal/server"
 	"github.com/sessiond/sessiond/password"
 )
 
@@ -63,5 +66,53 @@ func TestLogin_IPv6ClientsAreThrottledPerSlash64_SEC14(t *testing.T) {
 	}
 	if r := s.call(t, "POST", sessionPath, loginBody("nobody-else@example.com", "guess"), "", "X-Forwarded-For", "2001:db8:1:3::1"); r.status != http.StatusUnauthorized {
 		t.Fatalf("a guess from another /64: %d, want 401", r.status)
+	}
+}
+
+// TestLimitListener_OneIPv6ClientIsItsSlash64: a client holding a /64
+// cannot take a fresh address per connection past the per-client bound.
+func TestLimitListener_OneIPv6ClientIsItsSlash64(t *testing.T) {
+	ln, err := net.Listen("tcp", "[::1]:0")
+	if err != nil {
+		t.Skipf("no IPv6 loopback: %v", err)
+	}
+	defer ln.Close()
+	// A test has one IPv6 address to connect from, so the key is checked
+	// on addresses of one /64 and of two, and the listener on one address.
+	for _, c := range []struct {
+		a, b string
+		same bool
+	}{
+		{"2001:db8:1:2::1", "2001:db8:1:2:ffff::9", true},
+		{"2001:db8:1:2::1", "2001:db8:1:3::1", false},
+		{"192.0.2.1", "192.0.2.2", false},
+	} {
+		if got := sessiond.AddressKey(c.a) == sessiond.AddressKey(c.b); got != c.same {
+			t.Errorf("%s and %s one client: %v, want %v", c.a, c.b, got, c.same)
+		}
+	}
+	limited := server.LimitListener(ln, 0, 1, nil)
+	go func() {
+		for {
+			c, err := limited.Accept()
+			if err != nil {
+				return
+			}
+			defer c.Close()
+		}
+	}()
+	first, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer first.Close()
+	second, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer second.Close()
+	second.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if n, err := second.Read(make([]byte, 1)); err == nil || n > 0 {
+		t.Fatal("a second connection from one client was kept at a bound of 1")
 	}
 }
