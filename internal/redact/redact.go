@@ -28,46 +28,67 @@ var harmless = map[string]bool{
 func URL(raw string) string {
 	u, err := url.Parse(raw)
 	if err != nil || u.Scheme == "" || u.Opaque != "" && u.Host == "" {
-		if strings.ContainsAny(raw, "@?#") {
+		// Not a URL: a file path stays readable, anything that may be a
+		// connection string in another form (PostgreSQL's "host=…
+		// password=…") is hidden whole.
+		if strings.ContainsAny(raw, "@?#= \t") {
 			return Mark
 		}
 		return raw
 	}
 	if u.User != nil {
-		if _, ok := u.User.Password(); ok {
-			u.User = url.UserPassword(u.User.Username(), Mark)
+		name, hasPassword := u.User.Username(), false
+		_, hasPassword = u.User.Password()
+		switch {
+		case hasPassword:
+			u.User = url.UserPassword(name, Mark)
+		case secretLooking(name) || u.Scheme == "http" || u.Scheme == "https":
+			// A bearer token as the user name (https://TOKEN@host/).
+			u.User = url.User(Mark)
 		}
 	}
 	if u.RawQuery != "" {
-		q := u.Query()
-		for k, vs := range q {
-			if !harmless[strings.ToLower(k)] {
-				for i := range vs {
-					vs[i] = Mark
-				}
+		var kept []string
+		for _, pair := range strings.Split(u.RawQuery, "&") {
+			k, v, hasValue := strings.Cut(pair, "=")
+			key, _ := url.QueryUnescape(k)
+			switch {
+			case !hasValue:
+				kept = append(kept, Mark) // a bare key may be the secret itself
+			case harmless[strings.ToLower(key)]:
+				kept = append(kept, k+"="+v)
+			default:
+				kept = append(kept, k+"="+Mark)
 			}
 		}
-		u.RawQuery = q.Encode()
+		u.RawQuery = strings.Join(kept, "&")
 	}
 	if u.Fragment != "" {
 		u.Fragment = Mark
 	}
-	if u.Path != "" {
-		parts := strings.Split(u.Path, "/")
-		for i, p := range parts {
-			if secretLooking(p) {
+	if p := u.EscapedPath(); p != "" {
+		// Judge the segments as sent, before decoding: an escaped "/"
+		// must not split a token into short, innocent-looking parts.
+		parts := strings.Split(p, "/")
+		for i, seg := range parts {
+			if secretLooking(seg) {
 				parts[i] = Mark
 			}
 		}
-		u.Path, u.RawPath = strings.Join(parts, "/"), ""
+		u.RawPath = strings.Join(parts, "/")
+		u.Path, _ = url.PathUnescape(u.RawPath)
 	}
 	return u.String()
 }
 
-// secretLooking reports whether a path segment may be a credential: long,
-// and mixing letters and digits (a Slack-style webhook path, a token), as
-// opposed to words such as "api" or "legacy-session".
+// secretLooking reports whether a path segment or user name may be a
+// credential: long and mixing letters and digits (a Slack-style webhook
+// path, a token), or simply long (24 bytes or more), as opposed to words
+// such as "api" or "legacy-session".
 func secretLooking(seg string) bool {
+	if len(seg) >= 24 {
+		return true
+	}
 	if len(seg) < 16 {
 		return false
 	}

@@ -11,21 +11,28 @@ import (
 
 func TestURL_HidesCredentialsQueryValuesAndSecretPaths_SEC31(t *testing.T) {
 	for raw, want := range map[string]string{
-		"postgres://app:s3cret-pw@db:5432/test?sslmode=disable&password=hunter2": "postgres://app:REDACTED@db:5432/test?password=REDACTED&sslmode=disable",
+		"postgres://app:s3cret-pw@db:5432/test?sslmode=disable&password=hunter2": "postgres://app:REDACTED@db:5432/test?sslmode=disable&password=REDACTED",
 		"redis://:s3cret-pw@127.0.0.1:6379/0?prefix=app":                         "redis://:REDACTED@127.0.0.1:6379/0?prefix=app",
 		"https://hooks.example.com/services/T0001/B0002/XyZ123abcDEF456ghi789":   "https://hooks.example.com/services/T0001/B0002/REDACTED",
 		"https://old.example.com/api/legacy-session?token=abc#frag":              "https://old.example.com/api/legacy-session?token=REDACTED#REDACTED",
-		"sqlite:sessiond.db":                   "sqlite:sessiond.db",
-		"sqlite:/var/lib/sessiond/sessiond.db": "sqlite:/var/lib/sessiond/sessiond.db",
-		"http://user@host/x":                   "http://user@host/x",
-		"not a url with @ in it":               "REDACTED",
-		"::::@":                                "REDACTED",
+		"sqlite:sessiond.db":                                               "sqlite:sessiond.db",
+		"sqlite:/var/lib/sessiond/sessiond.db":                             "sqlite:/var/lib/sessiond/sessiond.db",
+		"postgres://sessiond@db:5432/test?search_path=app&sslmode=require": "postgres://sessiond@db:5432/test?search_path=app&sslmode=require",
+		"http://user@host/x":                                               "http://REDACTED@host/x", // on http(s) a user name is a token
+		"not a url with @ in it":                                           "REDACTED",
+		"::::@":                                                            "REDACTED",
+		// What a review found leaking.
+		"host=db user=u password=S3cretPw dbname=d":     "REDACTED",
+		"https://ghp_tok3n@host/":                       "https://REDACTED@host/",
+		"https://host/hook?S3cretT0ken":                 "https://host/hook?REDACTED",
+		"https://host/abcdefghijklmnopqrstuvwxyzsecret": "https://host/REDACTED",
+		"https://host/a/t0k%2Fen-abc%2Fdefgh12345678/x": "https://host/a/REDACTED/x",
 	} {
 		got := redact.URL(raw)
 		if got != want {
 			t.Errorf("URL(%q) = %q, want %q", raw, got, want)
 		}
-		for _, secret := range []string{"s3cret-pw", "hunter2", "XyZ123abcDEF456ghi789", "token=abc"} {
+		for _, secret := range []string{"s3cret-pw", "hunter2", "XyZ123abcDEF456ghi789", "token=abc", "S3cretPw", "ghp_tok3n", "S3cretT0ken", "zsecret", "defgh12345678"} {
 			if strings.Contains(got, secret) {
 				t.Errorf("URL(%q) = %q keeps %q", raw, got, secret)
 			}
