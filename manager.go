@@ -157,9 +157,12 @@ type Manager struct {
 	// conceal is the store's ChangeConcealer, or nil: changes are keyed
 	// as the feed carries them.
 	conceal func(Change) Change
-	// proven is when (UnixNano, real time) the feed was last proven
-	// live: a probe's send time, or the moment it connected.
-	proven atomic.Int64
+	// proven is when the feed was last proven live (a probe's send time,
+	// or the moment it connected), in nanoseconds on the monotonic clock
+	// since started: a wall-clock step must not make a dead feed look
+	// live, nor end every stream.
+	proven  atomic.Int64
+	started time.Time
 
 	touchMu sync.Mutex
 	pending map[string]pendingTouch
@@ -185,6 +188,7 @@ func NewManager(store SessionStore, cfg Config) *Manager {
 		cfg:      cfg,
 		log:      cfg.Logger,
 		pending:  make(map[string]pendingTouch),
+		started:  time.Now(),
 	}
 	_, watcher := store.(ChangeWatcher)
 	// A store shared with other processes starts with the cache off until
@@ -218,7 +222,7 @@ func NewManager(store SessionStore, cfg Config) *Manager {
 			m.goLoop(ctx, cfg.FeedLease/4, func(ctx context.Context) {
 				// A feed that stopped proving itself may have died
 				// unnoticed: followers can no longer trust it.
-				if time.Since(time.Unix(0, m.proven.Load())) >= cfg.FeedLease {
+				if m.sinceProven() >= cfg.FeedLease {
 					m.followers.lost()
 				}
 				m.probes.send(ctx, m.log)
@@ -445,6 +449,11 @@ func (m *Manager) Lookup(ctx context.Context, id string) (*Session, error) {
 	s, err := m.store.SessionByID(ctx, id)
 	if err != nil {
 		return nil, m.storeErr("load session", err)
+	}
+	// Activity this node has seen but not yet written counts, as in List:
+	// a session validated a moment ago is not idle.
+	if at := m.pendingActivity(s); at.After(s.LastActivity) {
+		s.LastActivity = at
 	}
 	return s, nil
 }
@@ -743,14 +752,14 @@ func (m *Manager) watch(ctx context.Context, w ChangeWatcher) {
 		err := w.WatchChanges(ctx,
 			func() {
 				m.cache.setEnabled(true)
-				m.proven.Store(time.Now().UnixNano())
+				m.proven.Store(int64(time.Since(m.started)))
 				backoff = 100 * time.Millisecond
 			},
 			func(c Change) {
 				if c.Probe != "" {
 					if sent, ok := m.probes.returned(c.Probe); ok {
 						m.cache.prove(sent)
-						if n := sent.UnixNano(); n > m.proven.Load() {
+						if n := int64(sent.Sub(m.started)); n > m.proven.Load() {
 							m.proven.Store(n)
 						}
 					}
@@ -801,6 +810,11 @@ func (m *Manager) drop(c Change) {
 		m.cache.invalidateTenant(c.String())
 	}
 	m.followers.changed(c)
+}
+
+// sinceProven is how long ago the feed was last proven live.
+func (m *Manager) sinceProven() time.Duration {
+	return time.Since(m.started) - time.Duration(m.proven.Load())
 }
 
 // goLoop runs fn every interval until ctx ends.

@@ -830,6 +830,11 @@ func (s *Store) DeleteTenantSessions(ctx context.Context, tenantID string) (int,
 				err = fmt.Errorf("redisstore: tenant batch answered %v", res)
 			}
 			if err != nil {
+				// Announce again what is done so far, even though the
+				// call was cut short: a node that cached one of these
+				// sessions between the first announcement and its batch
+				// must drop it now, not at its cache TTL.
+				s.announce(context.WithoutCancel(ctx), c)
 				return total, translate(err)
 			}
 			total += int(res[0])

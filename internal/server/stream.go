@@ -114,26 +114,34 @@ func (s *server) handleStream(w http.ResponseWriter, r *http.Request) {
 	deadline := time.NewTimer(s.untilDeadline(sess))
 	defer deadline.Stop()
 	last := sess
+	// The session was read (perhaps from the cache) before Follow began:
+	// a revocation in between would go unseen. So the first round reads
+	// it again at once, with no event unless it has ended.
+	recheck := true
 	for {
 		signalled := true
-		select {
-		case <-r.Context().Done():
-			return
-		case <-s.shutdown:
-			send("unknown", "shutdown")
-			return
-		case <-heartbeat.C:
-			if _, err := fmt.Fprint(w, ": ping\n\n"); err != nil || rc.Flush() != nil {
+		if recheck {
+			recheck, signalled = false, false
+		} else {
+			select {
+			case <-r.Context().Done():
 				return
-			}
-			continue
-		case <-f.C:
-			if f.Lost() {
-				send("unknown", "unavailable")
+			case <-s.shutdown:
+				send("unknown", "shutdown")
 				return
+			case <-heartbeat.C:
+				if _, err := fmt.Fprint(w, ": ping\n\n"); err != nil || rc.Flush() != nil {
+					return
+				}
+				continue
+			case <-f.C:
+				if f.Lost() {
+					send("unknown", "unavailable")
+					return
+				}
+			case <-deadline.C:
+				signalled = false
 			}
-		case <-deadline.C:
-			signalled = false
 		}
 		// Something may have changed: read the session again, without
 		// counting it as activity (a stream left open must not keep a
