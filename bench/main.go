@@ -535,20 +535,7 @@ func (b *bench) nodes(name, store, peerStore string, rounds, revocations int) {
 	// node B; time until A answers 401.
 	var took []time.Duration
 	client := &http.Client{}
-	admin := func(method, url, body string) (*http.Response, []byte) {
-		req, _ := http.NewRequest(method, url, strings.NewReader(body))
-		req.Header.Set("Authorization", "Bearer bench-admin-token-0123456789abcdef")
-		if body != "" {
-			req.Header.Set("Content-Type", "application/json")
-		}
-		res, err := client.Do(req)
-		if err != nil {
-			log.Fatal(err)
-		}
-		defer res.Body.Close()
-		out, _ := io.ReadAll(res.Body)
-		return res, out
-	}
+	admin := adminCall
 	get := func(url, tok string) int {
 		req, _ := http.NewRequest("GET", url+"/api/auth/session-v2", nil)
 		req.Header.Set("Cookie", "sid="+tok)
@@ -720,20 +707,7 @@ func (b *bench) burst(name, store string, n int, open func() sessiond.SessionSto
 	nb := b.start(name+"-burst-b", b.sessiond(), "serve", "--store", store, "--log-level", "warn", "--admin-token-file", tokenFile, "--cache-ttl", "1h")
 
 	client := &http.Client{}
-	admin := func(method, url, body string) (int, []byte) {
-		req, _ := http.NewRequest(method, url, strings.NewReader(body))
-		req.Header.Set("Authorization", "Bearer bench-admin-token-0123456789abcdef")
-		if body != "" {
-			req.Header.Set("Content-Type", "application/json")
-		}
-		res, err := client.Do(req)
-		if err != nil {
-			log.Fatal(err)
-		}
-		defer res.Body.Close()
-		out, _ := io.ReadAll(res.Body)
-		return res.StatusCode, out
-	}
+	admin := adminCall
 	get := func(url, tok string) int {
 		req, _ := http.NewRequest("GET", url+"/api/auth/session-v2", nil)
 		req.Header.Set("Cookie", "sid="+tok)
@@ -1255,4 +1229,21 @@ func must[T any](v T, err error) T {
 		log.Fatal(err)
 	}
 	return v
+}
+
+// adminCall sends an admin API request with the bench's token and returns
+// the status and the body.
+func adminCall(method, url, body string) (int, []byte) {
+	req, _ := http.NewRequest(method, url, strings.NewReader(body))
+	req.Header.Set("Authorization", "Bearer bench-admin-token-0123456789abcdef")
+	if body != "" {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer res.Body.Close()
+	out, _ := io.ReadAll(res.Body)
+	return res.StatusCode, out
 }

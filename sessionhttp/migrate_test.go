@@ -18,6 +18,7 @@ import (
 
 	"github.com/sessiond/sessiond"
 	"github.com/sessiond/sessiond/accounts"
+	"github.com/sessiond/sessiond/internal/testenv"
 	"github.com/sessiond/sessiond/password"
 	"github.com/sessiond/sessiond/sessionhttp"
 	"github.com/sessiond/sessiond/sqlitestore"
@@ -308,28 +309,10 @@ func TestMigration_GoValidatorFunc(t *testing.T) {
 	}
 }
 
-// clock is a settable clock for the Migrator's share window and counters.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
-
 func TestMigration_AReplayWithAnotherStateCookieMintsNothing_SEC25(t *testing.T) {
 	b := newOldBackend(t, 0)
 	n := newNode(t, openStore(t), &sessionhttp.HTTPValidator{URL: b.srv.URL})
-	clk := &clock{t: time.Now()}
+	clk := testenv.NewClock(time.Now())
 	n.migrator.Now = clk.Now
 	n.migrator.CredentialNames = []string{"dott_auth_session", "session_token"}
 	w := httptest.NewRecorder()
@@ -367,7 +350,7 @@ func TestMigration_AttemptsThatDoNotMigrateAreLimitedPerAddress(t *testing.T) {
 	b := newOldBackend(t, 0)
 	store := openStore(t)
 	n := newNode(t, store, &sessionhttp.HTTPValidator{URL: b.srv.URL})
-	clk := &clock{t: time.Now()}
+	clk := testenv.NewClock(time.Now())
 	n.migrator.Now = clk.Now
 	n.migrator.Attempts = store
 	n.migrator.AttemptBackoff = sessiond.Backoff{Free: 3, Base: time.Second, Max: time.Minute}

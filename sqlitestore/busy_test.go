@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/sessiond/sessiond"
+	"github.com/sessiond/sessiond/internal/sqlitetest"
 	"github.com/sessiond/sessiond/sqlitestore"
 )
 
@@ -24,20 +25,7 @@ func TestWrites_HonourTheCallersDeadlineBehindAnotherProcesssLock(t *testing.T) 
 		t.Fatal(err)
 	}
 	defer s.Close()
-	other, err := sql.Open("sqlite", "file:"+path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer other.Close()
-	conn, err := other.Conn(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	if _, err := conn.ExecContext(context.Background(), "BEGIN IMMEDIATE"); err != nil {
-		t.Fatal(err)
-	}
-	defer conn.ExecContext(context.Background(), "ROLLBACK")
+	sqlitetest.HoldWriteLock(t, path)
 	const deadline = 300 * time.Millisecond
 	for name, write := range map[string]func(ctx context.Context) error{
 		"statement": func(ctx context.Context) error { return s.ResetCounter(ctx, "k") },

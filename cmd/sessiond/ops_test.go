@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"database/sql"
 	"errors"
 	"io"
 	"net"
@@ -15,8 +14,7 @@ import (
 	"testing"
 	"time"
 
-	_ "modernc.org/sqlite"
-
+	"github.com/sessiond/sessiond/internal/sqlitetest"
 	"github.com/sessiond/sessiond/internal/testenv"
 )
 
@@ -88,19 +86,7 @@ func TestReadyz_NotReadyWhileTheDatabaseCannotTakeAWrite_SEC32(t *testing.T) {
 		t.Fatalf("readyz before: %d", res.StatusCode)
 	}
 	token := c.login("test@example.com", "password")
-	other, err := sql.Open("sqlite", "file:"+db)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer other.Close()
-	conn, err := other.Conn(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	if _, err := conn.ExecContext(context.Background(), "BEGIN IMMEDIATE"); err != nil {
-		t.Fatal(err)
-	}
+	release := sqlitetest.HoldWriteLock(t, db)
 	start := time.Now()
 	res, body := c.do("GET", "/readyz", "", "")
 	if res.StatusCode != 503 {
@@ -109,7 +95,7 @@ func TestReadyz_NotReadyWhileTheDatabaseCannotTakeAWrite_SEC32(t *testing.T) {
 	if c.status(token) != 200 {
 		t.Fatal("reads stopped working too")
 	}
-	conn.ExecContext(context.Background(), "ROLLBACK")
+	release()
 	if res, _ := c.do("GET", "/readyz", "", ""); res.StatusCode != 200 {
 		t.Fatalf("readyz after the lock was released: %d", res.StatusCode)
 	}
