@@ -173,11 +173,6 @@ const (
 	OutcomeReplay       Outcome = "replay_refused"
 	OutcomeStoreError   Outcome = "store_error"
 	OutcomeThrottled    Outcome = "throttled"
-	// OutcomeAmbiguous: two values under the credential cookie's name
-	// (a stale copy on the parent domain, or a thief's addition). Nothing
-	// is asked or minted, and the cookies are kept: the user is not
-	// logged out of the old system for it.
-	OutcomeAmbiguous Outcome = "ambiguous"
 )
 
 // Migrated reports whether the attempt produced a session (a new one, or
@@ -309,30 +304,48 @@ func (m *Migrator) Migrate(ctx context.Context, r *http.Request) Result {
 
 func (m *Migrator) migrate(ctx context.Context, r *http.Request) Result {
 	cookies := m.legacy(r)
-	cred, ok := m.credential(cookies)
-	if !ok {
-		return Result{Outcome: OutcomeAmbiguous}
+	creds := m.credentials(cookies)
+	size := 0
+	for _, c := range creds {
+		size += len(c)
 	}
-	if cred.Len() == 0 || cred.Len() > 16<<10 {
+	if len(creds) == 0 || size > 16<<10 {
 		// Only state cookies, no credential: nothing to migrate. No
 		// legitimate legacy credential is that large either; neither is
 		// worth a call to the old backend.
 		return Result{Outcome: OutcomeInvalid}
 	}
-	key := derive("sessiond/migration/id", cred.Bytes())
-	seal := derive("sessiond/migration/key", cred.Bytes())
-	now := m.now()
-	rec, claimed, err := m.Store.ClaimMigration(ctx, key, now, now.Add(15*time.Second))
-	if err != nil {
-		m.logger().Warn("migration store error", "err", err)
-		return Result{Outcome: OutcomeStoreError}
+	// One record per credential value: a replay that brings one already
+	// migrated beside others (a thief's junk copy, a stale copy on the
+	// parent domain) finds it claimed and mints nothing.
+	keys := make([]sessiond.TokenHash, len(creds))
+	seals := make([]sessiond.TokenHash, len(creds))
+	for i, c := range creds {
+		keys[i] = derive("sessiond/migration/id", c)
+		seals[i] = derive("sessiond/migration/key", c)
 	}
-	if !claimed {
-		return m.follow(ctx, r, rec, seal)
+	now := m.now()
+	for i, key := range keys {
+		rec, claimed, err := m.Store.ClaimMigration(ctx, key, now, now.Add(15*time.Second))
+		if err != nil {
+			m.logger().Warn("migration store error", "err", err)
+			m.drop(ctx, keys[:i])
+			return Result{Outcome: OutcomeStoreError}
+		}
+		if !claimed {
+			m.drop(ctx, keys[:i])
+			return m.follow(ctx, r, rec, seals[i])
+		}
+	}
+	invalid := func() Result {
+		for _, key := range keys {
+			m.finish(ctx, &sessiond.Migration{Key: key, State: sessiond.MigrationInvalid, ShareUntil: now.Add(m.shareWindow()), ExpiresAt: now.Add(m.shareWindow())})
+		}
+		return Result{Outcome: OutcomeInvalid}
 	}
 	release, ok := m.reserveAttempt(ctx, r, now)
 	if !ok {
-		m.Store.DeleteMigration(context.WithoutCancel(ctx), key)
+		m.drop(ctx, keys)
 		return Result{Outcome: OutcomeThrottled}
 	}
 	lu, err := m.Validator.ValidateLegacy(ctx, cookies)
@@ -340,24 +353,22 @@ func (m *Migrator) migrate(ctx context.Context, r *http.Request) Result {
 		release() // only credentials that do not migrate count
 	}
 	if errors.Is(err, ErrLegacyInvalid) {
-		m.finish(ctx, &sessiond.Migration{Key: key, State: sessiond.MigrationInvalid, ShareUntil: now.Add(m.shareWindow()), ExpiresAt: now.Add(m.shareWindow())})
-		return Result{Outcome: OutcomeInvalid}
+		return invalid()
 	}
 	if err != nil {
 		m.logger().Warn("legacy backend error", "err", err)
-		m.Store.DeleteMigration(context.WithoutCancel(ctx), key)
+		m.drop(ctx, keys)
 		return Result{Outcome: OutcomeBackendError}
 	}
 	if m.Users != nil {
 		_, err := m.Users.SyncUser(ctx, sessiond.ExternalUser{ID: lu.UserID, Email: lu.Email, TenantID: lu.TenantID,
 			NeedsOnboarding: lu.NeedsOnboarding, OnboardingStep: lu.OnboardingStep})
 		if errors.Is(err, sessiond.ErrInvalidCredentials) {
-			m.finish(ctx, &sessiond.Migration{Key: key, State: sessiond.MigrationInvalid, ShareUntil: now.Add(m.shareWindow()), ExpiresAt: now.Add(m.shareWindow())})
-			return Result{Outcome: OutcomeInvalid}
+			return invalid()
 		}
 		if err != nil {
 			m.logger().Warn("the legacy user could not be recorded", "user_id", lu.UserID, "err", err)
-			m.Store.DeleteMigration(context.WithoutCancel(ctx), key)
+			m.drop(ctx, keys)
 			return Result{Outcome: OutcomeBackendError}
 		}
 	}
@@ -368,7 +379,7 @@ func (m *Migrator) migrate(ctx context.Context, r *http.Request) Result {
 	})
 	if err != nil {
 		m.logger().Warn("migration could not create a session", "err", err)
-		m.Store.DeleteMigration(context.WithoutCancel(ctx), key)
+		m.drop(ctx, keys)
 		return Result{Outcome: OutcomeStoreError}
 	}
 	// A disable between the record and the session (it updates the user,
@@ -380,58 +391,67 @@ func (m *Migrator) migrate(ctx context.Context, r *http.Request) Result {
 				m.logger().Warn("could not end a session whose user was disabled during the migration", "session_id", sess.ID, "err", rerr)
 			}
 			if errors.Is(err, sessiond.ErrInvalidCredentials) {
-				m.finish(ctx, &sessiond.Migration{Key: key, State: sessiond.MigrationInvalid, ShareUntil: now.Add(m.shareWindow()), ExpiresAt: now.Add(m.shareWindow())})
-				return Result{Outcome: OutcomeInvalid}
+				return invalid()
 			}
-			m.Store.DeleteMigration(context.WithoutCancel(ctx), key)
+			m.drop(ctx, keys)
 			return Result{Outcome: OutcomeStoreError}
 		}
 	}
-	sealed, err := sealToken(seal, token)
-	if err == nil {
-		err = m.finish(ctx, &sessiond.Migration{Key: key, State: sessiond.MigrationDone, Sealed: sealed,
-			ShareUntil: now.Add(m.shareWindow()), ExpiresAt: now.Add(m.replayRetention())})
-	}
-	if err != nil {
-		m.logger().Warn("migration record not saved; parallel requests may not share the session", "err", err)
+	for i, key := range keys {
+		sealed, err := sealToken(seals[i], token)
+		if err == nil {
+			err = m.finish(ctx, &sessiond.Migration{Key: key, State: sessiond.MigrationDone, Sealed: sealed,
+				ShareUntil: now.Add(m.shareWindow()), ExpiresAt: now.Add(m.replayRetention())})
+		}
+		if err != nil {
+			m.logger().Warn("migration record not saved; parallel requests may not share the session", "err", err)
+		}
 	}
 	m.Sessions.Manager.Record(ctx, sessiond.Event{Type: "migrated", UserID: sess.UserID, SessionID: sess.ID,
 		IPAddress: c.IPAddress, UserAgent: c.UserAgent})
 	return Result{Outcome: OutcomeMigrated, Token: token, Session: sess}
 }
 
-// credential returns what identifies the request's legacy credential for
-// the replay guard. With CredentialNames, it is the value of the first of
-// those names the request carries, in their order, alone: a thief who adds
-// another credential cookie (junk the old backend ignores) or changes a
-// state cookie presents the same credential, and a replay it stays. A
-// request that carries two values under that name is ambiguous and not
-// migrated (ok false): the old backend might read either. Without
-// CredentialNames, every legacy cookie counts.
-func (m *Migrator) credential(cookies []*http.Cookie) (cred bytes.Buffer, ok bool) {
+// drop removes the pending claims of keys: the attempt ended without an
+// answer, and a later one may ask again.
+func (m *Migrator) drop(ctx context.Context, keys []sessiond.TokenHash) {
+	for _, key := range keys {
+		m.Store.DeleteMigration(context.WithoutCancel(ctx), key)
+	}
+}
+
+// credentials returns what identifies the request's legacy credential for
+// the replay guard, one entry per value. With CredentialNames it is each
+// value of the first of those names the request carries, in their order:
+// a thief who adds another credential cookie (junk the old backend
+// ignores) or changes a state cookie presents the same credential, and a
+// request with several values under that name (a host-only cookie and a
+// stale one on the parent domain, or a thief's junk copy) is recorded
+// under each, so that none of them migrates twice. Without
+// CredentialNames, every legacy cookie together is one credential.
+func (m *Migrator) credentials(cookies []*http.Cookie) [][]byte {
 	if len(m.CredentialNames) == 0 {
+		var all bytes.Buffer
 		for _, c := range cookies {
-			cred.WriteString(c.Name + "=" + c.Value + "\n")
+			all.WriteString(c.Name + "=" + c.Value + "\n")
 		}
-		return cred, true
+		if all.Len() == 0 {
+			return nil
+		}
+		return [][]byte{all.Bytes()}
 	}
 	for _, name := range m.CredentialNames {
-		var value string
-		for _, c := range cookies {
-			if c.Name != name {
-				continue
+		var out [][]byte
+		for _, c := range cookies { // sorted by name, then value
+			if c.Name == name {
+				out = append(out, []byte(name+"="+c.Value+"\n"))
 			}
-			if value != "" && c.Value != value {
-				return cred, false
-			}
-			value = c.Value
 		}
-		if value != "" {
-			cred.WriteString(name + "=" + value + "\n")
-			return cred, true
+		if len(out) > 0 {
+			return out
 		}
 	}
-	return cred, true
+	return nil
 }
 
 // reserveAttempt takes one of the client address's attempts, atomically

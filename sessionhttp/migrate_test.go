@@ -322,16 +322,14 @@ func TestMigration_AReplayWithAnotherStateCookieMintsNothing_SEC25(t *testing.T)
 	// The thief adds, changes or drops a state cookie: the credential is
 	// the same, and a replay it stays.
 	// Nor does adding another credential cookie the old backend ignores,
-	// or a second value under the credential's name (ambiguous: refused).
+	// or a second value under the credential's name (each value is
+	// recorded, and the stolen one is found among them).
 	for _, extra := range []string{"onboarding_status=x", "onboarding_status=y", "onboarding_status=z; session_token=",
 		"session_token=junk", "session_token=junk2; onboarding_status=w", "dott_auth_session=zzzz", "dott_auth_session=aaaa"} {
 		w = httptest.NewRecorder()
 		n.handler.ServeHTTP(w, legacyRequest("GET", "/", "dott_auth_session=good-stolen", extra))
 		if strings.Contains(strings.Join(setCookies(w), ""), "sid=") || w.Body.String() != "anonymous" {
 			t.Fatalf("replay with %q: %d %q, want no new session", extra, w.Code, setCookies(w))
-		}
-		if strings.HasPrefix(extra, "dott_auth_session=") && strings.Contains(strings.Join(setCookies(w), ""), "dott_auth_session=;") {
-			t.Fatalf("two values of the credential (%q): the legacy cookies were expired, logging the user out of the old system", extra)
 		}
 	}
 	if list, _ := n.m.List(context.Background(), "legacy-stolen"); len(list) != 1 {

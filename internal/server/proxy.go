@@ -210,8 +210,6 @@ func (s *server) handleMigrateSession(w http.ResponseWriter, r *http.Request) {
 		s.answerSession(w, r, res.Session)
 	case res.Outcome.Refused():
 		writeError(w, sessiond.Errorf(sessiond.CodeUnauthenticated, "the legacy session is not valid"))
-	case res.Outcome == sessionhttp.OutcomeAmbiguous:
-		writeError(w, sessiond.Errorf(sessiond.CodeInvalidInput, "the request carries two values of the legacy session cookie; clear the stale one"))
 	case res.Outcome == sessionhttp.OutcomeThrottled:
 		writeError(w, &sessiond.Error{Code: sessiond.CodeTooManyRequests, RetryAfter: time.Minute,
 			Message: "too many legacy sessions from this address did not migrate; try again later"})
