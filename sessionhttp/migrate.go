@@ -442,9 +442,13 @@ func (m *Migrator) credentials(cookies []*http.Cookie) [][]byte {
 	}
 	for _, name := range m.CredentialNames {
 		var out [][]byte
+		last := ""
 		for _, c := range cookies { // sorted by name, then value
-			if c.Name == name {
+			// The same value twice (host-only and on the parent domain)
+			// is one credential.
+			if c.Name == name && (len(out) == 0 || c.Value != last) {
 				out = append(out, []byte(name+"="+c.Value+"\n"))
+				last = c.Value
 			}
 		}
 		if len(out) > 0 {

@@ -405,3 +405,16 @@ func TestMigration_TheRedirectBackStaysOnTheSite(t *testing.T) {
 		t.Fatalf("migration of a request for //evil.example/landing: %d to %q, want 303 to /", w.Code, loc)
 	}
 }
+
+// TestMigration_OneValueOnTheHostAndTheParentDomainIsOneCredential: the
+// legacy app set its cookie twice, host-only and on the parent domain,
+// with the same value; the browser sends both.
+func TestMigration_OneValueOnTheHostAndTheParentDomainIsOneCredential(t *testing.T) {
+	b := newOldBackend(t, 0)
+	n := newNode(t, openStore(t), &sessionhttp.HTTPValidator{URL: b.srv.URL})
+	n.migrator.CredentialNames = []string{"dott_auth_session", "session_token"}
+	res := n.migrator.Migrate(context.Background(), legacyRequest("GET", "/", "dott_auth_session=good-twice", "dott_auth_session=good-twice", "session_token=t"))
+	if res.Outcome != sessionhttp.OutcomeMigrated || b.calls.Load() != 1 {
+		t.Fatalf("the same credential on host and parent domain: %s after %d backend calls, want migrated after 1", res.Outcome, b.calls.Load())
+	}
+}
