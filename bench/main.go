@@ -534,19 +534,7 @@ func (b *bench) nodes(name, store, peerStore string, rounds, revocations int) {
 	// Revocation propagation: a session cached on node A is revoked on
 	// node B; time until A answers 401.
 	var took []time.Duration
-	client := &http.Client{}
-	admin := adminCall
-	get := func(url, tok string) int {
-		req, _ := http.NewRequest("GET", url+"/api/auth/session-v2", nil)
-		req.Header.Set("Cookie", "sid="+tok)
-		res, err := client.Do(req)
-		if err != nil {
-			log.Fatal(err)
-		}
-		io.Copy(io.Discard, res.Body)
-		res.Body.Close()
-		return res.StatusCode
-	}
+	admin, get := adminCall, sessionStatus
 	for range revocations {
 		_, out := admin("POST", a+"/admin/v1/sessions", `{"user_id":"bench-user"}`)
 		var created struct {
@@ -706,19 +694,7 @@ func (b *bench) burst(name, store string, n int, open func() sessiond.SessionSto
 	a := b.start(name+"-burst-a", b.sessiond(), "serve", "--store", store, "--log-level", "warn", "--admin-token-file", tokenFile, "--cache-ttl", "1h")
 	nb := b.start(name+"-burst-b", b.sessiond(), "serve", "--store", store, "--log-level", "warn", "--admin-token-file", tokenFile, "--cache-ttl", "1h")
 
-	client := &http.Client{}
-	admin := adminCall
-	get := func(url, tok string) int {
-		req, _ := http.NewRequest("GET", url+"/api/auth/session-v2", nil)
-		req.Header.Set("Cookie", "sid="+tok)
-		res, err := client.Do(req)
-		if err != nil {
-			log.Fatal(err)
-		}
-		io.Copy(io.Discard, res.Body)
-		res.Body.Close()
-		return res.StatusCode
-	}
+	admin, get := adminCall, sessionStatus
 	// single times one revocation; ok is false when a step before the
 	// timing failed (a 503 while the store is blocked), counted apart.
 	single := func(i int) (took time.Duration, ok bool) {
@@ -1246,4 +1222,18 @@ func adminCall(method, url, body string) (int, []byte) {
 	defer res.Body.Close()
 	out, _ := io.ReadAll(res.Body)
 	return res.StatusCode, out
+}
+
+// sessionStatus answers the status of GET /api/auth/session-v2 on url with
+// the token.
+func sessionStatus(url, tok string) int {
+	req, _ := http.NewRequest("GET", url+"/api/auth/session-v2", nil)
+	req.Header.Set("Cookie", "sid="+tok)
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		log.Fatal(err)
+	}
+	io.Copy(io.Discard, res.Body)
+	res.Body.Close()
+	return res.StatusCode
 }
