@@ -20,6 +20,15 @@ const maxImportBytes = 8 << 20
 
 var errNoSuchUser = sessiond.Errorf(sessiond.CodeNotFound, "no such user")
 
+// failUser answers a user route's error: a missing user is 404 "no such
+// user", anything else as s.fail does.
+func (s *server) failUser(w http.ResponseWriter, r *http.Request, err error) {
+	if errors.Is(err, sessiond.ErrNotFound) {
+		err = errNoSuchUser
+	}
+	s.fail(w, r, err)
+}
+
 // AdminUser is a user as the admin API shows it: every field but the
 // password hash, of which only the presence is told.
 type AdminUser struct {
@@ -79,12 +88,8 @@ func (s *server) handleAdminCreateUser(w http.ResponseWriter, r *http.Request) {
 // handleAdminGetUser: GET /admin/v1/users/{id}, read from the store.
 func (s *server) handleAdminGetUser(w http.ResponseWriter, r *http.Request) {
 	u, err := s.Accounts.User(r.Context(), r.PathValue("id"))
-	if errors.Is(err, sessiond.ErrNotFound) {
-		writeError(w, errNoSuchUser)
-		return
-	}
 	if err != nil {
-		s.fail(w, r, err)
+		s.failUser(w, r, err)
 		return
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"user": NewAdminUser(u)})
@@ -102,12 +107,8 @@ func (s *server) handleAdminPatchUser(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	u, n, err := s.Accounts.PatchUser(r.Context(), r.PathValue("id"), in.UserPatch, in.Version)
-	if errors.Is(err, sessiond.ErrNotFound) {
-		writeError(w, errNoSuchUser)
-		return
-	}
 	if err != nil {
-		s.fail(w, r, err)
+		s.failUser(w, r, err)
 		return
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"user": NewAdminUser(u), "revoked": n})
@@ -117,12 +118,8 @@ func (s *server) handleAdminPatchUser(w http.ResponseWriter, r *http.Request) {
 // every session of the user ends.
 func (s *server) handleAdminDeleteUser(w http.ResponseWriter, r *http.Request) {
 	n, err := s.Accounts.DeleteUser(r.Context(), r.PathValue("id"))
-	if errors.Is(err, sessiond.ErrNotFound) {
-		writeError(w, errNoSuchUser)
-		return
-	}
 	if err != nil {
-		s.fail(w, r, err)
+		s.failUser(w, r, err)
 		return
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"deleted": true, "revoked": n})
