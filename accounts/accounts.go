@@ -191,11 +191,12 @@ type Login struct {
 	Password  string
 	IPAddress string
 	UserAgent string
-	// Presented are the live sessions the client already carried (one,
-	// or several when cookies were planted on a parent domain). They are
-	// revoked once the new one exists: a login never keeps a token it was
-	// given (SEC-06, SEC-33).
-	Presented []*sessiond.Session
+	// Presented, when set, returns the live sessions the client already
+	// carried (one, or several when cookies were planted on a parent
+	// domain). It is called only once the new session exists, so that a
+	// refused or throttled login costs no lookups of them, and they are
+	// revoked: a login never keeps a token it was given (SEC-06, SEC-33).
+	Presented func(context.Context) []*sessiond.Session
 }
 
 // Login checks the credentials and creates a new session. Unknown email,
@@ -251,7 +252,11 @@ func (s *Service) Login(ctx context.Context, in Login) (string, *sessiond.Sessio
 		}
 		return "", nil, nil, err
 	}
-	for _, p := range in.Presented {
+	var presented []*sessiond.Session
+	if in.Presented != nil {
+		presented = in.Presented(context.WithoutCancel(ctx))
+	}
+	for _, p := range presented {
 		if err := s.sessions.Revoke(context.WithoutCancel(ctx), p.ID); err != nil {
 			s.log.Warn("could not revoke a session presented at login", "session_id", p.ID, "err", err)
 		}

@@ -99,16 +99,15 @@ func (s *server) handleLogin(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ctx := r.Context()
-	// Every session the client already holds is ended by the login
-	// (SEC-06), also those planted on a parent domain (SEC-33). Failing
-	// to read them does not stop the login.
-	presented := s.Cookies.Live(ctx, s.Manager, r)
 	token, sess, user, err := s.Accounts.Login(ctx, accounts.Login{
 		Email:     in.Email,
 		Password:  in.Password,
 		IPAddress: clientIP(r, s.TrustedProxies),
 		UserAgent: userAgent(r),
-		Presented: presented,
+		// Every session the client already holds is ended by the login
+		// (SEC-06), also those planted on a parent domain (SEC-33).
+		// Failing to read them does not stop the login.
+		Presented: func(ctx context.Context) []*sessiond.Session { return s.Cookies.Live(ctx, s.Manager, r) },
 	})
 	if s.Metrics != nil {
 		outcome := "success"
