@@ -32,11 +32,13 @@ type cache struct {
 	// longer than any store read can take (StoreTimeout).
 	tombWindow time.Duration
 
-	// lease, when positive, is how long the cache is trusted after
-	// provenAt: the send time of the latest probe that came back through
-	// the change feed (or of the feed's connection). Real time, not the
-	// Manager's clock: it measures the feed, not sessions.
-	lease time.Duration
+	// lease, when positive, is how long the cache is trusted after the
+	// feed was last proven live, which sinceProven reports (the Manager's:
+	// the send time of the latest probe that came back, or the feed's
+	// connection, on the monotonic clock; it measures the feed, not
+	// sessions).
+	lease       time.Duration
+	sinceProven func() time.Duration
 
 	// conceal, when set, is the store's ChangeConcealer: every key below
 	// names a session, user or tenant as the feed does, by a keyed hash
@@ -44,7 +46,6 @@ type cache struct {
 	conceal func(Change) Change
 
 	mu       sync.RWMutex
-	provenAt time.Time
 	epoch    uint64 // incremented by every invalidation
 	flushed  uint64 // epoch of the last flush of everything
 	dropped  map[string]tomb
@@ -164,23 +165,9 @@ func (c *cache) get(h TokenHash, now time.Time) *Session {
 	return e.s
 }
 
-// trusted reports whether the feed was proven live within the lease. The
-// caller holds mu.
+// trusted reports whether the feed was proven live within the lease.
 func (c *cache) trusted() bool {
-	return c.lease <= 0 || time.Since(c.provenAt) < c.lease
-}
-
-// prove records that every change published before sent has reached the
-// cache.
-func (c *cache) prove(sent time.Time) {
-	if c == nil {
-		return
-	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if sent.After(c.provenAt) {
-		c.provenAt = sent
-	}
+	return c.lease <= 0 || c.sinceProven() < c.lease
 }
 
 // snapshot returns the epoch to pass to put for a store read that starts now.
@@ -436,11 +423,6 @@ func (c *cache) setEnabled(on bool) {
 	clear(c.dropped)
 	c.buried.reset()
 	c.enabled = on
-	if on {
-		// The feed was just (re)connected: every change from now on
-		// arrives, and the cache is empty.
-		c.provenAt = time.Now()
-	}
 	clear(c.byHash)
 	clear(c.byID)
 	clear(c.byUser)

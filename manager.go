@@ -217,7 +217,7 @@ func NewManager(store SessionStore, cfg Config) *Manager {
 		if p, ok := store.(FeedProber); ok {
 			m.probes = newProber(p, cfg.FeedLease, cfg.Rand)
 			if m.cache != nil {
-				m.cache.lease = cfg.FeedLease
+				m.cache.lease, m.cache.sinceProven = cfg.FeedLease, m.sinceProven
 			}
 			m.goLoop(ctx, cfg.FeedLease/4, func(ctx context.Context) {
 				// A feed that stopped proving itself may have died
@@ -751,14 +751,15 @@ func (m *Manager) watch(ctx context.Context, w ChangeWatcher) {
 	for ctx.Err() == nil {
 		err := w.WatchChanges(ctx,
 			func() {
-				m.cache.setEnabled(true)
+				// The feed was just (re)connected: every change from
+				// now on arrives, and the cache starts empty.
 				m.proven.Store(int64(time.Since(m.started)))
+				m.cache.setEnabled(true)
 				backoff = 100 * time.Millisecond
 			},
 			func(c Change) {
 				if c.Probe != "" {
 					if sent, ok := m.probes.returned(c.Probe); ok {
-						m.cache.prove(sent)
 						if n := int64(sent.Sub(m.started)); n > m.proven.Load() {
 							m.proven.Store(n)
 						}
