@@ -1,0 +1,87 @@
+package main
+
+import (
+	"bytes"
+	"strings"
+	"testing"
+)
+
+func TestParseFlags(t *testing.T) {
+	o, err := parseFlags([]string{"-duration", "6s", "-rounds", "2", "-postgres", "postgres://x", "-skip-proxy"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o.duration.String() != "6s" || o.rounds != 2 || o.pgURL != "postgres://x" || !o.skipProxy || o.conns != 64 || o.threads != 2 {
+		t.Errorf("parseFlags: %+v", o)
+	}
+	for _, args := range [][]string{
+		{"-rounds", "0"},
+		{"-duration", "0s"},
+		{"-connections", "0"},
+		{"-no-such-flag"},
+		{"stray"},
+	} {
+		if _, err := parseFlags(args); err == nil {
+			t.Errorf("parseFlags(%q): no error", args)
+		}
+	}
+}
+
+func TestRunRefusesBadArguments(t *testing.T) {
+	var out bytes.Buffer
+	for _, args := range [][]string{
+		{"serve-trivial"},           // no address
+		{"serve-proxy", "http://x"}, // no address
+		{"serve-app", "a", "b"},     // one too many
+		{"-rounds", "0"},            // before anything is built
+	} {
+		if err := run(args, &out); err == nil {
+			t.Errorf("run(%q): no error", args)
+		}
+	}
+	if out.Len() != 0 {
+		t.Errorf("a refused run wrote a report: %q", out.String())
+	}
+}
+
+const wrkOutput = `Running 6s test @ http://127.0.0.1:40000/api/auth/session-v2
+  2 threads and 64 connections
+  Thread Stats   Avg      Stdev     Max   +/- Stdev
+    Latency     2.10ms    1.20ms  30.00ms   90.00%
+    Req/Sec    15.20k     1.10k   17.00k    70.00%
+  Latency Distribution
+     50%  845.00us
+     75%    1.90ms
+     90%    3.10ms
+     99%    1.02s
+  181234 requests in 6.00s, 30.10MB read
+  Non-2xx or 3xx responses: 12
+Requests/sec:  30205.67
+Transfer/sec:      5.01MB
+`
+
+func TestParseWrk(t *testing.T) {
+	r := parseWrk(wrkOutput)
+	if r.rps != 30205.67 || r.p50 != 0.845 || r.p99 != 1020 {
+		t.Errorf("parseWrk: %+v", r)
+	}
+	if !strings.Contains(r.errors, "Non-2xx or 3xx responses: 12") {
+		t.Errorf("parseWrk errors: %q", r.errors)
+	}
+}
+
+func TestParseWrkFailsOnGarbage(t *testing.T) {
+	defer func() {
+		if _, ok := recover().(failure); !ok {
+			t.Error("parseWrk of garbage did not fail")
+		}
+	}()
+	parseWrk("connection refused")
+}
+
+func TestMedianOf(t *testing.T) {
+	m := medianOf([]result{{rps: 3, p50: 1, p99: 9}, {rps: 1, p50: 3, p99: 7}, {rps: 2, p50: 2, p99: 8}})
+	if m.rps != 2 || m.p50 != 2 || m.p99 != 8 {
+		t.Errorf("medianOf: %+v", m)
+	}
+}
