@@ -71,49 +71,43 @@ func userUpdateFlags(fs *flag.FlagSet) func(env, config.Config, *flag.FlagSet) e
 		if set["version"] {
 			v = version
 		}
-		a, err := open(e, cfg, false)
-		if err != nil {
-			return err
-		}
-		defer a.Close()
-		u, err := findUser(e, fs, a, *id, *email)
-		if err != nil {
-			return cliError(err)
-		}
-		u, n, err := a.accounts.PatchUser(e.ctx, u.ID, p, v)
-		if err != nil {
-			return cliError(err)
-		}
-		if *asJSON {
-			return printJSON(e, map[string]any{"user": server.NewAdminUser(u), "revoked": n})
-		}
-		fmt.Fprintf(e.stdout, "updated user %s (%s), version %d", u.Email, u.ID, u.Version)
-		if n > 0 {
-			fmt.Fprintf(e.stdout, "; %d sessions revoked", n)
-		}
-		fmt.Fprintln(e.stdout)
-		return nil
+		return withApp(e, cfg, func(a *app) error {
+			u, err := findUser(e, fs, a, *id, *email)
+			if err != nil {
+				return cliError(err)
+			}
+			u, n, err := a.accounts.PatchUser(e.ctx, u.ID, p, v)
+			if err != nil {
+				return cliError(err)
+			}
+			if *asJSON {
+				return printJSON(e, map[string]any{"user": server.NewAdminUser(u), "revoked": n})
+			}
+			fmt.Fprintf(e.stdout, "updated user %s (%s), version %d", u.Email, u.ID, u.Version)
+			if n > 0 {
+				fmt.Fprintf(e.stdout, "; %d sessions revoked", n)
+			}
+			fmt.Fprintln(e.stdout)
+			return nil
+		})
 	}
 }
 
 func userDeleteFlags(fs *flag.FlagSet) func(env, config.Config, *flag.FlagSet) error {
 	id, email := userRef(fs)
 	return func(e env, cfg config.Config, fs *flag.FlagSet) error {
-		a, err := open(e, cfg, false)
-		if err != nil {
-			return err
-		}
-		defer a.Close()
-		u, err := findUser(e, fs, a, *id, *email)
-		if err != nil {
-			return cliError(err)
-		}
-		n, err := a.accounts.DeleteUser(e.ctx, u.ID)
-		if err != nil {
-			return cliError(err)
-		}
-		fmt.Fprintf(e.stdout, "deleted user %s (%s); %d sessions revoked\n", u.Email, u.ID, n)
-		return nil
+		return withApp(e, cfg, func(a *app) error {
+			u, err := findUser(e, fs, a, *id, *email)
+			if err != nil {
+				return cliError(err)
+			}
+			n, err := a.accounts.DeleteUser(e.ctx, u.ID)
+			if err != nil {
+				return cliError(err)
+			}
+			fmt.Fprintf(e.stdout, "deleted user %s (%s); %d sessions revoked\n", u.Email, u.ID, n)
+			return nil
+		})
 	}
 }
 
@@ -136,49 +130,46 @@ func userListFlags(fs *flag.FlagSet) func(env, config.Config, *flag.FlagSet) err
 			}
 			f.After = string(after)
 		}
-		a, err := open(e, cfg, false)
-		if err != nil {
-			return err
-		}
-		defer a.Close()
-		var users []server.AdminUser
-		next := ""
-		for {
-			list, n, err := a.accounts.ListUsers(e.ctx, f)
-			if err != nil {
-				return cliError(err)
+		return withApp(e, cfg, func(a *app) error {
+			var users []server.AdminUser
+			next := ""
+			for {
+				list, n, err := a.accounts.ListUsers(e.ctx, f)
+				if err != nil {
+					return cliError(err)
+				}
+				for _, u := range list {
+					users = append(users, server.NewAdminUser(u))
+				}
+				next = n
+				if !*all || n == "" {
+					break
+				}
+				f.After = n
 			}
-			for _, u := range list {
-				users = append(users, server.NewAdminUser(u))
+			if next != "" {
+				next = base64.RawURLEncoding.EncodeToString([]byte(next))
 			}
-			next = n
-			if !*all || n == "" {
-				break
+			if *asJSON {
+				if users == nil {
+					users = []server.AdminUser{}
+				}
+				return printJSON(e, map[string]any{"users": users, "next_cursor": next})
 			}
-			f.After = n
-		}
-		if next != "" {
-			next = base64.RawURLEncoding.EncodeToString([]byte(next))
-		}
-		if *asJSON {
-			if users == nil {
-				users = []server.AdminUser{}
+			tw := tabwriter.NewWriter(e.stdout, 2, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "ID\tEMAIL\tTENANT\tONBOARDING\tSTEP\tDISABLED\tPASSWORD\tVERSION\tUPDATED")
+			for _, u := range users {
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%t\t%t\t%d\t%s\n", u.ID, u.Email, u.TenantID,
+					onboardingLabel(u.NeedsOnboarding), u.OnboardingStep, u.Disabled, u.HasPassword, u.Version, u.UpdatedAt.Format(time.RFC3339))
 			}
-			return printJSON(e, map[string]any{"users": users, "next_cursor": next})
-		}
-		tw := tabwriter.NewWriter(e.stdout, 2, 4, 2, ' ', 0)
-		fmt.Fprintln(tw, "ID\tEMAIL\tTENANT\tONBOARDING\tSTEP\tDISABLED\tPASSWORD\tVERSION\tUPDATED")
-		for _, u := range users {
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%t\t%t\t%d\t%s\n", u.ID, u.Email, u.TenantID,
-				onboardingLabel(u.NeedsOnboarding), u.OnboardingStep, u.Disabled, u.HasPassword, u.Version, u.UpdatedAt.Format(time.RFC3339))
-		}
-		if err := tw.Flush(); err != nil {
-			return err
-		}
-		if next != "" {
-			fmt.Fprintf(e.stdout, "more: --cursor %s\n", next)
-		}
-		return nil
+			if err := tw.Flush(); err != nil {
+				return err
+			}
+			if next != "" {
+				fmt.Fprintf(e.stdout, "more: --cursor %s\n", next)
+			}
+			return nil
+		})
 	}
 }
 
@@ -207,17 +198,14 @@ func userImportFlags(fs *flag.FlagSet) func(env, config.Config, *flag.FlagSet) e
 		if err != nil {
 			return importError(fs.Arg(0), err)
 		}
-		a, err := open(e, cfg, false)
-		if err != nil {
-			return err
-		}
-		defer a.Close()
-		res, err := a.accounts.Import(e.ctx, recs)
-		if err != nil {
-			return importError(fs.Arg(0), err)
-		}
-		fmt.Fprintf(e.stdout, "imported %d users\n", res.Created)
-		return nil
+		return withApp(e, cfg, func(a *app) error {
+			res, err := a.accounts.Import(e.ctx, recs)
+			if err != nil {
+				return importError(fs.Arg(0), err)
+			}
+			fmt.Fprintf(e.stdout, "imported %d users\n", res.Created)
+			return nil
+		})
 	}
 }
 
