@@ -1,0 +1,427 @@
+package redisstore
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/redis/rueidis"
+
+	"github.com/sessiond/sessiond"
+)
+
+// sessionFields are the hash fields of a session, in the order the scripts
+// receive them.
+func sessionFields(sess *sessiond.Session) []string {
+	data := ""
+	hasData := "0"
+	if sess.Data != nil {
+		data, hasData = string(sess.Data), "1"
+	}
+	return []string{
+		"id", sess.ID, "th", hex.EncodeToString(sess.TokenHash[:]), "u", sess.UserID, "t", sess.TenantID,
+		"ip", sess.IPAddress, "ua", sess.UserAgent, "c", micros(sess.CreatedAt), "la", micros(sess.LastActivity),
+		"e", micros(sess.ExpiresAt), "a", micros(sess.AuthenticatedAt), "d", data, "hd", hasData,
+		"v", strconv.FormatInt(sess.Version, 10), "f", strings.Join(sess.Flags, ","),
+	}
+}
+
+func parseSession(m map[string]string) (*sessiond.Session, error) {
+	if len(m) == 0 {
+		return nil, sessiond.ErrNotFound
+	}
+	s := &sessiond.Session{ID: m["id"], UserID: m["u"], TenantID: m["t"], IPAddress: m["ip"], UserAgent: m["ua"],
+		CreatedAt: fromMicros(m["c"]), LastActivity: fromMicros(m["la"]), ExpiresAt: fromMicros(m["e"]), AuthenticatedAt: fromMicros(m["a"])}
+	h, err := hex.DecodeString(m["th"])
+	if err != nil || len(h) != len(s.TokenHash) {
+		return nil, fmt.Errorf("redisstore: session %s has a bad token hash", s.ID)
+	}
+	copy(s.TokenHash[:], h)
+	if m["hd"] == "1" {
+		s.Data = json.RawMessage(m["d"])
+	}
+	s.Version, _ = strconv.ParseInt(m["v"], 10, 64)
+	if m["f"] != "" {
+		s.Flags = strings.Split(m["f"], ",")
+	}
+	return s, nil
+}
+
+// CreateSession implements sessiond.SessionStore.
+func (s *Store) CreateSession(ctx context.Context, sess *sessiond.Session) error {
+	_, err := s.CreateSessionLimited(ctx, sess, sessiond.Limit{})
+	return err
+}
+
+// CreateSessionLimited implements sessiond.SessionStore in one script.
+func (s *Store) CreateSessionLimited(ctx context.Context, sess *sessiond.Session, lim sessiond.Limit) ([]*sessiond.Session, error) {
+	evict := "0"
+	if lim.Evict {
+		evict = "1"
+	}
+	bp := s.part(sess.UserID)
+	args := append([]string{bp, strconv.Itoa(lim.Max), evict, micros(lim.Now), micros(lim.IdleBefore), s.events}, sessionFields(sess)...)
+	// The evicted sessions are read first (outside the script) only to
+	// report them; the script decides.
+	before := map[string]*sessiond.Session{}
+	if lim.Max > 0 {
+		list, err := s.SessionsByUser(ctx, sess.UserID)
+		if err != nil {
+			return nil, err
+		}
+		for _, old := range list {
+			before[old.ID] = old
+		}
+	}
+	if err := s.claimPointers(ctx, sess, false); err != nil {
+		return nil, err
+	}
+	out, err := createScript.Exec(ctx, s.c, []string{bp}, args).AsStrSlice()
+	if err != nil {
+		// The script may have run all the same (an answer lost on the
+		// way): the pointers stay, and expire with the session.
+		return nil, translate(err)
+	}
+	switch out[0] {
+	case "conflict":
+		s.dropPointers(ctx, sess, false)
+		return nil, sessiond.ErrConflict
+	case "limit":
+		s.dropPointers(ctx, sess, false)
+		return nil, sessiond.ErrLimitReached
+	}
+	var evicted []*sessiond.Session
+	for _, id := range out[1:] {
+		if old := before[id]; old != nil {
+			evicted = append(evicted, old)
+		} else {
+			evicted = append(evicted, &sessiond.Session{ID: id, UserID: sess.UserID})
+		}
+	}
+	return evicted, nil
+}
+
+// SessionByTokenHash implements sessiond.SessionStore.
+func (s *Store) SessionByTokenHash(ctx context.Context, h sessiond.TokenHash) (*sessiond.Session, error) {
+	th := hex.EncodeToString(h[:])
+	key := s.k("h", th) // -> id
+	if s.shards > 1 {
+		key = s.hashPointer(th) // -> user "\n" id
+	}
+	v, err := s.c.Do(ctx, s.c.B().Get().Key(key).Build()).ToString()
+	if err != nil {
+		return nil, translate(err)
+	}
+	bp, id := s.p, v
+	if s.shards > 1 {
+		user, rest, _ := strings.Cut(v, "\n")
+		bp, id = s.part(user), rest
+	}
+	sess, err := s.sessionIn(ctx, bp, id)
+	if err == nil && sess.TokenHash != h {
+		return nil, sessiond.ErrNotFound
+	}
+	return sess, err
+}
+
+// SessionByID implements sessiond.SessionStore.
+func (s *Store) SessionByID(ctx context.Context, id string) (*sessiond.Session, error) {
+	bp, err := s.locate(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	return s.sessionIn(ctx, bp, id)
+}
+
+// sessionIn reads session id from the part bp.
+func (s *Store) sessionIn(ctx context.Context, bp, id string) (*sessiond.Session, error) {
+	m, err := s.c.Do(ctx, s.c.B().Hgetall().Key(bp+"s:"+id).Build()).AsStrMap()
+	if err != nil {
+		return nil, translate(err)
+	}
+	return parseSession(m)
+}
+
+// SessionsByUser implements sessiond.SessionStore: the user's set, then one
+// pipelined HGETALL per member.
+func (s *Store) SessionsByUser(ctx context.Context, userID string) ([]*sessiond.Session, error) {
+	bp := s.part(userID)
+	ids, err := s.c.Do(ctx, s.c.B().Smembers().Key(bp+"u:"+userID).Build()).AsStrSlice()
+	if err != nil {
+		return nil, translate(err)
+	}
+	if len(ids) == 0 {
+		return nil, nil
+	}
+	cmds := make(rueidis.Commands, len(ids))
+	for i, id := range ids {
+		cmds[i] = s.c.B().Hgetall().Key(bp + "s:" + id).Build()
+	}
+	var out []*sessiond.Session
+	for _, r := range s.c.DoMulti(ctx, cmds...) {
+		m, err := r.AsStrMap()
+		if err != nil {
+			return nil, translate(err)
+		}
+		if len(m) == 0 {
+			continue // expired or deleted since the set was read
+		}
+		sess, err := parseSession(m)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, sess)
+	}
+	return out, nil
+}
+
+// TouchSessions implements sessiond.SessionStore.
+func (s *Store) TouchSessions(ctx context.Context, touches []sessiond.Touch) error {
+	if len(touches) == 0 {
+		return nil
+	}
+	parts := make([]string, len(touches))
+	if s.shards == 1 {
+		for i := range parts {
+			parts[i] = s.p
+		}
+	} else {
+		cmds := make(rueidis.Commands, len(touches))
+		for i, t := range touches {
+			cmds[i] = s.c.B().Get().Key(s.idPointer(t.ID)).Build()
+		}
+		for i, r := range s.c.DoMulti(ctx, cmds...) {
+			user, err := r.ToString()
+			switch {
+			case rueidis.IsRedisNil(err):
+				continue // gone: nothing to touch
+			case err != nil:
+				return translate(err)
+			}
+			parts[i] = s.part(user)
+		}
+	}
+	byPart := map[string][]string{}
+	for i, t := range touches {
+		if parts[i] != "" {
+			byPart[parts[i]] = append(byPart[parts[i]], t.ID, micros(t.At))
+		}
+	}
+	execs := make([]rueidis.LuaExec, 0, len(byPart))
+	for bp, pairs := range byPart {
+		execs = append(execs, rueidis.LuaExec{Keys: []string{bp}, Args: append([]string{bp}, pairs...)})
+	}
+	for _, r := range touchScript.ExecMulti(ctx, s.c, execs...) {
+		if err := r.Error(); err != nil {
+			return translate(err)
+		}
+	}
+	return nil
+}
+
+// UpdateSessionData implements sessiond.SessionStore.
+func (s *Store) UpdateSessionData(ctx context.Context, id string, data json.RawMessage, version int64) error {
+	has := "0"
+	if data != nil {
+		has = "1"
+	}
+	bp, err := s.locate(ctx, id)
+	if err != nil {
+		return err
+	}
+	n, err := updateDataScript.Exec(ctx, s.c, []string{bp}, []string{bp, s.events, id, strconv.FormatInt(version, 10), has, string(data)}).ToInt64()
+	return scriptResult(n, err)
+}
+
+// RotateSession implements sessiond.SessionStore.
+func (s *Store) RotateSession(ctx context.Context, oldID string, sess *sessiond.Session) error {
+	bp, err := s.locate(ctx, oldID)
+	if err != nil {
+		return err
+	}
+	if bp != s.part(sess.UserID) {
+		return fmt.Errorf("redisstore: rotating session %s would move it to another user", oldID)
+	}
+	keepID := sess.ID == oldID
+	if err := s.claimPointers(ctx, sess, keepID); err != nil {
+		return err
+	}
+	args := append([]string{bp, s.events, oldID}, sessionFields(sess)...)
+	n, err := rotateScript.Exec(ctx, s.c, []string{bp}, args).ToInt64()
+	if err == nil && n != 1 {
+		// A definite no (old session gone, or a conflict). After an error
+		// the script may have run: the pointers stay and expire.
+		s.dropPointers(ctx, sess, keepID)
+	} else if err == nil && keepID && s.shards > 1 {
+		// The id pointer expires with the old session; rotation keeps the
+		// deadline (SEC-09), but a caller may set another.
+		s.c.Do(ctx, s.c.B().Set().Key(s.idPointer(oldID)).Value(sess.UserID).Xx().PxatMillisecondsTimestamp(sess.ExpiresAt.UnixMilli()+1).Build())
+	}
+	return scriptResult(n, err)
+}
+
+// DeleteSession implements sessiond.SessionStore.
+func (s *Store) DeleteSession(ctx context.Context, id string) error {
+	bp, err := s.locate(ctx, id)
+	if err != nil {
+		return err
+	}
+	n, err := deleteScript.Exec(ctx, s.c, []string{bp}, []string{bp, s.events, sessiond.Change{SessionID: id}.String(), id}).ToInt64()
+	return scriptResult(n, err)
+}
+
+// DeleteUserSessions implements sessiond.SessionStore in one script that
+// publishes the user's change once, when it deleted something.
+func (s *Store) DeleteUserSessions(ctx context.Context, userID, except string) (int, error) {
+	bp := s.part(userID)
+	ids, err := s.c.Do(ctx, s.c.B().Smembers().Key(bp+"u:"+userID).Build()).AsStrSlice()
+	if err != nil {
+		return 0, translate(err)
+	}
+	args := []string{bp, s.events, sessiond.Change{UserID: userID}.String()}
+	for _, id := range ids {
+		if id != except {
+			args = append(args, id)
+		}
+	}
+	if len(args) == 3 {
+		return 0, nil
+	}
+	n, err := deleteScript.Exec(ctx, s.c, []string{bp}, args).ToInt64()
+	return int(n), translate(err)
+}
+
+// DeleteTenantSessions implements sessiond.SessionStore in batches of
+// tenantBatch sessions, each one short atomic script, so that a tenant of
+// any size never blocks Redis for long (a tenant's users may live in every
+// part). The tenant's change is published before the first batch, so that
+// every node drops the tenant's cached sessions at once, and again after
+// the last: a node that read a session between the two, before its batch
+// deleted it, drops it then. The deletion is idempotent and resumable: an
+// error or a deadline leaves the ids not yet deleted in the tenant's set,
+// and calling again finishes the work.
+func (s *Store) DeleteTenantSessions(ctx context.Context, tenantID string) (int, error) {
+	c := sessiond.Change{TenantID: tenantID}
+	if err := s.announce(ctx, c); err != nil {
+		return 0, err
+	}
+	total := 0
+	for _, bp := range s.parts() {
+		for left := int64(1); left > 0; {
+			res, err := tenantScript.Exec(ctx, s.c, []string{bp}, []string{bp, tenantID, strconv.Itoa(tenantBatch)}).AsIntSlice()
+			if err == nil && len(res) != 2 {
+				err = fmt.Errorf("redisstore: tenant batch answered %v", res)
+			}
+			if err != nil {
+				// Announce again what is done so far, even though the
+				// call was cut short: a node that cached one of these
+				// sessions between the first announcement and its batch
+				// must drop it now, not at its cache TTL.
+				s.announce(context.WithoutCancel(ctx), c)
+				return total, translate(err)
+			}
+			total += int(res[0])
+			left = res[1]
+		}
+	}
+	return total, s.announce(ctx, c)
+}
+
+// SetSessionFlags implements sessiond.SessionStore.
+func (s *Store) SetSessionFlags(ctx context.Context, id string, flags []string) error {
+	bp, err := s.locate(ctx, id)
+	if err != nil {
+		return err
+	}
+	n, err := flagsScript.Exec(ctx, s.c, []string{bp}, []string{bp, s.events, id, strings.Join(flags, ",")}).ToInt64()
+	return scriptResult(n, err)
+}
+
+// DeleteExpiredSessions implements sessiond.SessionStore from the two
+// deadline indexes of each part, one part after the other, starting where
+// the last call stopped. Keys past the absolute deadline have already
+// expired by themselves; this also clears their index entries and idle
+// sessions.
+//
+// Only one node purges at a time, as on PostgreSQL: a call runs only
+// while it holds the purge lock ({prefix}:purge, SET NX PX with a token of
+// its own, deleted by a compare-and-delete script, so that a call that
+// outlived its lock never frees another's); a node that does not get it
+// deletes nothing and returns 0. The purge publishes nothing: every node
+// refuses a session past its deadlines by itself (Manager.Validate).
+func (s *Store) DeleteExpiredSessions(ctx context.Context, now, idleBefore time.Time, limit int) (int, error) {
+	token, err := s.lockPurge(ctx)
+	if err != nil || token == "" {
+		return 0, err
+	}
+	defer unlockScript.Exec(context.WithoutCancel(ctx), s.c, []string{s.k("purge")}, []string{token})
+	parts := s.parts()
+	start := int(s.purgeAt.Load()) % len(parts)
+	total := 0
+	for i := range parts {
+		n, err := s.deleteExpiredIn(ctx, parts[(start+i)%len(parts)], now, idleBefore, limit-total)
+		total += n
+		if err != nil {
+			return total, err
+		}
+		if total >= limit {
+			s.purgeAt.Store(uint32((start + i) % len(parts)))
+			break
+		}
+	}
+	return total, nil
+}
+
+// purgeLockTTL bounds how long a purge call holds the lock if its node
+// dies holding it. A call is bounded by the Manager's StoreTimeout, far
+// shorter.
+const purgeLockTTL = 30 * time.Second
+
+// lockPurge takes the purge lock and returns its token, or "" when
+// another node holds it.
+func (s *Store) lockPurge(ctx context.Context) (string, error) {
+	var b [16]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return "", err
+	}
+	token := hex.EncodeToString(b[:])
+	err := s.c.Do(ctx, s.c.B().Set().Key(s.k("purge")).Value(token).Nx().Px(purgeLockTTL).Build()).Error()
+	if rueidis.IsRedisNil(err) {
+		return "", nil
+	}
+	if err != nil {
+		return "", translate(err)
+	}
+	return token, nil
+}
+
+func (s *Store) deleteExpiredIn(ctx context.Context, bp string, now, idleBefore time.Time, limit int) (int, error) {
+	seen := map[string]bool{}
+	var ids []string
+	for _, q := range []struct{ key, max string }{{bp + "exp", micros(now)}, {bp + "idle", micros(idleBefore)}} {
+		got, err := s.c.Do(ctx, s.c.B().Zrangebyscore().Key(q.key).Min("-inf").Max(q.max).Limit(0, int64(limit)).Build()).AsStrSlice()
+		if err != nil {
+			return 0, translate(err)
+		}
+		for _, id := range got {
+			if !seen[id] && len(ids) < limit {
+				seen[id] = true
+				ids = append(ids, id)
+			}
+		}
+	}
+	if len(ids) == 0 {
+		return 0, nil
+	}
+	// Counted as purged whether or not Redis had expired the keys
+	// already: the index entries are the work.
+	if _, err := deleteScript.Exec(ctx, s.c, []string{bp}, append([]string{bp, s.events, ""}, ids...)).ToInt64(); err != nil {
+		return 0, translate(err)
+	}
+	return len(ids), nil
+}
