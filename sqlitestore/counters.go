@@ -1,0 +1,63 @@
+package sqlitestore
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"time"
+
+	"github.com/sessiond/sessiond"
+)
+
+// IncrementCounter implements sessiond.CounterStore.
+func (s *Store) IncrementCounter(ctx context.Context, key string, now time.Time, ttl time.Duration) (int64, error) {
+	var n int64
+	err := s.w.QueryRowContext(ctx, `INSERT INTO counters (key, count, last_at, expires_at) VALUES (?, 1, ?, ?)
+		ON CONFLICT (key) DO UPDATE SET
+			count = CASE WHEN counters.expires_at <= excluded.last_at THEN 1 ELSE counters.count + 1 END,
+			last_at = excluded.last_at, expires_at = excluded.expires_at
+		RETURNING count`, key, micros(now), micros(now.Add(ttl))).Scan(&n)
+	return n, translate(err)
+}
+
+// ReserveCounter implements sessiond.CounterStore in one statement: the
+// upsert's WHERE refuses an update while the back-off runs.
+func (s *Store) ReserveCounter(ctx context.Context, key string, now time.Time, ttl time.Duration, b sessiond.Backoff) (bool, error) {
+	var n int64
+	err := s.w.QueryRowContext(ctx, `INSERT INTO counters (key, count, last_at, expires_at) VALUES (?1, 1, ?2, ?3)
+		ON CONFLICT (key) DO UPDATE SET
+			count = CASE WHEN counters.expires_at <= excluded.last_at THEN 1 ELSE counters.count + 1 END,
+			last_at = excluded.last_at, expires_at = excluded.expires_at
+		WHERE counters.expires_at <= excluded.last_at OR counters.count < ?4
+			OR counters.last_at + MIN(?5 << MIN(counters.count - ?4, ?6), ?7) <= excluded.last_at
+		RETURNING count`, key, micros(now), micros(now.Add(ttl)), b.Free, b.Base.Microseconds(), b.Doublings(), b.Max.Microseconds()).Scan(&n)
+	if errors.Is(err, sql.ErrNoRows) {
+		return false, nil
+	}
+	return err == nil, translate(err)
+}
+
+// ReleaseCounter implements sessiond.CounterStore.
+func (s *Store) ReleaseCounter(ctx context.Context, key string) error {
+	_, err := s.w.ExecContext(ctx, `UPDATE counters SET count = count - 1 WHERE key = ? AND count > 0`, key)
+	return translate(err)
+}
+
+// Counter implements sessiond.CounterStore.
+func (s *Store) Counter(ctx context.Context, key string, now time.Time) (int64, time.Time, error) {
+	var n, last int64
+	err := s.r.QueryRowContext(ctx, `SELECT count, last_at FROM counters WHERE key = ? AND expires_at > ?`, key, micros(now)).Scan(&n, &last)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, time.Time{}, nil
+	}
+	if err != nil {
+		return 0, time.Time{}, translate(err)
+	}
+	return n, fromMicros(last), nil
+}
+
+// ResetCounter implements sessiond.CounterStore.
+func (s *Store) ResetCounter(ctx context.Context, key string) error {
+	_, err := s.w.ExecContext(ctx, `DELETE FROM counters WHERE key = ?`, key)
+	return translate(err)
+}

@@ -1,0 +1,27 @@
+package sqlitestore
+
+import (
+	"context"
+	"database/sql"
+	"time"
+)
+
+// SeenDevice implements sessiond.DeviceStore.
+func (s *Store) SeenDevice(ctx context.Context, userID, fingerprint string, at time.Time) (bool, error) {
+	var isNew bool
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `INSERT INTO devices (user_id, fingerprint, first_seen, last_seen) VALUES (?, ?, ?, ?)
+			ON CONFLICT (user_id, fingerprint) DO NOTHING`, userID, fingerprint, micros(at), micros(at))
+		if err != nil {
+			return err
+		}
+		if n, _ := res.RowsAffected(); n == 1 {
+			isNew = true
+			return nil
+		}
+		_, err = tx.ExecContext(ctx, `UPDATE devices SET last_seen = max(last_seen, ?) WHERE user_id = ? AND fingerprint = ?`,
+			micros(at), userID, fingerprint)
+		return err
+	})
+	return isNew, err
+}

@@ -1,0 +1,323 @@
+package sqlitestore
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/sessiond/sessiond"
+)
+
+const sessionColumns = `id, token_hash, user_id, tenant_id, ip_address, user_agent,
+	created_at, last_activity, expires_at, authenticated_at, data, version, flags`
+
+// CreateSession implements sessiond.SessionStore.
+func (s *Store) CreateSession(ctx context.Context, sess *sessiond.Session) error {
+	_, err := s.w.ExecContext(ctx, `INSERT INTO sessions (`+sessionColumns+`)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, sessionArgs(sess)...)
+	return translate(err)
+}
+
+func sessionArgs(sess *sessiond.Session) []any {
+	var data any
+	if sess.Data != nil {
+		data = []byte(sess.Data)
+	}
+	return []any{sess.ID, sess.TokenHash[:], sess.UserID, sess.TenantID, sess.IPAddress, sess.UserAgent,
+		micros(sess.CreatedAt), micros(sess.LastActivity), micros(sess.ExpiresAt), micros(sess.AuthenticatedAt),
+		data, sess.Version, strings.Join(sess.Flags, ",")}
+}
+
+// SessionByTokenHash implements sessiond.SessionStore.
+func (s *Store) SessionByTokenHash(ctx context.Context, h sessiond.TokenHash) (*sessiond.Session, error) {
+	return scanSession(s.bySessionHash.QueryRowContext(ctx, h[:]))
+}
+
+// SessionByID implements sessiond.SessionStore.
+func (s *Store) SessionByID(ctx context.Context, id string) (*sessiond.Session, error) {
+	return scanSession(s.bySessionID.QueryRowContext(ctx, id))
+}
+
+// SessionsByUser implements sessiond.SessionStore with the user_id index.
+func (s *Store) SessionsByUser(ctx context.Context, userID string) ([]*sessiond.Session, error) {
+	rows, err := s.byUser.QueryContext(ctx, userID)
+	if err != nil {
+		return nil, translate(err)
+	}
+	defer rows.Close()
+	var out []*sessiond.Session
+	for rows.Next() {
+		sess, err := scanSession(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, sess)
+	}
+	return out, translate(rows.Err())
+}
+
+// TouchSessions implements sessiond.SessionStore in one transaction.
+func (s *Store) TouchSessions(ctx context.Context, touches []sessiond.Touch) error {
+	return s.tx(ctx, func(tx *sql.Tx) error {
+		stmt, err := tx.PrepareContext(ctx, `UPDATE sessions SET last_activity = ? WHERE id = ? AND last_activity < ?`)
+		if err != nil {
+			return err
+		}
+		defer stmt.Close()
+		for _, t := range touches {
+			at := micros(t.At)
+			if _, err := stmt.ExecContext(ctx, at, t.ID, at); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// UpdateSessionData implements sessiond.SessionStore.
+func (s *Store) UpdateSessionData(ctx context.Context, id string, data json.RawMessage, version int64) error {
+	return s.tx(ctx, func(tx *sql.Tx) error {
+		var d any
+		if data != nil {
+			d = []byte(data)
+		}
+		res, err := tx.ExecContext(ctx, `UPDATE sessions SET data = ?, version = version + 1 WHERE id = ? AND version = ?`, d, id, version)
+		if err != nil {
+			return err
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			var exists int
+			err := tx.QueryRowContext(ctx, `SELECT count(*) FROM sessions WHERE id = ?`, id).Scan(&exists)
+			switch {
+			case err != nil:
+				return err
+			case exists == 0:
+				return sessiond.ErrNotFound
+			default:
+				return sessiond.ErrConflict
+			}
+		}
+		return logChange(ctx, tx, sessiond.Change{SessionID: id})
+	})
+}
+
+// RotateSession implements sessiond.SessionStore.
+func (s *Store) RotateSession(ctx context.Context, oldID string, sess *sessiond.Session) error {
+	return s.tx(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `DELETE FROM sessions WHERE id = ?`, oldID)
+		if err != nil {
+			return err
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return sessiond.ErrNotFound
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO sessions (`+sessionColumns+`)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, sessionArgs(sess)...); err != nil {
+			return err
+		}
+		return logChange(ctx, tx, sessiond.Change{SessionID: oldID})
+	})
+}
+
+// DeleteSession implements sessiond.SessionStore.
+func (s *Store) DeleteSession(ctx context.Context, id string) error {
+	return s.tx(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `DELETE FROM sessions WHERE id = ?`, id)
+		if err != nil {
+			return err
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return sessiond.ErrNotFound
+		}
+		return logChange(ctx, tx, sessiond.Change{SessionID: id})
+	})
+}
+
+// DeleteUserSessions implements sessiond.SessionStore.
+func (s *Store) DeleteUserSessions(ctx context.Context, userID, except string) (int, error) {
+	var n int64
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `DELETE FROM sessions WHERE user_id = ? AND id <> ?`, userID, except)
+		if err != nil {
+			return err
+		}
+		n, _ = res.RowsAffected()
+		if n == 0 {
+			return nil
+		}
+		return logChange(ctx, tx, sessiond.Change{UserID: userID})
+	})
+	return int(n), err
+}
+
+// CreateSessionLimited implements sessiond.SessionStore. The transaction
+// takes SQLite's write lock at BEGIN (IMMEDIATE), so concurrent calls for one
+// user are serialized and the count cannot be raced.
+func (s *Store) CreateSessionLimited(ctx context.Context, sess *sessiond.Session, lim sessiond.Limit) ([]*sessiond.Session, error) {
+	var evicted []*sessiond.Session
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		evicted = nil
+		if lim.Max > 0 {
+			rows, err := tx.QueryContext(ctx, `SELECT `+sessionColumns+` FROM sessions
+				WHERE user_id = ? AND expires_at > ? AND last_activity > ?
+				ORDER BY last_activity, id`, sess.UserID, micros(lim.Now), micros(lim.IdleBefore))
+			if err != nil {
+				return err
+			}
+			var live []*sessiond.Session
+			for rows.Next() {
+				ls, err := scanSession(rows)
+				if err != nil {
+					rows.Close()
+					return err
+				}
+				live = append(live, ls)
+			}
+			rows.Close()
+			if err := rows.Err(); err != nil {
+				return err
+			}
+			if over := len(live) - lim.Max + 1; over > 0 {
+				if !lim.Evict {
+					return sessiond.ErrLimitReached
+				}
+				for _, old := range live[:over] {
+					if _, err := tx.ExecContext(ctx, `DELETE FROM sessions WHERE id = ?`, old.ID); err != nil {
+						return err
+					}
+					if err := logChange(ctx, tx, sessiond.Change{SessionID: old.ID}); err != nil {
+						return err
+					}
+					evicted = append(evicted, old)
+				}
+			}
+		}
+		_, err := tx.ExecContext(ctx, `INSERT INTO sessions (`+sessionColumns+`)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, sessionArgs(sess)...)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return evicted, nil
+}
+
+// SetSessionFlags implements sessiond.SessionStore.
+func (s *Store) SetSessionFlags(ctx context.Context, id string, flags []string) error {
+	return s.tx(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `UPDATE sessions SET flags = ? WHERE id = ?`, strings.Join(flags, ","), id)
+		if err != nil {
+			return err
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return sessiond.ErrNotFound
+		}
+		return logChange(ctx, tx, sessiond.Change{SessionID: id})
+	})
+}
+
+// DeleteTenantSessions implements sessiond.SessionStore.
+func (s *Store) DeleteTenantSessions(ctx context.Context, tenantID string) (int, error) {
+	var n int64
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `DELETE FROM sessions WHERE tenant_id = ?`, tenantID)
+		if err != nil {
+			return err
+		}
+		if n, _ = res.RowsAffected(); n == 0 {
+			return nil
+		}
+		return logChange(ctx, tx, sessiond.Change{TenantID: tenantID})
+	})
+	return int(n), err
+}
+
+// DeleteExpiredSessions implements sessiond.SessionStore. It also deletes
+// expired counters and migration records and trims the change feed, each
+// in batches of limit rows, every batch its own short transaction, so
+// that a large backlog never holds the write lock for long (#9.18).
+func (s *Store) DeleteExpiredSessions(ctx context.Context, now, idleBefore time.Time, limit int) (int, error) {
+	var n int64
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		// Each branch is an index scan that stops after limit rows; a
+		// plain UNION or OR would first collect every expired row, for
+		// every batch.
+		res, err := tx.ExecContext(ctx, `DELETE FROM sessions WHERE id IN (
+			SELECT id FROM (SELECT id FROM sessions WHERE expires_at <= ?1 ORDER BY expires_at LIMIT ?3)
+			UNION ALL
+			SELECT id FROM (SELECT id FROM sessions WHERE last_activity <= ?2 ORDER BY last_activity LIMIT ?3)
+			LIMIT ?3)`, micros(now), micros(idleBefore), limit)
+		if err != nil {
+			return err
+		}
+		n, _ = res.RowsAffected()
+		return nil
+	})
+	if err != nil {
+		return int(n), err
+	}
+	for _, q := range []struct {
+		sql   string
+		since int64
+	}{
+		{`DELETE FROM counters WHERE rowid IN (SELECT rowid FROM counters WHERE expires_at <= ?1 LIMIT ?2)`, micros(now)},
+		{`DELETE FROM legacy_migrations WHERE rowid IN (SELECT rowid FROM legacy_migrations WHERE expires_at <= ?1 LIMIT ?2)`, micros(now)},
+		{`DELETE FROM changes WHERE seq IN (SELECT seq FROM changes WHERE at < ?1 ORDER BY at LIMIT ?2)`, micros(now.Add(-s.opts.ChangeRetention))},
+	} {
+		if err := s.deleteBatches(ctx, q.sql, q.since, limit); err != nil {
+			return int(n), err
+		}
+	}
+	return int(n), nil
+}
+
+// maxSideBatches bounds the batches of one side table that one purge call
+// deletes: a backlog shrinks by up to this many batches a minute, and the
+// writer is free between batches.
+const maxSideBatches = 200
+
+// deleteBatches runs a batched DELETE (?1 the cutoff, ?2 the batch size)
+// until a batch deletes fewer than limit rows, maxSideBatches have run or
+// ctx ends.
+func (s *Store) deleteBatches(ctx context.Context, query string, cutoff int64, limit int) error {
+	for range maxSideBatches {
+		res, err := s.w.ExecContext(ctx, query, cutoff, limit)
+		if err != nil {
+			return translate(err)
+		}
+		if n, _ := res.RowsAffected(); n < int64(limit) {
+			return nil
+		}
+	}
+	return nil
+}
+
+func scanSession(row scanner) (*sessiond.Session, error) {
+	var (
+		sess                             sessiond.Session
+		hash, data                       []byte
+		created, last, expires, authedAt int64
+		flags                            string
+	)
+	err := row.Scan(&sess.ID, &hash, &sess.UserID, &sess.TenantID, &sess.IPAddress, &sess.UserAgent,
+		&created, &last, &expires, &authedAt, &data, &sess.Version, &flags)
+	if err != nil {
+		return nil, translate(err)
+	}
+	if len(hash) != len(sess.TokenHash) {
+		return nil, fmt.Errorf("sqlitestore: session %s has a token hash of %d bytes", sess.ID, len(hash))
+	}
+	copy(sess.TokenHash[:], hash)
+	sess.CreatedAt, sess.LastActivity = fromMicros(created), fromMicros(last)
+	sess.ExpiresAt, sess.AuthenticatedAt = fromMicros(expires), fromMicros(authedAt)
+	if data != nil {
+		sess.Data = json.RawMessage(data)
+	}
+	if flags != "" {
+		sess.Flags = strings.Split(flags, ",")
+	}
+	return &sess, nil
+}
