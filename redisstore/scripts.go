@@ -290,3 +290,19 @@ redis.call('HSET', KEYS[1], 'st', ARGV[1], 'sealed', ARGV[2], 'sh', ARGV[3], 'e'
 redis.call('PEXPIREAT', KEYS[1], ARGV[5])
 return 1
 `)
+
+// sessionUserScript reads, in one call, the session that the token hash
+// key KEYS[1] leads to and that session's user (one shard only: the hash
+// key, the session and the user are all under {p}): ARGV = prefix. It
+// returns {} when there is no session, else {session fields, user fields}
+// as HGETALL lists them; the user's list is empty when there is no user.
+var sessionUserScript = rueidis.NewLuaScript(`
+local p = ARGV[1]
+local id = redis.call('GET', KEYS[1])
+if not id then return {} end
+local s = redis.call('HGETALL', p .. 's:' .. id)
+if #s == 0 then return {} end
+local u = ''
+for i = 1, #s, 2 do if s[i] == 'u' then u = s[i+1] end end
+return {s, redis.call('HGETALL', p .. 'user:' .. u)}
+`)

@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -127,6 +128,88 @@ func (s *Store) SessionByTokenHash(ctx context.Context, h sessiond.TokenHash) (*
 		return nil, sessiond.ErrNotFound
 	}
 	return sess, err
+}
+
+// SessionAndUserByTokenHash implements sessiond.SessionUserReader: the
+// session under h and its user (nil when there is none). With one shard it
+// is one script, one round trip; with Shards > 1 the session and the user
+// live under different hash tags (on a Cluster, different slots that no
+// script may span), so it is the token's pointer, then the session and the
+// user in one pipelined round trip: two in all.
+func (s *Store) SessionAndUserByTokenHash(ctx context.Context, h sessiond.TokenHash) (*sessiond.Session, *sessiond.User, error) {
+	th := hex.EncodeToString(h[:])
+	if s.shards > 1 {
+		return s.sessionAndUserSharded(ctx, h, th)
+	}
+	res, err := sessionUserScript.Exec(ctx, s.c, []string{s.k("h", th)}, []string{s.p}).ToArray()
+	if err != nil {
+		return nil, nil, translate(err)
+	}
+	if len(res) != 2 {
+		return nil, nil, sessiond.ErrNotFound
+	}
+	sm, err := res[0].AsStrMap()
+	if err != nil {
+		return nil, nil, translate(err)
+	}
+	um, err := res[1].AsStrMap()
+	if err != nil {
+		return nil, nil, translate(err)
+	}
+	return sessionAndUser(h, sm, um)
+}
+
+// sessionAndUserSharded is SessionAndUserByTokenHash with Shards > 1.
+func (s *Store) sessionAndUserSharded(ctx context.Context, h sessiond.TokenHash, th string) (*sessiond.Session, *sessiond.User, error) {
+	v, err := s.c.Do(ctx, s.c.B().Get().Key(s.hashPointer(th)).Build()).ToString()
+	if err != nil {
+		return nil, nil, translate(err)
+	}
+	user, id, _ := strings.Cut(v, "\n")
+	res := s.c.DoMulti(ctx,
+		s.c.B().Hgetall().Key(s.part(user)+"s:"+id).Build(),
+		s.c.B().Hgetall().Key(s.k("user", user)).Build())
+	sm, err := res[0].AsStrMap()
+	if err != nil {
+		return nil, nil, translate(err)
+	}
+	um, err := res[1].AsStrMap()
+	if err != nil {
+		return nil, nil, translate(err)
+	}
+	sess, u, err := sessionAndUser(h, sm, um)
+	if err != nil {
+		return nil, nil, err
+	}
+	if sess.UserID != user {
+		// Not written by this store (a session sits in its user's part),
+		// but should it happen, the user is read again by the session's
+		// own user id.
+		u, err = s.UserByID(ctx, sess.UserID)
+		switch {
+		case errors.Is(err, sessiond.ErrNotFound):
+			u = nil
+		case err != nil:
+			return nil, nil, err
+		}
+	}
+	return sess, u, nil
+}
+
+// sessionAndUser parses what SessionAndUserByTokenHash read: a session
+// whose token hash is not h is none.
+func sessionAndUser(h sessiond.TokenHash, sm, um map[string]string) (*sessiond.Session, *sessiond.User, error) {
+	sess, err := parseSession(sm)
+	if err != nil {
+		return nil, nil, err
+	}
+	if sess.TokenHash != h {
+		return nil, nil, sessiond.ErrNotFound
+	}
+	if len(um) == 0 {
+		return sess, nil, nil
+	}
+	return sess, userFromMap(um), nil
 }
 
 // SessionByID implements sessiond.SessionStore.
