@@ -118,6 +118,7 @@ func (b *bench) nodes(name, store, peerStore string, rounds, revocations int) {
 		fmt.Fprintf(b.out, "| %s | %.0f | %.2f | %.2f | %.2f× |\n", t.name, m.rps, m.p50, m.p99, m.rps/base.rps)
 	}
 	fmt.Fprintln(b.out)
+	b.printRoundTrips(name, store, token)
 
 	// Revocation propagation: a session cached on node A is revoked on
 	// node B; time until A answers 401.
