@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -39,6 +40,55 @@ func (s *Store) CreateSession(ctx context.Context, sess *sessiond.Session) error
 // SessionByTokenHash implements sessiond.SessionStore.
 func (s *Store) SessionByTokenHash(ctx context.Context, h sessiond.TokenHash) (*sessiond.Session, error) {
 	return scanSession(s.pool.QueryRow(ctx, `SELECT `+sessionColumns+` FROM sessions WHERE token_hash = $1`, h[:]))
+}
+
+// SessionAndUserByTokenHash implements sessiond.SessionUserReader: one
+// statement, the session and (LEFT JOIN) its user, so that a validation
+// that misses the cache costs one round trip. pgx prepares and caches the
+// statement on each connection.
+func (s *Store) SessionAndUserByTokenHash(ctx context.Context, h sessiond.TokenHash) (*sessiond.Session, *sessiond.User, error) {
+	var (
+		sr      sessionRow
+		ur      userRow
+		hasUser bool
+	)
+	dest := append(append(sr.dest(), &hasUser), ur.dest()...)
+	if err := s.pool.QueryRow(ctx, sessionAndUserByHash, h[:]).Scan(dest...); err != nil {
+		return nil, nil, translate(err)
+	}
+	sess, err := sr.session()
+	if err != nil || !hasUser {
+		return sess, nil, err
+	}
+	return sess, ur.user(), nil
+}
+
+// sessionAndUserByHash selects sessionColumns, whether the session's user
+// exists, then userColumns (their zero values when it does not: NULL would
+// not scan).
+var sessionAndUserByHash = `SELECT ` + qualify("s", sessionColumns, nil) + `, u.id IS NOT NULL, ` +
+	qualify("u", userColumns, map[string]string{"needs_onboarding": "false", "disabled": "false",
+		"created_at": "'epoch'", "updated_at": "'epoch'", "version": "0", "": "''"}) + `
+	FROM sessions s LEFT JOIN users u ON u.id = s.user_id WHERE s.token_hash = $1`
+
+// qualify prefixes each column of the comma-separated list with table.
+// With zeros, each becomes COALESCE(table.column, zero), zero the value
+// zeros gives the column or else zeros[""].
+func qualify(table, columns string, zeros map[string]string) string {
+	var out []string
+	for _, c := range strings.Split(columns, ",") {
+		c = strings.TrimSpace(c)
+		q := table + "." + c
+		if zeros != nil {
+			zero, ok := zeros[c]
+			if !ok {
+				zero = zeros[""]
+			}
+			q = "COALESCE(" + q + ", " + zero + ")"
+		}
+		out = append(out, q)
+	}
+	return strings.Join(out, ", ")
 }
 
 // SessionByID implements sessiond.SessionStore.
@@ -267,28 +317,39 @@ func (s *Store) DeleteExpiredSessions(ctx context.Context, now, idleBefore time.
 }
 
 func scanSession(row pgx.Row) (*sessiond.Session, error) {
-	var (
-		sess  sessiond.Session
-		hash  []byte
-		data  []byte
-		flags []string
-	)
-	err := row.Scan(&sess.ID, &hash, &sess.UserID, &sess.TenantID, &sess.IPAddress, &sess.UserAgent,
-		&sess.CreatedAt, &sess.LastActivity, &sess.ExpiresAt, &sess.AuthenticatedAt, &data, &sess.Version, &flags)
-	if err != nil {
+	var r sessionRow
+	if err := row.Scan(r.dest()...); err != nil {
 		return nil, translate(err)
 	}
-	if len(hash) != len(sess.TokenHash) {
-		return nil, fmt.Errorf("pgstore: session %s has a token hash of %d bytes", sess.ID, len(hash))
+	return r.session()
+}
+
+// sessionRow receives the columns of sessionColumns.
+type sessionRow struct {
+	sess  sessiond.Session
+	hash  []byte
+	data  []byte
+	flags []string
+}
+
+func (r *sessionRow) dest() []any {
+	return []any{&r.sess.ID, &r.hash, &r.sess.UserID, &r.sess.TenantID, &r.sess.IPAddress, &r.sess.UserAgent,
+		&r.sess.CreatedAt, &r.sess.LastActivity, &r.sess.ExpiresAt, &r.sess.AuthenticatedAt, &r.data, &r.sess.Version, &r.flags}
+}
+
+func (r *sessionRow) session() (*sessiond.Session, error) {
+	sess := &r.sess
+	if len(r.hash) != len(sess.TokenHash) {
+		return nil, fmt.Errorf("pgstore: session %s has a token hash of %d bytes", sess.ID, len(r.hash))
 	}
-	copy(sess.TokenHash[:], hash)
+	copy(sess.TokenHash[:], r.hash)
 	sess.CreatedAt, sess.LastActivity = sess.CreatedAt.UTC(), sess.LastActivity.UTC()
 	sess.ExpiresAt, sess.AuthenticatedAt = sess.ExpiresAt.UTC(), sess.AuthenticatedAt.UTC()
-	if data != nil {
-		sess.Data = json.RawMessage(data)
+	if r.data != nil {
+		sess.Data = json.RawMessage(r.data)
 	}
-	if len(flags) > 0 {
-		sess.Flags = flags
+	if len(r.flags) > 0 {
+		sess.Flags = r.flags
 	}
-	return &sess, nil
+	return sess, nil
 }

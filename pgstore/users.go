@@ -103,18 +103,30 @@ func (s *Store) ListUsers(ctx context.Context, f sessiond.UserFilter) ([]*sessio
 }
 
 func scanUser(row pgx.Row) (*sessiond.User, error) {
-	var (
-		u     sessiond.User
-		attrs string
-	)
-	err := row.Scan(&u.ID, &u.Email, &u.EmailKey, &u.PasswordHash, &u.TenantID, &u.NeedsOnboarding,
-		&u.OnboardingStep, &u.Disabled, &attrs, &u.CreatedAt, &u.UpdatedAt, &u.Version)
-	if err != nil {
+	var r userRow
+	if err := row.Scan(r.dest()...); err != nil {
 		return nil, translate(err)
 	}
-	u.Attributes = json.RawMessage(attrs)
+	return r.user(), nil
+}
+
+// userRow receives the columns of userColumns.
+type userRow struct {
+	u     sessiond.User
+	attrs string
+}
+
+func (r *userRow) dest() []any {
+	u := &r.u
+	return []any{&u.ID, &u.Email, &u.EmailKey, &u.PasswordHash, &u.TenantID, &u.NeedsOnboarding,
+		&u.OnboardingStep, &u.Disabled, &r.attrs, &u.CreatedAt, &u.UpdatedAt, &u.Version}
+}
+
+func (r *userRow) user() *sessiond.User {
+	u := &r.u
+	u.Attributes = json.RawMessage(r.attrs)
 	u.CreatedAt, u.UpdatedAt = u.CreatedAt.UTC(), u.UpdatedAt.UTC()
-	return &u, nil
+	return u
 }
 
 // attributes is the stored form of a user's attributes: {} for none.

@@ -36,6 +36,54 @@ func (s *Store) SessionByTokenHash(ctx context.Context, h sessiond.TokenHash) (*
 	return scanSession(s.bySessionHash.QueryRowContext(ctx, h[:]))
 }
 
+// SessionAndUserByTokenHash implements sessiond.SessionUserReader: one
+// prepared statement, the session and (LEFT JOIN) its user, read from one
+// snapshot.
+func (s *Store) SessionAndUserByTokenHash(ctx context.Context, h sessiond.TokenHash) (*sessiond.Session, *sessiond.User, error) {
+	var (
+		sr      sessionRow
+		ur      userRow
+		hasUser bool
+	)
+	dest := append(append(sr.dest(), &hasUser), ur.dest()...)
+	if err := s.sessionAndUserByHash.QueryRowContext(ctx, h[:]).Scan(dest...); err != nil {
+		return nil, nil, translate(err)
+	}
+	sess, err := sr.session()
+	if err != nil || !hasUser {
+		return sess, nil, err
+	}
+	return sess, ur.user(), nil
+}
+
+// sessionAndUserByHash selects sessionColumns, whether the session's user
+// exists, then userColumns (their zero values when it does not: NULL would
+// not scan).
+var sessionAndUserByHash = `SELECT ` + qualify("s", sessionColumns, nil) + `, u.id IS NOT NULL, ` +
+	qualify("u", userColumns, map[string]string{"needs_onboarding": "0", "disabled": "0",
+		"created_at": "0", "updated_at": "0", "version": "0", "": "''"}) + `
+	FROM sessions s LEFT JOIN users u ON u.id = s.user_id WHERE s.token_hash = ?`
+
+// qualify prefixes each column of the comma-separated list with table.
+// With zeros, each becomes COALESCE(table.column, zero), zero the value
+// zeros gives the column or else zeros[""].
+func qualify(table, columns string, zeros map[string]string) string {
+	var out []string
+	for _, c := range strings.Split(columns, ",") {
+		c = strings.TrimSpace(c)
+		q := table + "." + c
+		if zeros != nil {
+			zero, ok := zeros[c]
+			if !ok {
+				zero = zeros[""]
+			}
+			q = "COALESCE(" + q + ", " + zero + ")"
+		}
+		out = append(out, q)
+	}
+	return strings.Join(out, ", ")
+}
+
 // SessionByID implements sessiond.SessionStore.
 func (s *Store) SessionByID(ctx context.Context, id string) (*sessiond.Session, error) {
 	return scanSession(s.bySessionID.QueryRowContext(ctx, id))
@@ -296,28 +344,39 @@ func (s *Store) deleteBatches(ctx context.Context, query string, cutoff int64, l
 }
 
 func scanSession(row scanner) (*sessiond.Session, error) {
-	var (
-		sess                             sessiond.Session
-		hash, data                       []byte
-		created, last, expires, authedAt int64
-		flags                            string
-	)
-	err := row.Scan(&sess.ID, &hash, &sess.UserID, &sess.TenantID, &sess.IPAddress, &sess.UserAgent,
-		&created, &last, &expires, &authedAt, &data, &sess.Version, &flags)
-	if err != nil {
+	var r sessionRow
+	if err := row.Scan(r.dest()...); err != nil {
 		return nil, translate(err)
 	}
-	if len(hash) != len(sess.TokenHash) {
-		return nil, fmt.Errorf("sqlitestore: session %s has a token hash of %d bytes", sess.ID, len(hash))
+	return r.session()
+}
+
+// sessionRow receives the columns of sessionColumns.
+type sessionRow struct {
+	sess                             sessiond.Session
+	hash, data                       []byte
+	created, last, expires, authedAt int64
+	flags                            string
+}
+
+func (r *sessionRow) dest() []any {
+	return []any{&r.sess.ID, &r.hash, &r.sess.UserID, &r.sess.TenantID, &r.sess.IPAddress, &r.sess.UserAgent,
+		&r.created, &r.last, &r.expires, &r.authedAt, &r.data, &r.sess.Version, &r.flags}
+}
+
+func (r *sessionRow) session() (*sessiond.Session, error) {
+	sess := &r.sess
+	if len(r.hash) != len(sess.TokenHash) {
+		return nil, fmt.Errorf("sqlitestore: session %s has a token hash of %d bytes", sess.ID, len(r.hash))
 	}
-	copy(sess.TokenHash[:], hash)
-	sess.CreatedAt, sess.LastActivity = fromMicros(created), fromMicros(last)
-	sess.ExpiresAt, sess.AuthenticatedAt = fromMicros(expires), fromMicros(authedAt)
-	if data != nil {
-		sess.Data = json.RawMessage(data)
+	copy(sess.TokenHash[:], r.hash)
+	sess.CreatedAt, sess.LastActivity = fromMicros(r.created), fromMicros(r.last)
+	sess.ExpiresAt, sess.AuthenticatedAt = fromMicros(r.expires), fromMicros(r.authedAt)
+	if r.data != nil {
+		sess.Data = json.RawMessage(r.data)
 	}
-	if flags != "" {
-		sess.Flags = strings.Split(flags, ",")
+	if r.flags != "" {
+		sess.Flags = strings.Split(r.flags, ",")
 	}
-	return &sess, nil
+	return sess, nil
 }

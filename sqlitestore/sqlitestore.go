@@ -50,7 +50,7 @@ type Store struct {
 
 	// Hot reads are prepared once: SQLite's parser costs more than the
 	// indexed lookup itself.
-	bySessionHash, bySessionID, byUser, userByID, userByEmail *sql.Stmt
+	bySessionHash, bySessionID, byUser, userByID, userByEmail, sessionAndUserByHash *sql.Stmt
 }
 
 // Open opens (creating if needed) the database at path and applies the
@@ -131,6 +131,7 @@ func (s *Store) prepare(ctx context.Context) error {
 		{&s.byUser, `SELECT ` + sessionColumns + ` FROM sessions WHERE user_id = ?`},
 		{&s.userByID, `SELECT ` + userColumns + ` FROM users WHERE id = ?`},
 		{&s.userByEmail, `SELECT ` + userColumns + ` FROM users WHERE email_key = ?`},
+		{&s.sessionAndUserByHash, sessionAndUserByHash},
 	} {
 		stmt, err := s.r.PrepareContext(ctx, p.query)
 		if err != nil {
@@ -144,7 +145,7 @@ func (s *Store) prepare(ctx context.Context) error {
 // Close closes both connection pools. It is safe after a failed Open.
 func (s *Store) Close() error {
 	var errs []error
-	for _, stmt := range []*sql.Stmt{s.bySessionHash, s.bySessionID, s.byUser, s.userByID, s.userByEmail} {
+	for _, stmt := range []*sql.Stmt{s.bySessionHash, s.bySessionID, s.byUser, s.userByID, s.userByEmail, s.sessionAndUserByHash} {
 		if stmt != nil {
 			errs = append(errs, stmt.Close())
 		}

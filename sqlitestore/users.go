@@ -104,19 +104,31 @@ func (s *Store) ListUsers(ctx context.Context, f sessiond.UserFilter) ([]*sessio
 }
 
 func scanUser(row scanner) (*sessiond.User, error) {
-	var (
-		u                sessiond.User
-		attrs            string
-		created, updated int64
-	)
-	err := row.Scan(&u.ID, &u.Email, &u.EmailKey, &u.PasswordHash, &u.TenantID, &u.NeedsOnboarding,
-		&u.OnboardingStep, &u.Disabled, &attrs, &created, &updated, &u.Version)
-	if err != nil {
+	var r userRow
+	if err := row.Scan(r.dest()...); err != nil {
 		return nil, translate(err)
 	}
-	u.Attributes = json.RawMessage(attrs)
-	u.CreatedAt, u.UpdatedAt = fromMicros(created), fromMicros(updated)
-	return &u, nil
+	return r.user(), nil
+}
+
+// userRow receives the columns of userColumns.
+type userRow struct {
+	u                sessiond.User
+	attrs            string
+	created, updated int64
+}
+
+func (r *userRow) dest() []any {
+	u := &r.u
+	return []any{&u.ID, &u.Email, &u.EmailKey, &u.PasswordHash, &u.TenantID, &u.NeedsOnboarding,
+		&u.OnboardingStep, &u.Disabled, &r.attrs, &r.created, &r.updated, &u.Version}
+}
+
+func (r *userRow) user() *sessiond.User {
+	u := &r.u
+	u.Attributes = json.RawMessage(r.attrs)
+	u.CreatedAt, u.UpdatedAt = fromMicros(r.created), fromMicros(r.updated)
+	return u
 }
 
 // attributes is the stored form of a user's attributes: {} for none.
