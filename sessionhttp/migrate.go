@@ -1,17 +1,9 @@
 package sessionhttp
 
 import (
-	"bytes"
 	"cmp"
 	"context"
-	"crypto/aes"
-	"crypto/cipher"
-	"crypto/rand"
-	"crypto/sha256"
-	"encoding/json"
 	"errors"
-	"fmt"
-	"io"
 	"log/slog"
 	"net/http"
 	"slices"
@@ -20,174 +12,7 @@ import (
 	"time"
 
 	"github.com/sessiond/sessiond"
-	"github.com/sessiond/sessiond/internal/redact"
 )
-
-// LegacyUser is what an old backend says about a valid legacy session.
-type LegacyUser struct {
-	UserID          string
-	Email           string
-	TenantID        string
-	NeedsOnboarding bool
-	OnboardingStep  string
-	// ExpiresAt, when set, is when the legacy session would have ended:
-	// the new session never outlives it (SEC-25).
-	ExpiresAt time.Time
-}
-
-// ErrLegacyInvalid is what a LegacyValidator returns for a legacy session
-// the old backend rejects.
-var ErrLegacyInvalid = errors.New("legacy session is not valid")
-
-// LegacyValidator checks legacy cookies with the old backend.
-type LegacyValidator interface {
-	// ValidateLegacy returns the user of a valid legacy session,
-	// ErrLegacyInvalid for an invalid one, and any other error when it
-	// cannot tell (the backend is down, slow or answers nonsense).
-	ValidateLegacy(ctx context.Context, cookies []*http.Cookie) (*LegacyUser, error)
-}
-
-// LegacyValidatorFunc adapts a function, for Go applications that can check
-// their old sessions in process.
-type LegacyValidatorFunc func(ctx context.Context, cookies []*http.Cookie) (*LegacyUser, error)
-
-// ValidateLegacy calls f.
-func (f LegacyValidatorFunc) ValidateLegacy(ctx context.Context, c []*http.Cookie) (*LegacyUser, error) {
-	return f(ctx, c)
-}
-
-// HTTPValidator asks the old backend: GET URL with the legacy cookies, and
-// nothing else of the request, in a Cookie header. 200 with
-// {"user_id", "email", "tenant_id", "needs_onboarding", "onboarding_step",
-// "expires_at"} is a valid session; 401 or 403 an invalid one; anything else
-// (a redirect included), a body over MaxBody or no answer within Timeout is
-// an error.
-type HTTPValidator struct {
-	URL     string
-	Timeout time.Duration // default 3s
-	MaxBody int64         // default 64 KiB
-	Client  *http.Client  // default: one that follows no redirects
-}
-
-// ValidateLegacy implements LegacyValidator.
-func (v *HTTPValidator) ValidateLegacy(ctx context.Context, cookies []*http.Cookie) (*LegacyUser, error) {
-	timeout, maxBody := v.Timeout, v.MaxBody
-	if timeout <= 0 {
-		timeout = 3 * time.Second
-	}
-	if maxBody <= 0 {
-		maxBody = 64 << 10
-	}
-	client := v.Client
-	if client == nil {
-		client = &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
-	}
-	ctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, v.URL, nil)
-	if err != nil {
-		return nil, err
-	}
-	parts := make([]string, 0, len(cookies))
-	for _, c := range cookies {
-		parts = append(parts, c.Name+"="+c.Value)
-	}
-	req.Header.Set("Cookie", strings.Join(parts, "; "))
-	req.Header.Set("Accept", "application/json")
-	res, err := client.Do(req)
-	if err != nil {
-		// The client's error names the URL, which may carry a secret.
-		return nil, fmt.Errorf("legacy backend: %w", redact.Error(err))
-	}
-	defer res.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(res.Body, maxBody+1))
-	if err != nil {
-		return nil, fmt.Errorf("legacy backend: reading the answer: %w", err)
-	}
-	switch {
-	case res.StatusCode == http.StatusUnauthorized || res.StatusCode == http.StatusForbidden:
-		return nil, ErrLegacyInvalid
-	case res.StatusCode != http.StatusOK:
-		return nil, fmt.Errorf("legacy backend answered %d", res.StatusCode)
-	case int64(len(body)) > maxBody:
-		return nil, fmt.Errorf("legacy backend answered more than %d bytes", maxBody)
-	}
-	var in struct {
-		UserID          json.RawMessage `json:"user_id"`
-		Email           string          `json:"email"`
-		TenantID        json.RawMessage `json:"tenant_id"`
-		NeedsOnboarding bool            `json:"needs_onboarding"`
-		OnboardingStep  json.RawMessage `json:"onboarding_step"`
-		ExpiresAt       *time.Time      `json:"expires_at"`
-	}
-	if err := json.Unmarshal(body, &in); err != nil {
-		return nil, fmt.Errorf("legacy backend answered something that is not the expected JSON: %v", err)
-	}
-	u := &LegacyUser{Email: in.Email, NeedsOnboarding: in.NeedsOnboarding,
-		UserID: scalar(in.UserID), TenantID: scalar(in.TenantID), OnboardingStep: scalar(in.OnboardingStep)}
-	if in.ExpiresAt != nil {
-		u.ExpiresAt = *in.ExpiresAt
-	}
-	if u.UserID == "" {
-		return nil, errors.New("legacy backend answered without a user_id")
-	}
-	// Identity values end up in headers and logs: the backend's are
-	// refused where they enter when they hold control characters or are
-	// oversized (SEC-24).
-	for _, c := range []struct{ field, v string }{
-		{"user_id", u.UserID}, {"tenant_id", u.TenantID}, {"email", u.Email}, {"onboarding_step", u.OnboardingStep},
-	} {
-		if err := sessiond.CheckIdentity(c.field, c.v, sessiond.MaxIDLength); err != nil {
-			return nil, fmt.Errorf("legacy backend answered an unusable %s: %w", c.field, err)
-		}
-	}
-	if !u.ExpiresAt.IsZero() && !u.ExpiresAt.After(time.Now()) {
-		// The old backend vouches for a session that has ended.
-		return nil, ErrLegacyInvalid
-	}
-	return u, nil
-}
-
-// scalar returns a JSON string's or number's text, "" for anything else.
-func scalar(raw json.RawMessage) string {
-	var s string
-	if json.Unmarshal(raw, &s) == nil {
-		return s
-	}
-	var n json.Number
-	if json.Unmarshal(raw, &n) == nil {
-		return n.String()
-	}
-	return ""
-}
-
-// Outcome is how one migration attempt ended, as logged and counted.
-type Outcome string
-
-// Migration outcomes.
-const (
-	OutcomeMigrated     Outcome = "migrated"
-	OutcomeDeduplicated Outcome = "deduplicated"
-	OutcomeInvalid      Outcome = "invalid"
-	OutcomeBackendError Outcome = "backend_error"
-	OutcomeReplay       Outcome = "replay_refused"
-	OutcomeStoreError   Outcome = "store_error"
-	OutcomeThrottled    Outcome = "throttled"
-)
-
-// Migrated reports whether the attempt produced a session (a new one, or
-// the one a parallel request made): the caller sets its cookie.
-func (o Outcome) Migrated() bool { return o == OutcomeMigrated || o == OutcomeDeduplicated }
-
-// Refused reports whether the legacy credential will never migrate
-// (invalid, ended, or a replay): its cookies are expired and the request
-// goes on without a session.
-func (o Outcome) Refused() bool { return o == OutcomeInvalid || o == OutcomeReplay }
-
-// Unknown reports whether the attempt could not tell (the old backend or
-// the store failed, or the address is throttled): the legacy cookies are
-// kept, so that a later attempt can still migrate them.
-func (o Outcome) Unknown() bool { return !o.Migrated() && !o.Refused() }
 
 // Migrator moves users from legacy cookies to one session cookie without
 // logging them out (SEC-25): it validates the legacy cookies with the old
@@ -276,13 +101,6 @@ func (m *Migrator) legacy(r *http.Request) []*http.Cookie {
 // migration is on.
 func (m *Migrator) HasLegacy(r *http.Request) bool {
 	return m.Enabled.Load() && len(m.legacy(r)) > 0
-}
-
-// Result is the outcome of one migration attempt.
-type Result struct {
-	Outcome Outcome
-	Token   string
-	Session *sessiond.Session
 }
 
 // Migrate runs the migration for the request's legacy cookies. With a
@@ -412,52 +230,6 @@ func (m *Migrator) migrate(ctx context.Context, r *http.Request) Result {
 	return Result{Outcome: OutcomeMigrated, Token: token, Session: sess}
 }
 
-// drop removes the pending claims of keys: the attempt ended without an
-// answer, and a later one may ask again.
-func (m *Migrator) drop(ctx context.Context, keys []sessiond.TokenHash) {
-	for _, key := range keys {
-		m.Store.DeleteMigration(context.WithoutCancel(ctx), key)
-	}
-}
-
-// credentials returns what identifies the request's legacy credential for
-// the replay guard, one entry per value. With CredentialNames it is each
-// value of the first of those names the request carries, in their order:
-// a thief who adds another credential cookie (junk the old backend
-// ignores) or changes a state cookie presents the same credential, and a
-// request with several values under that name (a host-only cookie and a
-// stale one on the parent domain, or a thief's junk copy) is recorded
-// under each, so that none of them migrates twice. Without
-// CredentialNames, every legacy cookie together is one credential.
-func (m *Migrator) credentials(cookies []*http.Cookie) [][]byte {
-	if len(m.CredentialNames) == 0 {
-		var all bytes.Buffer
-		for _, c := range cookies {
-			all.WriteString(c.Name + "=" + c.Value + "\n")
-		}
-		if all.Len() == 0 {
-			return nil
-		}
-		return [][]byte{all.Bytes()}
-	}
-	for _, name := range m.CredentialNames {
-		var out [][]byte
-		last := ""
-		for _, c := range cookies { // sorted by name, then value
-			// The same value twice (host-only and on the parent domain)
-			// is one credential.
-			if c.Name == name && (len(out) == 0 || c.Value != last) {
-				out = append(out, []byte(name+"="+c.Value+"\n"))
-				last = c.Value
-			}
-		}
-		if len(out) > 0 {
-			return out
-		}
-	}
-	return nil
-}
-
 // reserveAttempt takes one of the client address's attempts, atomically
 // in the shared store. release gives it back. ok is false when the address
 // is waiting out its back-off. A store error lets the attempt through: the
@@ -487,53 +259,6 @@ func (m *Migrator) reserveAttempt(ctx context.Context, r *http.Request, now time
 			m.logger().Warn("migration attempt not given back", "err", err)
 		}
 	}, true
-}
-
-// follow handles a legacy credential that another request claimed: wait
-// for a pending claim, then share its session, or refuse a replay.
-func (m *Migrator) follow(ctx context.Context, r *http.Request, rec *sessiond.Migration, seal sessiond.TokenHash) Result {
-	deadline := time.Now().Add(5 * time.Second)
-	for rec.State == sessiond.MigrationPending {
-		if time.Now().After(deadline) {
-			return Result{Outcome: OutcomeBackendError}
-		}
-		select {
-		case <-ctx.Done():
-			return Result{Outcome: OutcomeBackendError}
-		case <-time.After(20 * time.Millisecond):
-		}
-		var err error
-		rec, err = m.Store.MigrationByKey(ctx, rec.Key)
-		if errors.Is(err, sessiond.ErrNotFound) {
-			// The claimant gave up (the backend failed): go on unmigrated.
-			return Result{Outcome: OutcomeBackendError}
-		}
-		if err != nil {
-			return Result{Outcome: OutcomeStoreError}
-		}
-	}
-	switch {
-	case rec.State == sessiond.MigrationInvalid:
-		return Result{Outcome: OutcomeInvalid}
-	case m.now().After(rec.ShareUntil):
-		return Result{Outcome: OutcomeReplay}
-	}
-	token, err := openToken(seal, rec.Sealed)
-	if err != nil {
-		return Result{Outcome: OutcomeReplay}
-	}
-	sess, err := m.Sessions.Manager.ValidateClient(ctx, token, m.client(r))
-	if errors.Is(err, sessiond.ErrUnauthenticated) {
-		return Result{Outcome: OutcomeReplay}
-	}
-	if err != nil {
-		return Result{Outcome: OutcomeStoreError}
-	}
-	return Result{Outcome: OutcomeDeduplicated, Token: token, Session: sess}
-}
-
-func (m *Migrator) finish(ctx context.Context, rec *sessiond.Migration) error {
-	return m.Store.FinishMigration(context.WithoutCancel(ctx), rec)
 }
 
 func (m *Migrator) client(r *http.Request) sessiond.Client {
@@ -569,120 +294,4 @@ func (m *Migrator) logger() *slog.Logger {
 		return m.Log
 	}
 	return slog.Default()
-}
-
-// ExpireLegacy adds Set-Cookie headers that expire every legacy cookie,
-// host-only and, when configured, on the parent domain.
-func (m *Migrator) ExpireLegacy(w http.ResponseWriter) {
-	for _, name := range m.CookieNames {
-		w.Header().Add("Set-Cookie", name+"=; Path=/; Max-Age=0; Expires=Thu, 01 Jan 1970 00:00:00 GMT")
-		if m.CookieDomain != "" {
-			w.Header().Add("Set-Cookie", name+"=; Path=/; Domain="+m.CookieDomain+"; Max-Age=0; Expires=Thu, 01 Jan 1970 00:00:00 GMT")
-		}
-	}
-}
-
-// Middleware migrates requests that carry legacy cookies and no valid
-// session: on success the browser is sent back to the same URL with the new
-// cookie (303 for GET and HEAD; 307 for other methods, so that the body is
-// sent again). An invalid legacy session has its cookies expired and the
-// request goes on unauthenticated; a backend failure leaves everything as it
-// was. A request with a valid session keeps it, and its legacy cookies are
-// expired.
-func (m *Migrator) Middleware(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if !m.HasLegacy(r) {
-			next.ServeHTTP(w, r)
-			return
-		}
-		if _, _, err := m.Sessions.Cookies.Session(r.Context(), m.Sessions.Manager, r, sessiond.Client{}); err == nil {
-			m.ExpireLegacy(w)
-			next.ServeHTTP(w, r)
-			return
-		}
-		res := m.Migrate(r.Context(), r)
-		m.Finish(w, res)
-		if res.Outcome.Migrated() {
-			// Back to where the request was going, but only ever a local
-			// path: a request target such as "//evil.example/x" would
-			// otherwise become a redirect off the site.
-			back, ok := SafeRedirect(r.URL.RequestURI(), nil)
-			if !ok {
-				back = "/"
-			}
-			http.Redirect(w, r, back, BackStatus(r.Method))
-			return
-		}
-		next.ServeHTTP(w, r)
-	})
-}
-
-// Finish writes the cookies an outcome asks for: a migrated one expires the
-// legacy cookies and sets the session cookie, a refused one expires the
-// legacy cookies, an unknown one leaves them. It is the one place that
-// turns an outcome into cookies, for the middleware and for the server's
-// endpoints alike.
-func (m *Migrator) Finish(w http.ResponseWriter, res Result) {
-	switch {
-	case res.Outcome.Migrated():
-		m.ExpireLegacy(w)
-		m.Sessions.Cookies.Set(w, res.Token, res.Session.ExpiresAt, m.now())
-	case res.Outcome.Refused():
-		m.ExpireLegacy(w)
-	}
-}
-
-// BackStatus is the status of the redirect that sends a migrated request
-// back to where it was going: 303 for GET and HEAD, 307 for other methods,
-// so that the browser sends the body again.
-func BackStatus(method string) int {
-	if method != "" && method != http.MethodGet && method != http.MethodHead {
-		return http.StatusTemporaryRedirect
-	}
-	return http.StatusSeeOther
-}
-
-func derive(label string, secret []byte) sessiond.TokenHash {
-	h := sha256.New()
-	h.Write([]byte(label))
-	h.Write([]byte{0})
-	h.Write(secret)
-	var out sessiond.TokenHash
-	copy(out[:], h.Sum(nil))
-	return out
-}
-
-func sealToken(key sessiond.TokenHash, token string) ([]byte, error) {
-	block, err := aes.NewCipher(key[:])
-	if err != nil {
-		return nil, err
-	}
-	gcm, err := cipher.NewGCM(block)
-	if err != nil {
-		return nil, err
-	}
-	nonce := make([]byte, gcm.NonceSize())
-	if _, err := rand.Read(nonce); err != nil {
-		return nil, err
-	}
-	return gcm.Seal(nonce, nonce, []byte(token), nil), nil
-}
-
-func openToken(key sessiond.TokenHash, sealed []byte) (string, error) {
-	block, err := aes.NewCipher(key[:])
-	if err != nil {
-		return "", err
-	}
-	gcm, err := cipher.NewGCM(block)
-	if err != nil {
-		return "", err
-	}
-	if len(sealed) < gcm.NonceSize() {
-		return "", errors.New("sealed token too short")
-	}
-	plain, err := gcm.Open(nil, sealed[:gcm.NonceSize()], sealed[gcm.NonceSize():], nil)
-	if err != nil {
-		return "", err
-	}
-	return string(plain), nil
 }

@@ -1,0 +1,78 @@
+package sessionhttp
+
+import (
+	"net/http"
+
+	"github.com/sessiond/sessiond"
+)
+
+// ExpireLegacy adds Set-Cookie headers that expire every legacy cookie,
+// host-only and, when configured, on the parent domain.
+func (m *Migrator) ExpireLegacy(w http.ResponseWriter) {
+	for _, name := range m.CookieNames {
+		w.Header().Add("Set-Cookie", name+"=; Path=/; Max-Age=0; Expires=Thu, 01 Jan 1970 00:00:00 GMT")
+		if m.CookieDomain != "" {
+			w.Header().Add("Set-Cookie", name+"=; Path=/; Domain="+m.CookieDomain+"; Max-Age=0; Expires=Thu, 01 Jan 1970 00:00:00 GMT")
+		}
+	}
+}
+
+// Middleware migrates requests that carry legacy cookies and no valid
+// session: on success the browser is sent back to the same URL with the new
+// cookie (303 for GET and HEAD; 307 for other methods, so that the body is
+// sent again). An invalid legacy session has its cookies expired and the
+// request goes on unauthenticated; a backend failure leaves everything as it
+// was. A request with a valid session keeps it, and its legacy cookies are
+// expired.
+func (m *Migrator) Middleware(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !m.HasLegacy(r) {
+			next.ServeHTTP(w, r)
+			return
+		}
+		if _, _, err := m.Sessions.Cookies.Session(r.Context(), m.Sessions.Manager, r, sessiond.Client{}); err == nil {
+			m.ExpireLegacy(w)
+			next.ServeHTTP(w, r)
+			return
+		}
+		res := m.Migrate(r.Context(), r)
+		m.Finish(w, res)
+		if res.Outcome.Migrated() {
+			// Back to where the request was going, but only ever a local
+			// path: a request target such as "//evil.example/x" would
+			// otherwise become a redirect off the site.
+			back, ok := SafeRedirect(r.URL.RequestURI(), nil)
+			if !ok {
+				back = "/"
+			}
+			http.Redirect(w, r, back, BackStatus(r.Method))
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// Finish writes the cookies an outcome asks for: a migrated one expires the
+// legacy cookies and sets the session cookie, a refused one expires the
+// legacy cookies, an unknown one leaves them. It is the one place that
+// turns an outcome into cookies, for the middleware and for the server's
+// endpoints alike.
+func (m *Migrator) Finish(w http.ResponseWriter, res Result) {
+	switch {
+	case res.Outcome.Migrated():
+		m.ExpireLegacy(w)
+		m.Sessions.Cookies.Set(w, res.Token, res.Session.ExpiresAt, m.now())
+	case res.Outcome.Refused():
+		m.ExpireLegacy(w)
+	}
+}
+
+// BackStatus is the status of the redirect that sends a migrated request
+// back to where it was going: 303 for GET and HEAD, 307 for other methods,
+// so that the browser sends the body again.
+func BackStatus(method string) int {
+	if method != "" && method != http.MethodGet && method != http.MethodHead {
+		return http.StatusTemporaryRedirect
+	}
+	return http.StatusSeeOther
+}
