@@ -2,145 +2,13 @@ package sessiond
 
 import (
 	"context"
-	"crypto/rand"
 	"encoding/json"
 	"errors"
-	"io"
 	"log/slog"
 	"sync"
 	"sync/atomic"
 	"time"
 )
-
-// Config holds the Manager's policy. The zero value of each field means its
-// default; the sessiond server sets them from flags and environment variables
-// (named on each field).
-type Config struct {
-	// Lifetime is the absolute lifetime of a session, counted from login and
-	// never extended by activity. Default 24h (SESSIOND_LIFETIME).
-	Lifetime time.Duration
-	// IdleTimeout ends a session that saw no request for this long.
-	// Default 2h (SESSIOND_IDLE_TIMEOUT).
-	IdleTimeout time.Duration
-	// TouchInterval is how stale a session's recorded last activity may
-	// get before a request records it again. Writes happen off the
-	// request path, batched every FlushInterval. Default 1m
-	// (SESSIOND_TOUCH_INTERVAL).
-	TouchInterval time.Duration
-	// FlushInterval is how often pending touches are written. Default 1s.
-	FlushInterval time.Duration
-
-	// CacheSize bounds the number of sessions kept in memory. Default
-	// 100000; negative turns the cache off (SESSIOND_CACHE_SIZE, where 0
-	// means off).
-	CacheSize int
-	// CacheTTL bounds how long a cached session is trusted without asking
-	// the store. Default 10s (SESSIOND_CACHE_TTL). Revocations reach the
-	// cache sooner: at once for this process's own, and through the
-	// store's ChangeWatcher for other processes'.
-	CacheTTL time.Duration
-
-	// FeedLease bounds how long a cached answer may miss a change made by
-	// another process when the store's change feed dies without this node
-	// noticing (a restarted Redis, a cut connection): on a store that is a
-	// FeedProber, the Manager sends a probe through the feed every
-	// FeedLease/4 and answers from its cache only while a probe sent less
-	// than FeedLease ago has come back. It is the propagation bound of
-	// revocations to other nodes. Default DefaultFeedLease.
-	FeedLease time.Duration
-
-	// StoreTimeout bounds every store call; a store that does not answer
-	// in time is ErrUnavailable. Default 5s.
-	StoreTimeout time.Duration
-
-	// MaxDataSize bounds the encoded size of a session's Data. Default
-	// 8 KiB.
-	MaxDataSize int
-
-	// MaxSessionsPerUser caps each user's live sessions; 0 (the default)
-	// means no cap and 1 is single-session mode
-	// (SESSIOND_MAX_SESSIONS_PER_USER). At the cap the least recently
-	// active session is ended to make room (the default,
-	// SESSIOND_AT_LIMIT=evict), or, with RefuseAtLimit, a new login is
-	// refused with ErrLimitReached (SESSIOND_AT_LIMIT=refuse).
-	MaxSessionsPerUser int
-	RefuseAtLimit      bool
-
-	// ReauthWindow is how recent the last password check must be for
-	// sensitive actions (revoke others, password change). Default 10m
-	// (SESSIOND_REAUTH_WINDOW).
-	ReauthWindow time.Duration
-
-	// Anomaly is what happens when a session is presented with another
-	// browser family or from another network than at login: AnomalyFlag
-	// (the default: record a flag and an event), AnomalyReauth (also
-	// require re-authentication before the next state-changing request)
-	// or AnomalyRevoke (end the session). SESSIOND_ANOMALY_ACTION.
-	Anomaly AnomalyAction
-	// IPv4Prefix and IPv6Prefix are the prefix lengths under which two
-	// addresses count as one network. Defaults 24 and 48.
-	IPv4Prefix, IPv6Prefix int
-
-	// EventRetention is how long audit events are kept. Default 2160h
-	// (90 days, SESSIOND_EVENT_RETENTION).
-	EventRetention time.Duration
-	// OnEvent, when set, receives every audit event after it is logged and
-	// stored. It must not block (the webhook sender queues).
-	OnEvent func(Event)
-
-	// PurgeInterval is how often expired sessions are deleted in the
-	// background; PurgeBatch is how many one statement deletes. Defaults
-	// 1m and 500. A negative PurgeInterval turns the background purge off.
-	PurgeInterval time.Duration
-	PurgeBatch    int
-
-	// Now is the clock. Default time.Now.
-	Now func() time.Time
-	// Rand is the source of tokens and ids. Default crypto/rand.Reader.
-	Rand io.Reader
-	// Logger receives structured events. Default slog.Default().
-	Logger *slog.Logger
-}
-
-// DefaultFeedLease is the default Config.FeedLease: a revocation made on one
-// node is honoured by every other node's cache within this bound, even when
-// the change feed dies without a node noticing.
-const DefaultFeedLease = time.Second
-
-func (c *Config) setDefaults() {
-	setDefault(&c.Lifetime, 24*time.Hour)
-	setDefault(&c.IdleTimeout, 2*time.Hour)
-	setDefault(&c.TouchInterval, time.Minute)
-	setDefault(&c.FlushInterval, time.Second)
-	setDefault(&c.CacheSize, 100_000)
-	setDefault(&c.CacheTTL, 10*time.Second)
-	setDefault(&c.StoreTimeout, 5*time.Second)
-	setDefault(&c.FeedLease, DefaultFeedLease)
-	setDefault(&c.MaxDataSize, 8<<10)
-	setDefault(&c.PurgeInterval, time.Minute)
-	setDefault(&c.PurgeBatch, 500)
-	setDefault(&c.ReauthWindow, 10*time.Minute)
-	setDefault(&c.Anomaly, AnomalyFlag)
-	setDefault(&c.IPv4Prefix, 24)
-	setDefault(&c.IPv6Prefix, 48)
-	setDefault(&c.EventRetention, 90*24*time.Hour)
-	if c.Now == nil {
-		c.Now = time.Now
-	}
-	if c.Rand == nil {
-		c.Rand = rand.Reader
-	}
-	if c.Logger == nil {
-		c.Logger = slog.Default()
-	}
-}
-
-func setDefault[T comparable](p *T, v T) {
-	var zero T
-	if *p == zero {
-		*p = v
-	}
-}
 
 // Manager is the session engine: it creates, validates, touches, rotates,
 // revokes, lists and purges sessions on a SessionStore, with an optional
@@ -170,11 +38,6 @@ type Manager struct {
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 	closed sync.Once
-}
-
-type pendingTouch struct {
-	hash TokenHash
-	at   time.Time
 }
 
 // NewManager returns a Manager on store and starts its background work:
@@ -387,59 +250,6 @@ func (m *Manager) ValidateClient(ctx context.Context, token string, c Client) (*
 	return s, nil
 }
 
-// pendingActivity returns the latest known activity of s, counting touches
-// not yet written.
-func (m *Manager) pendingActivity(s *Session) time.Time {
-	m.touchMu.Lock()
-	p, ok := m.pending[s.ID]
-	m.touchMu.Unlock()
-	if ok && p.hash == s.TokenHash && p.at.After(s.LastActivity) {
-		return p.at
-	}
-	return s.LastActivity
-}
-
-// touch queues now as s's last activity and returns the updated copy, also
-// placed in the cache so that the next requests skip this path.
-func (m *Manager) touch(s *Session, now time.Time) *Session {
-	m.touchMu.Lock()
-	at := now.UTC().Truncate(time.Microsecond)
-	m.pending[s.ID] = pendingTouch{hash: s.TokenHash, at: at}
-	m.touchMu.Unlock()
-	c := s.clone()
-	c.LastActivity = at
-	m.cache.replace(c)
-	return c
-}
-
-// flushTouches writes the queued touches in batches.
-func (m *Manager) flushTouches(ctx context.Context) error {
-	m.touchMu.Lock()
-	if len(m.pending) == 0 {
-		m.touchMu.Unlock()
-		return nil
-	}
-	batch := make([]Touch, 0, len(m.pending))
-	for id, p := range m.pending {
-		batch = append(batch, Touch{ID: id, At: p.at})
-	}
-	clear(m.pending)
-	m.touchMu.Unlock()
-
-	const chunk = 500
-	for i := 0; i < len(batch); i += chunk {
-		part := batch[i:min(i+chunk, len(batch))]
-		if err := m.store.TouchSessions(ctx, part); err != nil {
-			// Losing a touch only makes idle expiry a little early; it
-			// is logged, not retried, so a store outage cannot grow
-			// this queue without bound.
-			m.log.Warn("touch flush failed", "sessions", len(batch)-i, "err", err)
-			return m.storeErr("touch sessions", err)
-		}
-	}
-	return nil
-}
-
 // Lookup returns the session with the public id, live or not, straight from
 // the store. It is for administration; requests authenticate with Validate.
 func (m *Manager) Lookup(ctx context.Context, id string) (*Session, error) {
@@ -556,12 +366,6 @@ func (m *Manager) RevokeUser(ctx context.Context, userID, except string) (int, e
 		return n, m.storeErr("delete user sessions", err)
 	}
 	return n, nil
-}
-
-func (m *Manager) dropTouch(id string) {
-	m.touchMu.Lock()
-	delete(m.pending, id)
-	m.touchMu.Unlock()
 }
 
 // Logout revokes the session of token, if it has one. A token that is
@@ -698,40 +502,6 @@ func (m *Manager) Ping(ctx context.Context) error {
 	return nil
 }
 
-// User returns the user with the id from this node's cache, or calls load
-// and caches what it returns. The cache follows the same rules as for
-// sessions: bounded, CacheTTL at most, dropped on InvalidateUser and on any
-// change reported by the store's change feed. Errors from load are returned
-// as they are.
-func (m *Manager) User(ctx context.Context, id string, load func(context.Context, string) (*User, error)) (*User, error) {
-	now := m.cfg.Now()
-	if u := m.cache.getUser(id, now); u != nil {
-		return u, nil
-	}
-	epoch := m.cache.snapshot()
-	ctx, cancel := m.StoreContext(ctx)
-	defer cancel()
-	u, err := load(ctx, id)
-	if err != nil {
-		return nil, err
-	}
-	m.cache.putUser(u, epoch, now)
-	return u, nil
-}
-
-// StoreContext returns ctx bounded by StoreTimeout, for callers that use a
-// store directly (the built-in user directory).
-func (m *Manager) StoreContext(ctx context.Context) (context.Context, context.CancelFunc) {
-	return context.WithTimeout(ctx, m.cfg.StoreTimeout)
-}
-
-// CacheLen reports how many sessions this node holds in memory.
-func (m *Manager) CacheLen() int { return m.cache.len() }
-
-// InvalidateUser drops the user and the user's sessions from this node's
-// cache; callers that change a user outside the Manager use it.
-func (m *Manager) InvalidateUser(userID string) { m.changed(Change{UserID: userID}) }
-
 // storeErr maps a store error: our own *Error passes through (not found,
 // conflict), a context error is reported as unavailable, and anything else is
 // a system error, unavailable.
@@ -741,97 +511,4 @@ func (m *Manager) storeErr(op string, err error) error {
 		return err
 	}
 	return unavailable(op, err)
-}
-
-// watch keeps the cache coherent with other processes' changes. The cache is
-// on only while the change feed is live; each time the feed is lost, the
-// cache is flushed and turned off until it is back (SEC-21).
-func (m *Manager) watch(ctx context.Context, w ChangeWatcher) {
-	backoff := 100 * time.Millisecond
-	for ctx.Err() == nil {
-		err := w.WatchChanges(ctx,
-			func() {
-				// The feed was just (re)connected: every change from
-				// now on arrives, and the cache starts empty.
-				m.proven.Store(int64(time.Since(m.started)))
-				m.cache.setEnabled(true)
-				backoff = 100 * time.Millisecond
-			},
-			func(c Change) {
-				if c.Probe != "" {
-					if sent, ok := m.probes.returned(c.Probe); ok {
-						if n := int64(sent.Sub(m.started)); n > m.proven.Load() {
-							m.proven.Store(n)
-						}
-					}
-					return
-				}
-				// Already in the feed's form (concealed, with a
-				// ChangeConcealer store).
-				m.drop(c)
-			})
-		m.cache.setEnabled(false)
-		m.followers.lost()
-		if ctx.Err() != nil {
-			return
-		}
-		m.log.Warn("change feed lost; session cache off until it is back", "err", err)
-		select {
-		case <-ctx.Done():
-			return
-		case <-time.After(backoff):
-		}
-		backoff = min(backoff*2, 5*time.Second)
-	}
-}
-
-// changed drops what the cache holds of c and tells the followers. It is
-// called for this node's own changes, at once, and the feed brings each
-// again (the second time costs little).
-func (m *Manager) changed(c Change) { m.drop(m.feedForm(c)) }
-
-// feedForm returns c as the store's feed carries it.
-func (m *Manager) feedForm(c Change) Change {
-	if m.conceal != nil && c.Probe == "" {
-		return m.conceal(c)
-	}
-	return c
-}
-
-// drop is changed for a change in the feed's form. It costs O(1)
-// amortised whatever the change (SEC-35): a burst of them, or junk that
-// anyone who can reach the channel sent, delays nothing for long.
-func (m *Manager) drop(c Change) {
-	switch {
-	case c.SessionID != "":
-		m.cache.invalidateSession(c.String())
-	case c.UserID != "":
-		m.cache.invalidateUser(c.String())
-	case c.TenantID != "":
-		m.cache.invalidateTenant(c.String())
-	}
-	m.followers.changed(c)
-}
-
-// sinceProven is how long ago the feed was last proven live.
-func (m *Manager) sinceProven() time.Duration {
-	return time.Since(m.started) - time.Duration(m.proven.Load())
-}
-
-// goLoop runs fn every interval until ctx ends.
-func (m *Manager) goLoop(ctx context.Context, interval time.Duration, fn func(context.Context)) {
-	m.wg.Add(1)
-	go func() {
-		defer m.wg.Done()
-		t := time.NewTicker(interval)
-		defer t.Stop()
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-t.C:
-				fn(ctx)
-			}
-		}
-	}()
 }
