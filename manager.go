@@ -225,7 +225,7 @@ func (m *Manager) ValidateClient(ctx context.Context, token string, c Client) (*
 	if s == nil {
 		epoch := m.cache.snapshot()
 		var err error
-		s, err = m.store.SessionByTokenHash(ctx, h)
+		s, err = m.load(ctx, h)
 		if errors.Is(err, ErrNotFound) {
 			return nil, ErrUnauthenticated
 		}
@@ -233,6 +233,9 @@ func (m *Manager) ValidateClient(ctx context.Context, token string, c Client) (*
 			return nil, m.storeErr("load session", err)
 		}
 		m.cache.put(s, epoch, now)
+		if s.user != nil {
+			m.cache.putUser(s.user, epoch, now)
+		}
 	}
 	if !now.Before(s.ExpiresAt) {
 		return nil, ErrUnauthenticated
@@ -511,4 +514,21 @@ func (m *Manager) storeErr(op string, err error) error {
 		return err
 	}
 	return unavailable(op, err)
+}
+
+// load reads the session stored under h and, when the store can read both
+// in one round trip (SessionUserReader), its user with it.
+func (m *Manager) load(ctx context.Context, h TokenHash) (*Session, error) {
+	r, ok := m.rawStore.(SessionUserReader)
+	if !ok {
+		return m.store.SessionByTokenHash(ctx, h)
+	}
+	ctx, cancel := context.WithTimeout(ctx, m.cfg.StoreTimeout)
+	defer cancel()
+	s, u, err := r.SessionAndUserByTokenHash(ctx, h)
+	if err != nil {
+		return nil, err
+	}
+	s.user = u
+	return s, nil
 }

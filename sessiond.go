@@ -47,6 +47,12 @@ type Session struct {
 
 	// Flags are anomaly findings recorded on the session.
 	Flags []string
+
+	// user is the session's user when the Manager read it together with
+	// the session (SessionUserReader). Set before the session is shared,
+	// never changed after. Nil otherwise, and when no user had UserID: a
+	// user created later must not be hidden by a cached absence.
+	user *User
 }
 
 // Device is the label shown for the session's user agent, such as
@@ -265,6 +271,19 @@ type User struct {
 
 	CreatedAt time.Time
 	UpdatedAt time.Time
+}
+
+// SessionUserReader is implemented by stores that can read a session and
+// its user in one round trip. The Manager uses it, when the store implements
+// it, for a validation that misses the node cache, so that answering with
+// the session's user costs one store round trip instead of two.
+type SessionUserReader interface {
+	// SessionAndUserByTokenHash returns what SessionByTokenHash(h) returns
+	// and, read in the same round trip, the user whose ID is the session's
+	// UserID as UserByID would return it; the user is nil (and the error
+	// nil) when no user has that ID. It returns ErrNotFound, and no user,
+	// when there is no session.
+	SessionAndUserByTokenHash(ctx context.Context, h TokenHash) (*Session, *User, error)
 }
 
 // UserStore persists users. The error rules of SessionStore apply: a missing

@@ -35,3 +35,15 @@ func (m *Manager) CacheLen() int { return m.cache.len() }
 // InvalidateUser drops the user and the user's sessions from this node's
 // cache; callers that change a user outside the Manager use it.
 func (m *Manager) InvalidateUser(userID string) { m.changed(Change{UserID: userID}) }
+
+// SessionUser returns the user of s: the one read together with s when the
+// store could (SessionUserReader) and found one, else the user cached on this node, else
+// what load returns, which is then cached (see User). It returns ErrNotFound
+// when no user has s.UserID (a session the application created for a user of
+// its own).
+func (m *Manager) SessionUser(ctx context.Context, s *Session, load func(context.Context, string) (*User, error)) (*User, error) {
+	if s.user != nil {
+		return s.user, nil
+	}
+	return m.User(ctx, s.UserID, load)
+}

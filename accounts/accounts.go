@@ -165,6 +165,19 @@ func (s *Service) UserByEmail(ctx context.Context, email string) (*sessiond.User
 	return u, nil
 }
 
+// SessionUser returns the user of the session, or ErrNotFound for a session
+// the application created for a user of its own: the user read together with
+// the session when the store could, else through the Manager's node cache.
+// It is on the path of every GET of a session. The returned user must not be
+// modified.
+func (s *Service) SessionUser(ctx context.Context, sess *sessiond.Session) (*sessiond.User, error) {
+	u, err := s.sessions.SessionUser(ctx, sess, s.users.UserByID)
+	if err != nil {
+		return nil, storeErr(err)
+	}
+	return u, nil
+}
+
 // UserByID returns the user, or ErrNotFound, through the Manager's node
 // cache: it is on the path of every GET of a session. The returned user must
 // not be modified.

@@ -52,6 +52,7 @@ var cases = []struct {
 	{"DeleteExpiredHonoursBothDeadlinesAndTheLimit", testDeleteExpired},
 	{"ConcurrentWritersLoseNothing", testConcurrentWriters},
 	{"UserRoundTripAndUniqueEmailKey", testUsers},
+	{"SessionAndUserReadTogether", testSessionAndUser},
 	{"UpdateUserOfMissingUserIsErrNotFound", testUpdateMissingUser},
 	{"UpdateUserIsConditionalOnVersion", testUpdateUserVersion},
 	{"ParallelUpdatesFromOneReadStoreExactlyOne", testUpgradeRace},

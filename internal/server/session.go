@@ -233,7 +233,7 @@ func (s *server) requireNoPendingReauth(w http.ResponseWriter, sess *sessiond.Se
 // userOf returns the built-in user of the session, or nil for a session the
 // application created for a user of its own.
 func (s *server) userOf(r *http.Request, sess *sessiond.Session) (*sessiond.User, error) {
-	u, err := s.Accounts.UserByID(r.Context(), sess.UserID)
+	u, err := s.Accounts.SessionUser(r.Context(), sess)
 	if errors.Is(err, sessiond.ErrNotFound) {
 		return nil, nil
 	}
@@ -243,7 +243,7 @@ func (s *server) userOf(r *http.Request, sess *sessiond.Session) (*sessiond.User
 // emailOf returns the email of the session's user from the user record,
 // which only the server writes (SEC-27); "" for a user without one.
 func (s *server) emailOf(ctx context.Context, sess *sessiond.Session) (string, error) {
-	u, err := s.Accounts.UserByID(ctx, sess.UserID)
+	u, err := s.Accounts.SessionUser(ctx, sess)
 	if errors.Is(err, sessiond.ErrNotFound) {
 		return "", nil
 	}
