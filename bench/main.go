@@ -98,6 +98,9 @@ func run(args []string, stdout io.Writer) (err error) {
 	if !o.skipProxy {
 		b.proxies(o.rounds, o.duration)
 	}
+	if o.sqliteWrites > 0 {
+		b.sqliteWrites(o.sqliteWrites, o.sqliteWriters)
+	}
 	if o.sessions > 0 {
 		b.memory(o.sessions)
 	}
@@ -117,6 +120,8 @@ type options struct {
 	skipSQLite, skipProxy, skipNodes bool
 	purgeSessions, redisSessions     int
 	burstSessions                    int
+	sqliteWrites                     time.Duration
+	sqliteWriters                    int
 }
 
 func parseFlags(args []string) (options, error) {
@@ -138,6 +143,8 @@ func parseFlags(args []string) (options, error) {
 	fs.IntVar(&o.redisSessions, "redis-sessions", 100_000, "with -redis: sessions written to measure Redis memory per session (0: skip)")
 	fs.IntVar(&o.burstSessions, "burst-sessions", 0, "with -postgres or -redis: the tenant revoked (and half as many idle sessions purged) while single revocations are timed between two nodes (0: skip)")
 	fs.BoolVar(&o.skipNodes, "skip-nodes", false, "skip the multi-node validation and propagation rounds of -postgres, -redis and -redis-cluster")
+	fs.DurationVar(&o.sqliteWrites, "sqlite-writes", 20*time.Second, "length of the SQLite mixed-load write round (0: skip)")
+	fs.IntVar(&o.sqliteWriters, "sqlite-writers", 16, "PATCH workers in the SQLite mixed-load write round")
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}
@@ -149,6 +156,9 @@ func parseFlags(args []string) (options, error) {
 	}
 	if o.duration <= 0 || o.conns < 1 || o.threads < 1 {
 		return o, errors.New("-duration, -connections and -threads must be positive")
+	}
+	if o.sqliteWrites > 0 && o.sqliteWriters < 1 {
+		return o, errors.New("-sqlite-writers must be at least 1")
 	}
 	return o, nil
 }

@@ -18,6 +18,7 @@ func TestParseFlags(t *testing.T) {
 		{"-rounds", "0"},
 		{"-duration", "0s"},
 		{"-connections", "0"},
+		{"-sqlite-writers", "0"},
 		{"-no-such-flag"},
 		{"stray"},
 	} {
