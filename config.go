@@ -47,6 +47,9 @@ type Config struct {
 	// StoreTimeout bounds every store call; a store that does not answer
 	// in time is ErrUnavailable. Default 5s.
 	StoreTimeout time.Duration
+	// StoreObserver, when set, is told of every store call the Manager
+	// and its neighbours make (Bound): for latency and error metrics.
+	StoreObserver StoreObserver
 
 	// MaxDataSize bounds the encoded size of a session's Data. Default
 	// 8 KiB.

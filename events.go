@@ -27,11 +27,8 @@ func (m *Manager) Record(ctx context.Context, e Event) {
 		attrs = append(attrs, k, e.Detail[k])
 	}
 	m.log.Info("audit", attrs...)
-	if es, ok := m.rawStore.(EventStore); ok && e.UserID != "" {
-		sctx, cancel := m.StoreContext(context.WithoutCancel(ctx))
-		err := es.AppendEvent(sctx, &e)
-		cancel()
-		if err != nil {
+	if _, ok := m.rawStore.(EventStore); ok && e.UserID != "" {
+		if err := m.store.AppendEvent(context.WithoutCancel(ctx), &e); err != nil {
 			m.log.Warn("event not stored", "event_id", e.ID, "err", err)
 		}
 	}
@@ -43,13 +40,10 @@ func (m *Manager) Record(ctx context.Context, e Event) {
 
 // Events returns the user's audit events, newest first, at most limit.
 func (m *Manager) Events(ctx context.Context, userID string, limit int) ([]*Event, error) {
-	es, ok := m.rawStore.(EventStore)
-	if !ok {
+	if _, ok := m.rawStore.(EventStore); !ok {
 		return nil, nil
 	}
-	ctx, cancel := m.StoreContext(ctx)
-	defer cancel()
-	list, err := es.EventsByUser(ctx, userID, limit)
+	list, err := m.store.EventsByUser(ctx, userID, limit)
 	if err != nil {
 		return nil, m.storeErr("list events", err)
 	}
@@ -58,15 +52,12 @@ func (m *Manager) Events(ctx context.Context, userID string, limit int) ([]*Even
 
 // purgeEvents deletes events older than EventRetention, in batches.
 func (m *Manager) purgeEvents(ctx context.Context) error {
-	es, ok := m.rawStore.(EventStore)
-	if !ok {
+	if _, ok := m.rawStore.(EventStore); !ok {
 		return nil
 	}
 	before := m.now().Add(-m.cfg.EventRetention)
 	for {
-		sctx, cancel := m.StoreContext(ctx)
-		n, err := es.DeleteEventsBefore(sctx, before, m.cfg.PurgeBatch)
-		cancel()
+		n, err := m.store.DeleteEventsBefore(ctx, before, m.cfg.PurgeBatch)
 		if err != nil {
 			return m.storeErr("purge events", err)
 		}

@@ -15,7 +15,7 @@ import (
 // in-memory cache. It is safe for concurrent use. Close it to stop its
 // background work and write pending touches.
 type Manager struct {
-	store     SessionStore // bounded by StoreTimeout
+	store     *bound       // bounded by StoreTimeout, observed
 	rawStore  SessionStore // the store as given, for optional capabilities
 	cfg       Config
 	log       *slog.Logger
@@ -46,7 +46,7 @@ type Manager struct {
 func NewManager(store SessionStore, cfg Config) *Manager {
 	cfg.setDefaults()
 	m := &Manager{
-		store:    timeoutStore{s: store, d: cfg.StoreTimeout},
+		store:    &bound{s: store, d: cfg.StoreTimeout, observe: cfg.StoreObserver},
 		rawStore: store,
 		cfg:      cfg,
 		log:      cfg.Logger,
@@ -519,13 +519,10 @@ func (m *Manager) storeErr(op string, err error) error {
 // load reads the session stored under h and, when the store can read both
 // in one round trip (SessionUserReader), its user with it.
 func (m *Manager) load(ctx context.Context, h TokenHash) (*Session, error) {
-	r, ok := m.rawStore.(SessionUserReader)
-	if !ok {
+	if _, ok := m.rawStore.(SessionUserReader); !ok {
 		return m.store.SessionByTokenHash(ctx, h)
 	}
-	ctx, cancel := context.WithTimeout(ctx, m.cfg.StoreTimeout)
-	defer cancel()
-	s, u, err := r.SessionAndUserByTokenHash(ctx, h)
+	s, u, err := m.store.SessionAndUserByTokenHash(ctx, h)
 	if err != nil {
 		return nil, err
 	}

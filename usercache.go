@@ -6,27 +6,19 @@ import "context"
 // and caches what it returns. The cache follows the same rules as for
 // sessions: bounded, CacheTTL at most, dropped on InvalidateUser and on any
 // change reported by the store's change feed. Errors from load are returned
-// as they are.
+// as they are; load bounds its own calls (a Bound store's UserByID does).
 func (m *Manager) User(ctx context.Context, id string, load func(context.Context, string) (*User, error)) (*User, error) {
 	now := m.cfg.Now()
 	if u := m.cache.getUser(id, now); u != nil {
 		return u, nil
 	}
 	epoch := m.cache.snapshot()
-	ctx, cancel := m.StoreContext(ctx)
-	defer cancel()
 	u, err := load(ctx, id)
 	if err != nil {
 		return nil, err
 	}
 	m.cache.putUser(u, epoch, now)
 	return u, nil
-}
-
-// StoreContext returns ctx bounded by StoreTimeout, for callers that use a
-// store directly (the built-in user directory).
-func (m *Manager) StoreContext(ctx context.Context) (context.Context, context.CancelFunc) {
-	return context.WithTimeout(ctx, m.cfg.StoreTimeout)
 }
 
 // CacheLen reports how many sessions this node holds in memory.

@@ -42,18 +42,12 @@ type Service struct {
 	log      *slog.Logger
 }
 
-// Store is what the directory needs of a store.
-type Store interface {
-	sessiond.UserStore
-	sessiond.CounterStore
-	sessiond.DeviceStore
-}
-
 // New returns a Service. It takes the clock, random source and logger of
 // the Manager's configuration; zero fields of throttle take their defaults.
-func New(store Store, sessions *sessiond.Manager, hasher *password.Hasher, throttle Throttle) *Service {
+func New(store sessiond.Store, sessions *sessiond.Manager, hasher *password.Hasher, throttle Throttle) *Service {
 	cfg := sessions.Config()
 	throttle.setDefaults()
+	store = sessions.Bound(store) // every call bounded and observed as the Manager's are
 	return &Service{users: store, counters: store, devices: store, sessions: sessions, hasher: hasher,
 		throttle: throttle, now: cfg.Now, rand: cfg.Rand, log: cfg.Logger}
 }
@@ -138,9 +132,7 @@ func (s *Service) AddUser(ctx context.Context, nu NewUser) (*sessiond.User, erro
 		CreatedAt:       now,
 		UpdatedAt:       now,
 	}
-	sctx, cancel := s.sessions.StoreContext(ctx)
-	defer cancel()
-	if err := s.users.CreateUser(sctx, u); err != nil {
+	if err := s.users.CreateUser(ctx, u); err != nil {
 		if errors.Is(err, sessiond.ErrConflict) {
 			return nil, sessiond.Errorf(sessiond.CodeConflict, "a user with this email exists")
 		}
@@ -156,9 +148,7 @@ func (s *Service) UserByEmail(ctx context.Context, email string) (*sessiond.User
 	if err != nil {
 		return nil, err
 	}
-	sctx, cancel := s.sessions.StoreContext(ctx)
-	defer cancel()
-	u, err := s.users.UserByEmailKey(sctx, key)
+	u, err := s.users.UserByEmailKey(ctx, key)
 	if err != nil {
 		return nil, storeErr(err)
 	}
@@ -191,9 +181,7 @@ func (s *Service) UserByID(ctx context.Context, id string) (*sessiond.User, erro
 
 // updateUser stores u and drops it from the node cache.
 func (s *Service) updateUser(ctx context.Context, u *sessiond.User) error {
-	sctx, cancel := s.sessions.StoreContext(ctx)
-	defer cancel()
-	err := s.users.UpdateUser(sctx, u)
+	err := s.users.UpdateUser(ctx, u)
 	s.sessions.InvalidateUser(u.ID)
 	return err
 }
@@ -287,9 +275,7 @@ func (s *Service) Login(ctx context.Context, in Login) (string, *sessiond.Sessio
 // (a password change; a hash upgraded meanwhile by a parallel login still
 // matches pw, so that login is kept).
 func (s *Service) stillValid(ctx context.Context, u *sessiond.User, pw string) error {
-	sctx, cancel := s.sessions.StoreContext(ctx)
-	now, err := s.users.UserByID(sctx, u.ID)
-	cancel()
+	now, err := s.users.UserByID(ctx, u.ID)
 	switch {
 	case errors.Is(err, sessiond.ErrNotFound):
 		return sessiond.ErrInvalidCredentials
@@ -315,9 +301,7 @@ func (s *Service) stillValid(ctx context.Context, u *sessiond.User, pw string) e
 // a wrong password or a disabled user; the user is returned beside it when
 // one exists, for the audit trail.
 func (s *Service) verify(ctx context.Context, key, pw string) (*sessiond.User, error) {
-	sctx, cancel := s.sessions.StoreContext(ctx)
-	u, err := s.users.UserByEmailKey(sctx, key)
-	cancel()
+	u, err := s.users.UserByEmailKey(ctx, key)
 	switch {
 	case errors.Is(err, sessiond.ErrNotFound):
 		if err := s.hasher.VerifyDummy(ctx, pw); err != nil {
@@ -349,9 +333,7 @@ func (s *Service) verify(ctx context.Context, key, pw string) (*sessiond.User, e
 // noteDevice records the session's device and raises new_device when the
 // user never signed in from it before.
 func (s *Service) noteDevice(ctx context.Context, sess *sessiond.Session) {
-	sctx, cancel := s.sessions.StoreContext(ctx)
-	isNew, err := s.devices.SeenDevice(sctx, sess.UserID, sessiond.DeviceFingerprint(sess.UserAgent), sess.CreatedAt)
-	cancel()
+	isNew, err := s.devices.SeenDevice(ctx, sess.UserID, sessiond.DeviceFingerprint(sess.UserAgent), sess.CreatedAt)
 	if err != nil {
 		s.log.Warn("device not recorded", "session_id", sess.ID, "err", err)
 		return
@@ -485,9 +467,7 @@ func (s *Service) SetDisabled(ctx context.Context, email string, disabled bool) 
 
 // SetDisabledByID is SetDisabled for the user with the id.
 func (s *Service) SetDisabledByID(ctx context.Context, id string, disabled bool) (*sessiond.User, int, error) {
-	sctx, cancel := s.sessions.StoreContext(ctx)
-	u, err := s.users.UserByID(sctx, id)
-	cancel()
+	u, err := s.users.UserByID(ctx, id)
 	if err != nil {
 		return nil, 0, storeErr(err)
 	}

@@ -168,9 +168,7 @@ func (s *Service) check(ctx context.Context, key, email, pw string) (*sessiond.U
 		return s.verify(ctx, key, pw)
 	}
 	if d.Mode != DelegateAll {
-		sctx, cancel := s.sessions.StoreContext(ctx)
-		u, err := s.users.UserByEmailKey(sctx, key)
-		cancel()
+		u, err := s.users.UserByEmailKey(ctx, key)
 		switch {
 		case err == nil && u.PasswordHash != "":
 			return s.verify(ctx, key, pw)

@@ -78,9 +78,7 @@ func (s *Service) SyncUser(ctx context.Context, e sessiond.ExternalUser) (*sessi
 }
 
 func (s *Service) syncOnce(ctx context.Context, e sessiond.ExternalUser, key string) (*sessiond.User, error) {
-	sctx, cancel := s.sessions.StoreContext(ctx)
-	old, err := s.users.UserByID(sctx, e.ID)
-	cancel()
+	old, err := s.users.UserByID(ctx, e.ID)
 	now := s.now().UTC()
 	switch {
 	case errors.Is(err, sessiond.ErrNotFound):
@@ -90,9 +88,7 @@ func (s *Service) syncOnce(ctx context.Context, e sessiond.ExternalUser, key str
 		if len(u.Attributes) == 0 {
 			u.Attributes = json.RawMessage("{}")
 		}
-		sctx, cancel := s.sessions.StoreContext(ctx)
-		defer cancel()
-		if err := s.users.CreateUser(sctx, u); err != nil {
+		if err := s.users.CreateUser(ctx, u); err != nil {
 			return nil, storeErr(err)
 		}
 		s.log.Info("external user recorded", "user_id", u.ID, "tenant_id", u.TenantID)
@@ -131,9 +127,7 @@ func (s *Service) syncOnce(ctx context.Context, e sessiond.ExternalUser, key str
 // tenant revocation and X-Tenant-Id go by, so it may not drift from the
 // user's (ErrConflict).
 func (s *Service) Admit(ctx context.Context, userID, tenantID string) error {
-	sctx, cancel := s.sessions.StoreContext(ctx)
-	u, err := s.users.UserByID(sctx, userID)
-	cancel()
+	u, err := s.users.UserByID(ctx, userID)
 	switch {
 	case errors.Is(err, sessiond.ErrNotFound):
 		return nil

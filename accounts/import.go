@@ -208,9 +208,7 @@ func (s *Service) Import(ctx context.Context, recs []ImportRecord) (ImportResult
 	}
 	var res ImportResult
 	for i, u := range users {
-		sctx, cancel := s.sessions.StoreContext(ctx)
-		err := s.users.CreateUser(sctx, u)
-		cancel()
+		err := s.users.CreateUser(ctx, u)
 		if errors.Is(err, sessiond.ErrConflict) {
 			err = sessiond.Errorf(sessiond.CodeConflict, "email or id taken meanwhile; the %d users before this line were created", res.Created)
 		}
@@ -225,14 +223,12 @@ func (s *Service) Import(ctx context.Context, recs []ImportRecord) (ImportResult
 
 // taken reports a conflict when the store holds u's id or email key.
 func (s *Service) taken(ctx context.Context, u *sessiond.User) error {
-	sctx, cancel := s.sessions.StoreContext(ctx)
-	defer cancel()
-	if _, err := s.users.UserByID(sctx, u.ID); err == nil {
+	if _, err := s.users.UserByID(ctx, u.ID); err == nil {
 		return sessiond.Errorf(sessiond.CodeConflict, "a user with id %q exists", u.ID)
 	} else if !errors.Is(err, sessiond.ErrNotFound) {
 		return storeErr(err)
 	}
-	if _, err := s.users.UserByEmailKey(sctx, u.EmailKey); err == nil {
+	if _, err := s.users.UserByEmailKey(ctx, u.EmailKey); err == nil {
 		return sessiond.Errorf(sessiond.CodeConflict, "a user with this email exists")
 	} else if !errors.Is(err, sessiond.ErrNotFound) {
 		return storeErr(err)

@@ -66,9 +66,7 @@ func (s *Service) throttleKeys(emailKey, ip string) []throttleKey {
 func (s *Service) reserve(ctx context.Context, keys []throttleKey, ip string) error {
 	now := s.now()
 	for i, k := range keys {
-		sctx, cancel := s.sessions.StoreContext(ctx)
-		ok, err := s.counters.ReserveCounter(sctx, k.key, now, s.throttle.Window, s.backoff(k))
-		cancel()
+		ok, err := s.counters.ReserveCounter(ctx, k.key, now, s.throttle.Window, s.backoff(k))
 		if err == nil && ok {
 			continue
 		}
@@ -89,9 +87,7 @@ func (s *Service) backoff(k throttleKey) sessiond.Backoff {
 
 // retryAfter is how long k still waits, in whole seconds, at least one.
 func (s *Service) retryAfter(ctx context.Context, k throttleKey, now time.Time) time.Duration {
-	sctx, cancel := s.sessions.StoreContext(ctx)
-	n, last, err := s.counters.Counter(sctx, k.key, now)
-	cancel()
+	n, last, err := s.counters.Counter(ctx, k.key, now)
 	wait := time.Second
 	if err == nil {
 		wait = max(last.Add(s.backoff(k).Delay(n)).Sub(now), 0).Round(time.Second) + time.Second
@@ -105,9 +101,7 @@ func (s *Service) retryAfter(ctx context.Context, k throttleKey, now time.Time) 
 func (s *Service) release(ctx context.Context, keys []throttleKey) {
 	ctx = context.WithoutCancel(ctx)
 	for _, k := range keys {
-		sctx, cancel := s.sessions.StoreContext(ctx)
-		err := s.counters.ReleaseCounter(sctx, k.key)
-		cancel()
+		err := s.counters.ReleaseCounter(ctx, k.key)
 		if err != nil {
 			s.log.Warn("login attempt not given back", "err", err)
 		}
@@ -118,10 +112,8 @@ func (s *Service) release(ctx context.Context, keys []throttleKey) {
 // attempt, also when the client has gone away.
 func (s *Service) succeeded(ctx context.Context, keys []throttleKey) {
 	ctx = context.WithoutCancel(ctx)
-	sctx, cancel := s.sessions.StoreContext(ctx)
-	if err := s.counters.ResetCounter(sctx, keys[0].key); err != nil {
+	if err := s.counters.ResetCounter(ctx, keys[0].key); err != nil {
 		s.log.Warn("login failures not cleared", "err", err)
 	}
-	cancel()
 	s.release(ctx, keys[1:])
 }

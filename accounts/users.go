@@ -103,9 +103,7 @@ func (s *Service) CreateAccount(ctx context.Context, a Account) (*sessiond.User,
 			return nil, err
 		}
 	}
-	sctx, cancel := s.sessions.StoreContext(ctx)
-	defer cancel()
-	if err := s.users.CreateUser(sctx, u); err != nil {
+	if err := s.users.CreateUser(ctx, u); err != nil {
 		if errors.Is(err, sessiond.ErrConflict) {
 			return nil, sessiond.Errorf(sessiond.CodeConflict, "a user with this id or email exists")
 		}
@@ -118,9 +116,7 @@ func (s *Service) CreateAccount(ctx context.Context, a Account) (*sessiond.User,
 // User returns the user's record as the store holds it, bypassing the node
 // cache: what an operator reads back is never stale.
 func (s *Service) User(ctx context.Context, id string) (*sessiond.User, error) {
-	sctx, cancel := s.sessions.StoreContext(ctx)
-	defer cancel()
-	u, err := s.users.UserByID(sctx, id)
+	u, err := s.users.UserByID(ctx, id)
 	if err != nil {
 		return nil, storeErr(err)
 	}
@@ -136,9 +132,7 @@ func (s *Service) ListUsers(ctx context.Context, f sessiond.UserFilter) ([]*sess
 	case f.Limit < 0 || f.Limit > MaxListLimit:
 		return nil, "", sessiond.Errorf(sessiond.CodeInvalidInput, "limit must be from 1 to %d", MaxListLimit)
 	}
-	sctx, cancel := s.sessions.StoreContext(ctx)
-	defer cancel()
-	list, next, err := s.users.ListUsers(sctx, f)
+	list, next, err := s.users.ListUsers(ctx, f)
 	if err != nil {
 		return nil, "", storeErr(err)
 	}
@@ -266,9 +260,7 @@ func applyPatch(old *sessiond.User, p UserPatch) (*sessiond.User, error) {
 // DeleteUser deletes the user and ends all their sessions. It returns how
 // many sessions ended.
 func (s *Service) DeleteUser(ctx context.Context, id string) (int, error) {
-	sctx, cancel := s.sessions.StoreContext(ctx)
-	err := s.users.DeleteUser(sctx, id)
-	cancel()
+	err := s.users.DeleteUser(ctx, id)
 	s.sessions.InvalidateUser(id)
 	if err != nil {
 		return 0, storeErr(err)

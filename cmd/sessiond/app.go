@@ -8,12 +8,11 @@ import (
 	"log/slog"
 	"os"
 	"strings"
-	"sync/atomic"
-	"time"
 
 	"github.com/sessiond/sessiond"
 	"github.com/sessiond/sessiond/accounts"
 	"github.com/sessiond/sessiond/internal/config"
+	"github.com/sessiond/sessiond/internal/metrics"
 	"github.com/sessiond/sessiond/internal/redact"
 	"github.com/sessiond/sessiond/internal/webhook"
 	"github.com/sessiond/sessiond/password"
@@ -39,9 +38,7 @@ type app struct {
 	accounts *accounts.Service
 	webhook  *webhook.Sender
 	log      *slog.Logger
-	// webhookMetrics receives the webhook's deliveries once the server's
-	// metrics exist.
-	webhookMetrics *atomic.Pointer[func(string, time.Duration)]
+	metrics  *metrics.Metrics // nil unless serving
 }
 
 // open opens the store and builds the engine. Short-lived commands run
@@ -54,19 +51,20 @@ func open(e env, cfg config.Config, serving bool) (*app, error) {
 	}
 	mc := managerConfig(cfg)
 	mc.Logger = log
+	var m *sessiond.Manager
+	var met *metrics.Metrics
+	if serving {
+		met = metrics.New(func() int { return m.CacheLen() }) // read at scrapes, once m exists
+		mc.StoreObserver = met.Store()
+	}
 	var hook *webhook.Sender
-	var observe atomic.Pointer[func(string, time.Duration)]
 	if serving && cfg.WebhookURL != "" {
 		key, err := readSecretFile(cfg.WebhookSecretFile, "--webhook-secret-file")
 		if err != nil {
 			store.Close()
 			return nil, err
 		}
-		hook = webhook.New(cfg.WebhookURL, []byte(key), log, webhook.Options{Observe: func(outcome string, d time.Duration) {
-			if f := observe.Load(); f != nil {
-				(*f)(outcome, d)
-			}
-		}})
+		hook = webhook.New(cfg.WebhookURL, []byte(key), log, webhook.Options{Observe: met.Webhook()})
 		mc.OnEvent = hook.Enqueue
 	}
 	if cfg.CacheSize == 0 || !serving {
@@ -75,7 +73,7 @@ func open(e env, cfg config.Config, serving bool) (*app, error) {
 	if !serving {
 		mc.PurgeInterval = -1
 	}
-	m := sessiond.NewManager(store, mc)
+	m = sessiond.NewManager(store, mc)
 	return &app{
 		store:   store,
 		manager: m,
@@ -84,9 +82,9 @@ func open(e env, cfg config.Config, serving bool) (*app, error) {
 			AddressAttempts: cfg.ThrottleAddressAttempts,
 			Max:             cfg.ThrottleMaxDelay,
 		}),
-		webhook:        hook,
-		log:            log,
-		webhookMetrics: &observe,
+		webhook: hook,
+		log:     log,
+		metrics: met,
 	}, nil
 }
 

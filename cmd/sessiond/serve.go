@@ -18,7 +18,6 @@ import (
 	"github.com/sessiond/sessiond"
 	"github.com/sessiond/sessiond/accounts"
 	"github.com/sessiond/sessiond/internal/config"
-	"github.com/sessiond/sessiond/internal/metrics"
 	"github.com/sessiond/sessiond/internal/redact"
 	"github.com/sessiond/sessiond/internal/server"
 	"github.com/sessiond/sessiond/sessionhttp"
@@ -83,19 +82,16 @@ func serve(e env, cfg config.Config) (err error) {
 		}
 	}
 	defer ignoreHangup(a.log)()
-	met := metrics.New(a.manager.CacheLen)
-	if a.webhook != nil {
-		f := met.Webhook()
-		a.webhookMetrics.Store(&f)
-	}
+	met := a.metrics
 	var migrator *sessionhttp.Migrator
 	if cfg.LegacyValidateURL != "" {
+		bound := a.manager.Bound(a.store) // bounded and observed as the Manager's calls
 		migrator = &sessionhttp.Migrator{
-			Store:           a.store,
+			Store:           bound,
 			Validator:       &sessionhttp.HTTPValidator{URL: cfg.LegacyValidateURL},
 			CookieNames:     cfg.LegacyCookies,
 			CredentialNames: credentialCookies(cfg, a.log),
-			Attempts:        a.store,
+			Attempts:        bound,
 			CookieDomain:    cfg.LegacyCookieDomain,
 			Observe:         met.Migration,
 			Log:             a.log,
