@@ -410,7 +410,7 @@ func (b Backoff) Doublings() int64 {
 // token, a Cookie header or a request body.
 type Event struct {
 	ID        string    `json:"id"`
-	Type      string    `json:"type"`
+	Type      EventType `json:"type"`
 	UserID    string    `json:"user_id"`
 	SessionID string    `json:"session_id"` // the public id of the session concerned
 	IPAddress string    `json:"ip_address"`
@@ -420,18 +420,24 @@ type Event struct {
 	Detail map[string]string `json:"detail"`
 }
 
+// EventType names what an Event records, as stored, logged and sent to
+// webhooks.
+type EventType string
+
 // Event types.
 const (
-	EventLogin           = "login"
-	EventLoginFailed     = "login_failed"
-	EventLogout          = "logout"
-	EventRevoked         = "session_revoked"
-	EventThrottled       = "login_throttled"
-	EventAnomaly         = "anomaly"
-	EventNewDevice       = "new_device"
-	EventPasswordChanged = "password_changed"
-	EventReauth          = "reauthenticated"
-	EventUserDisabled    = "user_disabled"
+	EventLogin           EventType = "login"
+	EventLoginFailed     EventType = "login_failed"
+	EventLogout          EventType = "logout"
+	EventRevoked         EventType = "session_revoked"
+	EventThrottled       EventType = "login_throttled"
+	EventAnomaly         EventType = "anomaly"
+	EventNewDevice       EventType = "new_device"
+	EventPasswordChanged EventType = "password_changed"
+	EventReauth          EventType = "reauthenticated"
+	EventUserDisabled    EventType = "user_disabled"
+	// EventMigrated: a legacy session became a session (sessionhttp.Migrator).
+	EventMigrated EventType = "migrated"
 )
 
 // EventStore keeps each user's audit events.

@@ -225,7 +225,7 @@ func (m *Migrator) migrate(ctx context.Context, r *http.Request) Result {
 			m.logger().Warn("migration record not saved; parallel requests may not share the session", "err", err)
 		}
 	}
-	m.Sessions.Manager.Record(ctx, sessiond.Event{Type: "migrated", UserID: sess.UserID, SessionID: sess.ID,
+	m.Sessions.Manager.Record(ctx, sessiond.Event{Type: sessiond.EventMigrated, UserID: sess.UserID, SessionID: sess.ID,
 		IPAddress: c.IPAddress, UserAgent: c.UserAgent})
 	return Result{Outcome: OutcomeMigrated, Token: token, Session: sess}
 }

@@ -805,7 +805,7 @@ func testEvents(t *testing.T, s sessiond.Store) {
 	if err != nil || len(got) != 3 {
 		t.Fatalf("EventsByUser = %d, %v", len(got), err)
 	}
-	if got[0].Detail["n"] != "4" || got[2].Detail["n"] != "2" || got[0].IPAddress != "192.0.2.1" || !got[0].At.Equal(base.Add(4*time.Hour)) {
+	if got[0].Detail["n"] != "4" || got[2].Detail["n"] != "2" || got[0].Type != sessiond.EventLogin || got[0].IPAddress != "192.0.2.1" || !got[0].At.Equal(base.Add(4*time.Hour)) {
 		t.Fatalf("not newest first, or fields lost: %+v", got[0])
 	}
 	n, err := s.DeleteEventsBefore(ctx, base.Add(2*time.Hour), 100)

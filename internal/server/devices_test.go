@@ -442,7 +442,7 @@ func TestEvents_AreTheUsersOwnAndCarryNoSecret_SEC22(t *testing.T) {
 		Events []sessiond.Event `json:"events"`
 	}
 	json.Unmarshal([]byte(r.body), &body)
-	types := map[string]int{}
+	types := map[sessiond.EventType]int{}
 	for _, e := range body.Events {
 		types[e.Type]++
 		if e.UserID != s.userID(t) {
