@@ -116,12 +116,12 @@ func unavailable(op string, err error) error {
 	return &Error{Code: CodeUnavailable, Message: ErrUnavailable.Message, Err: fmt.Errorf("%s: %w", op, err)}
 }
 
-// StoreError is the last step of a store's error translation, after its
+// WrapStoreError is the last step of a store's error translation, after its
 // driver's own cases (no rows, unique violation): our own errors pass
 // through, a context's cancellation or deadline stays recognizable with
 // errors.Is, and anything else becomes an error that names the store and no
 // driver type.
-func StoreError(store string, err error) error {
+func WrapStoreError(store string, err error) error {
 	if err == nil {
 		return nil
 	}

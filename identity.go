@@ -36,7 +36,7 @@ func CheckIdentity(field, v string, max int) error {
 }
 
 // checkNewSession checks what a new session would carry.
-func checkNewSession(ns NewSession) error {
+func checkNewSession(ns SessionParams) error {
 	if ns.UserID == "" {
 		return Errorf(CodeInvalidInput, "user id is required")
 	}

@@ -121,8 +121,8 @@ func (m *Manager) Close() error {
 	return err
 }
 
-// NewSession describes a session to create.
-type NewSession struct {
+// SessionParams describes a session to create.
+type SessionParams struct {
 	UserID    string
 	TenantID  string
 	IPAddress string
@@ -135,7 +135,7 @@ type NewSession struct {
 
 // Create mints a token and stores a new session. The token is returned once
 // and never stored; the caller puts it in the cookie.
-func (m *Manager) Create(ctx context.Context, ns NewSession) (string, *Session, error) {
+func (m *Manager) Create(ctx context.Context, ns SessionParams) (string, *Session, error) {
 	if err := checkNewSession(ns); err != nil {
 		return "", nil, err
 	}

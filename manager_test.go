@@ -127,7 +127,7 @@ func newFixture(t *testing.T, cfg sessiond.Config) *fixture {
 
 func (f *fixture) create(t *testing.T) (string, *sessiond.Session) {
 	t.Helper()
-	token, s, err := f.m.Create(context.Background(), sessiond.NewSession{UserID: "u1", TenantID: "t1", IPAddress: "192.0.2.1", UserAgent: "test"})
+	token, s, err := f.m.Create(context.Background(), sessiond.SessionParams{UserID: "u1", TenantID: "t1", IPAddress: "192.0.2.1", UserAgent: "test"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -417,7 +417,7 @@ func TestCache_RevocationByAnotherProcessReachesIt_SEC21(t *testing.T) {
 	b := sessiond.NewManager(openStore(t, path), sessiond.Config{CacheSize: -1, PurgeInterval: -1})
 	defer b.Close()
 	ctx := context.Background()
-	token, s, err := a.Create(ctx, sessiond.NewSession{UserID: "u1"})
+	token, s, err := a.Create(ctx, sessiond.SessionParams{UserID: "u1"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -574,7 +574,7 @@ func TestCache_AFeedThatDiesSilentlyStopsCachedAnswersWithinTheLease_SEC21(t *te
 	m := sessiond.NewManager(feed, sessiond.Config{CacheTTL: time.Hour, FeedLease: lease, PurgeInterval: -1})
 	defer m.Close()
 	ctx := context.Background()
-	token, s, err := m.Create(ctx, sessiond.NewSession{UserID: "u1"})
+	token, s, err := m.Create(ctx, sessiond.SessionParams{UserID: "u1"})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -52,7 +52,7 @@ func TestSessionUser_OneRoundTripWhenTheStoreReadsBoth(t *testing.T) {
 			if err := j.CreateUser(ctx, u); err != nil {
 				t.Fatal(err)
 			}
-			token, _, err := m.Create(ctx, sessiond.NewSession{UserID: "u1", TenantID: "t1"})
+			token, _, err := m.Create(ctx, sessiond.SessionParams{UserID: "u1", TenantID: "t1"})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -68,7 +68,7 @@ func TestSessionUser_OneRoundTripWhenTheStoreReadsBoth(t *testing.T) {
 				t.Fatalf("round trips: %d together, %d session lookups, %d user lookups; want 1, 0, 0", n, l, us)
 			}
 
-			own, _, err := m.Create(ctx, sessiond.NewSession{UserID: "app-user", TenantID: "t1"})
+			own, _, err := m.Create(ctx, sessiond.SessionParams{UserID: "app-user", TenantID: "t1"})
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -93,8 +93,8 @@ func CheckPassword(pw string) error {
 	return nil
 }
 
-// NewUser describes a user to add.
-type NewUser struct {
+// UserParams describes a user to add.
+type UserParams struct {
 	Email           string
 	Password        string
 	TenantID        string
@@ -104,7 +104,7 @@ type NewUser struct {
 
 // AddUser creates a user. An email already taken, in any case or Unicode
 // form, is ErrConflict.
-func (s *Service) AddUser(ctx context.Context, nu NewUser) (*sessiond.User, error) {
+func (s *Service) AddUser(ctx context.Context, nu UserParams) (*sessiond.User, error) {
 	key, err := CanonicalEmail(nu.Email)
 	if err != nil {
 		return nil, err
@@ -231,7 +231,7 @@ func (s *Service) Login(ctx context.Context, in Login) (string, *sessiond.Sessio
 		return "", nil, nil, err
 	}
 	s.succeeded(ctx, keys)
-	token, sess, err := s.sessions.Create(ctx, sessiond.NewSession{
+	token, sess, err := s.sessions.Create(ctx, sessiond.SessionParams{
 		UserID:    u.ID,
 		TenantID:  u.TenantID,
 		IPAddress: in.IPAddress,

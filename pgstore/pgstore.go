@@ -140,7 +140,7 @@ func translate(err error) error {
 	if errors.As(err, &pgErr) && pgErr.Code == "23505" {
 		return sessiond.ErrConflict
 	}
-	return sessiond.StoreError("pgstore", err)
+	return sessiond.WrapStoreError("pgstore", err)
 }
 
 var (

@@ -245,7 +245,7 @@ func translate(err error) error {
 	if rueidis.IsRedisNil(err) {
 		return sessiond.ErrNotFound
 	}
-	return sessiond.StoreError("redisstore", err)
+	return sessiond.WrapStoreError("redisstore", err)
 }
 
 var (

@@ -179,12 +179,12 @@ func (c *Cookies) Live(ctx context.Context, m *sessiond.Manager, r *http.Request
 // latest (Max-Age is never longer than the session's absolute deadline,
 // SEC-04). It also marks the response Cache-Control: no-store.
 func (c *Cookies) Set(w http.ResponseWriter, token string, deadline, now time.Time) {
-	c.write(w, c.SetCookie(token, deadline, now))
+	c.write(w, c.SetCookieValue(token, deadline, now))
 }
 
-// SetCookie returns the Set-Cookie header value that Set writes, for a
+// SetCookieValue returns the Set-Cookie header value that Set writes, for a
 // caller that forwards it (the admin API hands it to the application).
-func (c *Cookies) SetCookie(token string, deadline, now time.Time) string {
+func (c *Cookies) SetCookieValue(token string, deadline, now time.Time) string {
 	maxAge := int(deadline.Sub(now) / time.Second)
 	if maxAge <= 0 {
 		return c.format("", -1)

@@ -39,7 +39,7 @@ func ExampleSessions_Middleware() {
 	app := sessions.Middleware(mux)
 
 	// After the application checked a password, it mints a session.
-	token, _, _ := manager.Create(context.Background(), sessiond.NewSession{UserID: "u42", TenantID: "acme"})
+	token, _, _ := manager.Create(context.Background(), sessiond.SessionParams{UserID: "u42", TenantID: "acme"})
 
 	for _, cookie := range []string{"sid=" + token, ""} {
 		r := httptest.NewRequest("GET", "/account", nil)

@@ -60,7 +60,7 @@ type Migrator struct {
 	ReplayRetention time.Duration
 	// Observe, when set, is told every outcome (for metrics).
 	Observe func(outcome Outcome)
-	Log     *slog.Logger
+	Logger  *slog.Logger
 	// Users, when set, records what the old backend says of the user
 	// (email, onboarding state) in a user record that only the server
 	// writes, before the session is made (*accounts.Service is one).
@@ -191,7 +191,7 @@ func (m *Migrator) migrate(ctx context.Context, r *http.Request) Result {
 		}
 	}
 	c := m.client(r)
-	token, sess, err := m.Sessions.Manager.Create(ctx, sessiond.NewSession{
+	token, sess, err := m.Sessions.Manager.Create(ctx, sessiond.SessionParams{
 		UserID: lu.UserID, TenantID: lu.TenantID, IPAddress: c.IPAddress, UserAgent: c.UserAgent,
 		NotAfter: lu.ExpiresAt,
 	})
@@ -290,8 +290,8 @@ func (m *Migrator) replayRetention() time.Duration {
 }
 
 func (m *Migrator) logger() *slog.Logger {
-	if m.Log != nil {
-		return m.Log
+	if m.Logger != nil {
+		return m.Logger
 	}
 	return slog.Default()
 }

@@ -70,7 +70,7 @@ func newNode(t *testing.T, store *sqlitestore.Store, v sessionhttp.LegacyValidat
 	sessions := &sessionhttp.Sessions{Manager: m, Cookies: cookies}
 	users := accounts.New(store, m, password.New(password.Options{}), accounts.Throttle{})
 	mig := &sessionhttp.Migrator{Sessions: sessions, Store: store, Validator: v, CookieNames: legacyNames,
-		CookieDomain: "example.com", Log: slog.New(slog.DiscardHandler), Users: users}
+		CookieDomain: "example.com", Logger: slog.New(slog.DiscardHandler), Users: users}
 	mig.Enabled.Store(true)
 	app := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if s := sessiond.FromContext(r.Context()); s != nil {
@@ -259,7 +259,7 @@ func TestMigration_BackendFailuresLeaveEverythingAsItWas(t *testing.T) {
 func TestMigration_AValidSidWinsAndLegacyCookiesStillGo(t *testing.T) {
 	b := newOldBackend(t, 0)
 	n := newNode(t, openStore(t), &sessionhttp.HTTPValidator{URL: b.srv.URL})
-	token, _, err := n.m.Create(context.Background(), sessiond.NewSession{UserID: "current"})
+	token, _, err := n.m.Create(context.Background(), sessiond.SessionParams{UserID: "current"})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -207,7 +207,7 @@ func translate(err error) error {
 			return sessiond.ErrConflict
 		}
 	}
-	return sessiond.StoreError("sqlitestore", err)
+	return sessiond.WrapStoreError("sqlitestore", err)
 }
 
 var (

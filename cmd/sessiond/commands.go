@@ -31,7 +31,7 @@ func userAddFlags(fs *flag.FlagSet) func(env, config.Config, *flag.FlagSet) erro
 			return err
 		}
 		return withApp(e, cfg, func(a *app) error {
-			u, err := a.accounts.AddUser(e.ctx, accounts.NewUser{
+			u, err := a.accounts.AddUser(e.ctx, accounts.UserParams{
 				Email: *email, Password: pw, TenantID: *tenant, NeedsOnboarding: *onboarding, OnboardingStep: *step,
 			})
 			if err != nil {

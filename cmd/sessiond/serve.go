@@ -94,7 +94,7 @@ func serve(e env, cfg config.Config) (err error) {
 			Attempts:        bound,
 			CookieDomain:    cfg.LegacyCookieDomain,
 			Observe:         met.Migration,
-			Log:             a.log,
+			Logger:          a.log,
 			Users:           a.accounts,
 		}
 		migrator.Enabled.Store(cfg.Migration == "on")
@@ -277,7 +277,7 @@ func demoListen(addr string) string {
 }
 
 func ensureDemoUser(ctx context.Context, a *app) error {
-	_, err := a.accounts.AddUser(ctx, accounts.NewUser{Email: demoEmail, Password: demoPassword, TenantID: demoTenant})
+	_, err := a.accounts.AddUser(ctx, accounts.UserParams{Email: demoEmail, Password: demoPassword, TenantID: demoTenant})
 	switch {
 	case err == nil:
 		a.log.Warn("DEMO MODE: created user " + demoEmail + " with password '" + demoPassword + "'; never run --demo in production")

@@ -102,7 +102,7 @@ func (s *server) handleAdminCreateSession(w http.ResponseWriter, r *http.Request
 		s.fail(w, r, err)
 		return
 	}
-	token, sess, err := s.Manager.Create(r.Context(), sessiond.NewSession{
+	token, sess, err := s.Manager.Create(r.Context(), sessiond.SessionParams{
 		UserID: in.UserID, TenantID: in.TenantID, IPAddress: in.IPAddress, UserAgent: in.UserAgent, Data: data,
 	})
 	if err != nil {
@@ -120,7 +120,7 @@ func (s *server) handleAdminCreateSession(w http.ResponseWriter, r *http.Request
 		IPAddress: in.IPAddress, UserAgent: in.UserAgent, Detail: map[string]string{"via": "admin_api"}})
 	writeJSON(w, http.StatusCreated, map[string]any{
 		"token":      token,
-		"set_cookie": s.Cookies.SetCookie(token, sess.ExpiresAt, s.Now()),
+		"set_cookie": s.Cookies.SetCookieValue(token, sess.ExpiresAt, s.Now()),
 		"session":    device(sess, "", true),
 	})
 }

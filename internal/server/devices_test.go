@@ -106,7 +106,7 @@ func TestDevices_ListsTheUsersSessionsAndMarksTheCurrentOne(t *testing.T) {
 
 func TestRevokeSession_OnlyTheUsersOwn_SEC11(t *testing.T) {
 	s := start(t, options{})
-	if _, err := s.accounts.AddUser(context.Background(), accounts.NewUser{Email: "bob@example.com", Password: "bob's password"}); err != nil {
+	if _, err := s.accounts.AddUser(context.Background(), accounts.UserParams{Email: "bob@example.com", Password: "bob's password"}); err != nil {
 		t.Fatal(err)
 	}
 	mine := s.loginAs(t, userEmail, userPassword)
@@ -426,7 +426,7 @@ func TestThrottle_PerAddress_SEC14(t *testing.T) {
 
 func TestEvents_AreTheUsersOwnAndCarryNoSecret_SEC22(t *testing.T) {
 	s := start(t, options{})
-	if _, err := s.accounts.AddUser(context.Background(), accounts.NewUser{Email: "bob@example.com", Password: "bob's password"}); err != nil {
+	if _, err := s.accounts.AddUser(context.Background(), accounts.UserParams{Email: "bob@example.com", Password: "bob's password"}); err != nil {
 		t.Fatal(err)
 	}
 	s.call(t, "POST", sessionPath, loginBody(userEmail, "a wrong guess"), "")

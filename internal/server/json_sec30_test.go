@@ -148,7 +148,7 @@ func TestBodies_DuplicateAndCaseVariantKeysAreRefused_SEC30(t *testing.T) {
 func TestLogin_PasswordIsVerifiedExactlyAsReceived_SEC30(t *testing.T) {
 	s := start(t, options{})
 	const email, pw = "zoe@example.com", "Gr\u00fc\u00dfe aus K\u00f6ln \ufb01"
-	if _, err := s.accounts.AddUser(context.Background(), accounts.NewUser{Email: email, Password: pw, TenantID: "acme"}); err != nil {
+	if _, err := s.accounts.AddUser(context.Background(), accounts.UserParams{Email: email, Password: pw, TenantID: "acme"}); err != nil {
 		t.Fatal(err)
 	}
 	nfd := "Gru\u0308\u00dfe aus Ko\u0308ln \ufb01"
@@ -179,7 +179,7 @@ func TestLogin_PasswordIsVerifiedExactlyAsReceived_SEC30(t *testing.T) {
 	}
 	// A real surrogate pair (an emoji, escaped) is fine.
 	const emojiPW = "pass\U0001F511word"
-	if _, err := s.accounts.AddUser(context.Background(), accounts.NewUser{Email: "yan@example.com", Password: emojiPW, TenantID: "acme"}); err != nil {
+	if _, err := s.accounts.AddUser(context.Background(), accounts.UserParams{Email: "yan@example.com", Password: emojiPW, TenantID: "acme"}); err != nil {
 		t.Fatal(err)
 	}
 	if r := s.call(t, "POST", sessionPath, `{"email":"yan@example.com","password":"pass\ud83d\udd11word"}`, ""); r.status != 200 {

@@ -283,7 +283,7 @@ func TestOpenAPI_EveryAnswerOfEveryRouteMatchesTheDocument(t *testing.T) {
 			d.MaxStreamsPerUser = 1
 			d.Migrator = &sessionhttp.Migrator{Store: aStore, Attempts: aStore, Validator: &sessionhttp.HTTPValidator{URL: legacy.URL},
 				CookieNames: []string{"dott_auth_session", "onboarding_status"}, CookieDomain: "example.com", Now: clk.Now,
-				AttemptBackoff: sessiond.Backoff{Free: 4, Base: time.Second, Max: time.Minute}, Log: slog.New(slog.DiscardHandler)}
+				AttemptBackoff: sessiond.Backoff{Free: 4, Base: time.Second, Max: time.Minute}, Logger: slog.New(slog.DiscardHandler)}
 			d.Migrator.Enabled.Store(true)
 		}})
 	api := func(want int, method, path, body, token string, headers ...string) response {

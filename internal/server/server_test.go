@@ -183,7 +183,7 @@ func start(t *testing.T, o options) *testServer {
 	if o.legacyURL != "" {
 		deps.Migrator = &sessionhttp.Migrator{Store: p, Validator: &sessionhttp.HTTPValidator{URL: o.legacyURL},
 			CookieNames: []string{"dott_auth_session", "session_token", "onboarding_status"}, CookieDomain: "example.com",
-			Log: slog.New(slog.DiscardHandler), Users: acc}
+			Logger: slog.New(slog.DiscardHandler), Users: acc}
 		if deps.Metrics != nil {
 			deps.Migrator.Observe = deps.Metrics.Migration
 		}
@@ -200,7 +200,7 @@ func start(t *testing.T, o options) *testServer {
 			st.Close()
 		}
 	})
-	_, err = acc.AddUser(context.Background(), accounts.NewUser{Email: userEmail, Password: userPassword, TenantID: "acme", NeedsOnboarding: true, OnboardingStep: "profile"})
+	_, err = acc.AddUser(context.Background(), accounts.UserParams{Email: userEmail, Password: userPassword, TenantID: "acme", NeedsOnboarding: true, OnboardingStep: "profile"})
 	if err != nil && !(o.store != nil && errors.Is(err, sessiond.ErrConflict)) {
 		t.Fatal(err)
 	}
@@ -410,7 +410,7 @@ func TestLogin_FailuresLookAlike_SEC15(t *testing.T) {
 	if _, _, err := s.accounts.SetDisabled(context.Background(), userEmail, true); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.accounts.AddUser(context.Background(), accounts.NewUser{Email: "bob@example.com", Password: "bob's password"}); err != nil {
+	if _, err := s.accounts.AddUser(context.Background(), accounts.UserParams{Email: "bob@example.com", Password: "bob's password"}); err != nil {
 		t.Fatal(err)
 	}
 	cases := map[string]string{
@@ -682,7 +682,7 @@ func TestLogin_EmailsDifferingOnlyInCaseOrUnicodeFormAreOneAccount(t *testing.T)
 	s := start(t, options{})
 	ctx := context.Background()
 	nfc, nfd := "jos\u00e9@example.com", "jose\u0301@example.com"
-	if _, err := s.accounts.AddUser(ctx, accounts.NewUser{Email: nfc, Password: "pässwörd-ñ"}); err != nil {
+	if _, err := s.accounts.AddUser(ctx, accounts.UserParams{Email: nfc, Password: "pässwörd-ñ"}); err != nil {
 		t.Fatal(err)
 	}
 	for _, email := range []string{nfc, nfd, "JOS\u00c9@EXAMPLE.COM", " jos\u00e9@example.com "} {
@@ -692,7 +692,7 @@ func TestLogin_EmailsDifferingOnlyInCaseOrUnicodeFormAreOneAccount(t *testing.T)
 		}
 	}
 	for _, email := range []string{nfd, "ANN@EXAMPLE.COM"} {
-		if _, err := s.accounts.AddUser(ctx, accounts.NewUser{Email: email, Password: "another password"}); !errors.Is(err, sessiond.ErrConflict) {
+		if _, err := s.accounts.AddUser(ctx, accounts.UserParams{Email: email, Password: "another password"}); !errors.Is(err, sessiond.ErrConflict) {
 			t.Errorf("AddUser(%q) = %v, want ErrConflict", email, err)
 		}
 	}

@@ -59,7 +59,7 @@ func TestCookieTossing_ALoginRevokesEveryPresentedSession_SEC33(t *testing.T) {
 	s := start(t, options{})
 	// The attacker signs into an account of their own and plants that
 	// valid session beside the victim's: the request is ambiguous.
-	if _, err := s.accounts.AddUser(context.Background(), accounts.NewUser{Email: "mallory@example.com", Password: "mallory's own password"}); err != nil {
+	if _, err := s.accounts.AddUser(context.Background(), accounts.UserParams{Email: "mallory@example.com", Password: "mallory's own password"}); err != nil {
 		t.Fatal(err)
 	}
 	planted := s.loginAs(t, "mallory@example.com", "mallory's own password")
