@@ -46,19 +46,38 @@ func do(b *bound, ctx context.Context, op string, f func(context.Context) error)
 }
 
 // Bound returns store with every call bounded by the Manager's StoreTimeout
-// and reported to its StoreObserver, as the Manager's own calls are: for the
-// Manager's neighbours (the accounts directory) that use the same store.
+// and reported to its StoreObserver, as the Manager's own calls are, and
+// with every update or delete of a user dropping the user and the user's
+// sessions from this node's cache at once (other nodes hear of it from the
+// change feed): for the Manager's neighbours that use the same store (the
+// accounts directory, the Migrator).
 func (m *Manager) Bound(store Store) Store {
-	return boundStore{&bound{s: store, d: m.cfg.StoreTimeout, observe: m.cfg.StoreObserver}, store}
+	return boundStore{&bound{s: store, d: m.cfg.StoreTimeout, observe: m.cfg.StoreObserver}, store, m}
 }
 
 // boundStore is a bound Store; Close is the store's own.
 type boundStore struct {
 	*bound
 	raw Store
+	m   *Manager
 }
 
 func (b boundStore) Close() error { return b.raw.Close() }
+
+// UpdateUser drops the user from this node's cache whatever the outcome: a
+// failed or timed-out write may still have landed.
+func (b boundStore) UpdateUser(ctx context.Context, u *User) error {
+	err := b.bound.UpdateUser(ctx, u)
+	b.m.changed(Change{UserID: u.ID})
+	return err
+}
+
+// DeleteUser drops the user and the user's sessions from this node's cache.
+func (b boundStore) DeleteUser(ctx context.Context, id string) error {
+	err := b.bound.DeleteUser(ctx, id)
+	b.m.changed(Change{UserID: id})
+	return err
+}
 
 // SessionStore.
 

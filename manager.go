@@ -195,27 +195,23 @@ func (m *Manager) mint(now time.Time) (string, *Session, error) {
 	}, nil
 }
 
-// Validate returns the live session for token. A token of the wrong shape,
-// unknown, expired or revoked gives ErrUnauthenticated; a malformed one never
-// reaches the store. A store failure gives ErrUnavailable, never
-// ErrUnauthenticated. The returned session must not be modified.
-//
-// Validate records activity: at most once per TouchInterval per session, the
-// new last activity is queued and written in a batch off the request path.
-func (m *Manager) Validate(ctx context.Context, token string) (*Session, error) {
-	return m.ValidateClient(ctx, token, Client{})
-}
-
 // Client is what a request says about where it comes from.
 type Client struct {
 	IPAddress string
 	UserAgent string
 }
 
-// ValidateClient is Validate for a request from c: it also runs the anomaly
-// policy, comparing c with the session's address and agent at login. A zero
-// Client skips the comparison.
-func (m *Manager) ValidateClient(ctx context.Context, token string, c Client) (*Session, error) {
+// Validate returns the live session for token, for a request from c. A
+// token of the wrong shape, unknown, expired or revoked gives
+// ErrUnauthenticated; a malformed one never reaches the store. A store
+// failure gives ErrUnavailable, never ErrUnauthenticated. The returned
+// session must not be modified.
+//
+// It runs the anomaly policy, comparing c with the session's address and
+// agent at login; a zero Client skips the comparison. It records activity:
+// at most once per TouchInterval per session, the new last activity is
+// queued and written in a batch off the request path.
+func (m *Manager) Validate(ctx context.Context, token string, c Client) (*Session, error) {
 	if !ValidToken(token) {
 		return nil, ErrUnauthenticated
 	}
@@ -286,11 +282,12 @@ func (m *Manager) Deadline(s *Session) time.Time {
 	return s.ExpiresAt
 }
 
-// Rotate replaces s with a new session under a new token, keeping its public
-// id, user, data and absolute deadline. When reauthenticated is true the new
-// session's AuthenticatedAt is now. It returns ErrUnauthenticated when s was
-// revoked meanwhile: a rotation never resurrects a session.
-func (m *Manager) Rotate(ctx context.Context, s *Session, reauthenticated bool) (string, *Session, error) {
+// Reauthenticate records a fresh password check of s's user: it replaces s
+// with a new session under a new token whose AuthenticatedAt is now, keeping
+// its public id, user, data and absolute deadline, and clears the flag that
+// asked for the check (FlagReauthRequired). It returns ErrUnauthenticated
+// when s was revoked meanwhile: a rotation never resurrects a session.
+func (m *Manager) Reauthenticate(ctx context.Context, s *Session) (string, *Session, error) {
 	now := m.now()
 	token, n, err := m.mint(now)
 	if err != nil {
@@ -302,15 +299,10 @@ func (m *Manager) Rotate(ctx context.Context, s *Session, reauthenticated bool) 
 	n.IPAddress, n.UserAgent = old.IPAddress, old.UserAgent
 	n.CreatedAt = old.CreatedAt
 	n.ExpiresAt = old.ExpiresAt // SEC-09: rotation never extends it
-	n.AuthenticatedAt = old.AuthenticatedAt
-	if reauthenticated {
-		n.AuthenticatedAt = now
-	}
-	n.Data, n.Version, n.Flags = old.Data, old.Version, old.Flags
-	if reauthenticated {
-		// A fresh password check answers the anomaly that asked for it.
-		n.Flags = withoutFlag(n.Flags, FlagReauthRequired)
-	}
+	n.AuthenticatedAt = now
+	n.Data, n.Version = old.Data, old.Version
+	// A fresh password check answers the anomaly that asked for it.
+	n.Flags = withoutFlag(old.Flags, FlagReauthRequired)
 	err = m.store.RotateSession(ctx, old.ID, n)
 	m.changed(Change{SessionID: old.ID})
 	if errors.Is(err, ErrNotFound) {
@@ -449,11 +441,21 @@ func (m *Manager) Purge(ctx context.Context) (int, error) {
 }
 
 // UpdateData applies patch to the session's Data as a JSON merge patch
-// (RFC 7386: a null member deletes the key). When version is not nil the
-// update happens only if the session's Data is still at that version
-// (ErrConflict otherwise); without it, concurrent updates are retried so that
-// none is lost. It returns the updated session.
-func (m *Manager) UpdateData(ctx context.Context, id string, patch json.RawMessage, version *int64) (*Session, error) {
+// (RFC 7386: a null member deletes the key). Concurrent updates are retried
+// so that none is lost. It returns the updated session.
+func (m *Manager) UpdateData(ctx context.Context, id string, patch json.RawMessage) (*Session, error) {
+	return m.updateData(ctx, id, patch, nil)
+}
+
+// UpdateDataAt is UpdateData only if the session's Data is still at version
+// (ErrConflict otherwise, with nothing changed): for a client that read the
+// data and patches what it read.
+func (m *Manager) UpdateDataAt(ctx context.Context, id string, patch json.RawMessage, version int64) (*Session, error) {
+	return m.updateData(ctx, id, patch, &version)
+}
+
+// updateData is UpdateData, conditional on version when it is not nil.
+func (m *Manager) updateData(ctx context.Context, id string, patch json.RawMessage, version *int64) (*Session, error) {
 	for attempt := 0; ; attempt++ {
 		s, err := m.store.SessionByID(ctx, id)
 		if errors.Is(err, ErrNotFound) {

@@ -173,7 +173,7 @@ func TestValidate_RejectsMalformedTokensBeforeTheStore_SEC02(t *testing.T) {
 		"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAé",
 	}
 	for _, tok := range bad {
-		if _, err := f.m.Validate(context.Background(), tok); !errors.Is(err, sessiond.ErrUnauthenticated) {
+		if _, err := f.m.Validate(context.Background(), tok, sessiond.Client{}); !errors.Is(err, sessiond.ErrUnauthenticated) {
 			t.Errorf("Validate(%q) = %v, want ErrUnauthenticated", tok, err)
 		}
 	}
@@ -182,7 +182,7 @@ func TestValidate_RejectsMalformedTokensBeforeTheStore_SEC02(t *testing.T) {
 	}
 	// A well-formed token the server never issued is looked up, rejected,
 	// and creates nothing.
-	_, err := f.m.Validate(context.Background(), "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA")
+	_, err := f.m.Validate(context.Background(), "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA", sessiond.Client{})
 	if !errors.Is(err, sessiond.ErrUnauthenticated) {
 		t.Fatalf("never-issued token: %v, want ErrUnauthenticated", err)
 	}
@@ -218,12 +218,12 @@ func TestIdleTimeout_EndsInactiveSessionsOnTheServer_SEC08(t *testing.T) {
 	token, _ := f.create(t)
 	for range 5 { // activity every 90 minutes keeps it alive past 2h
 		f.clock.Advance(90 * time.Minute)
-		if _, err := f.m.Validate(ctx, token); err != nil {
+		if _, err := f.m.Validate(ctx, token, sessiond.Client{}); err != nil {
 			t.Fatalf("active session rejected: %v", err)
 		}
 	}
 	f.clock.Advance(2*time.Hour + time.Second)
-	if _, err := f.m.Validate(ctx, token); !errors.Is(err, sessiond.ErrUnauthenticated) {
+	if _, err := f.m.Validate(ctx, token, sessiond.Client{}); !errors.Is(err, sessiond.ErrUnauthenticated) {
 		t.Fatalf("after 2h idle: %v, want ErrUnauthenticated", err)
 	}
 }
@@ -233,17 +233,17 @@ func TestIdleTimeout_HoldsWithoutTheCache_SEC08(t *testing.T) {
 	ctx := context.Background()
 	token, _ := f.create(t)
 	f.clock.Advance(90 * time.Minute)
-	if _, err := f.m.Validate(ctx, token); err != nil {
+	if _, err := f.m.Validate(ctx, token, sessiond.Client{}); err != nil {
 		t.Fatal(err)
 	}
 	// The touch is still pending (not flushed): the pending activity
 	// counts, so the session lives on.
 	f.clock.Advance(90 * time.Minute)
-	if _, err := f.m.Validate(ctx, token); err != nil {
+	if _, err := f.m.Validate(ctx, token, sessiond.Client{}); err != nil {
 		t.Fatalf("pending touch ignored: %v", err)
 	}
 	f.clock.Advance(2*time.Hour + time.Second)
-	if _, err := f.m.Validate(ctx, token); !errors.Is(err, sessiond.ErrUnauthenticated) {
+	if _, err := f.m.Validate(ctx, token, sessiond.Client{}); !errors.Is(err, sessiond.ErrUnauthenticated) {
 		t.Fatalf("after 2h idle: %v, want ErrUnauthenticated", err)
 	}
 }
@@ -255,7 +255,7 @@ func TestAbsoluteTimeout_NeverExtendedByActivityOrRotation_SEC09(t *testing.T) {
 	deadline := s.ExpiresAt
 	for range 47 { // activity every 30 minutes for 23.5 hours
 		f.clock.Advance(30 * time.Minute)
-		got, err := f.m.Validate(ctx, token)
+		got, err := f.m.Validate(ctx, token, sessiond.Client{})
 		if err != nil {
 			t.Fatalf("active session rejected before its deadline: %v", err)
 		}
@@ -263,11 +263,11 @@ func TestAbsoluteTimeout_NeverExtendedByActivityOrRotation_SEC09(t *testing.T) {
 			t.Fatalf("activity moved the deadline to %v", got.ExpiresAt)
 		}
 	}
-	cur, err := f.m.Validate(ctx, token)
+	cur, err := f.m.Validate(ctx, token, sessiond.Client{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	token, rotated, err := f.m.Rotate(ctx, cur, true)
+	token, rotated, err := f.m.Reauthenticate(ctx, cur)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -275,7 +275,7 @@ func TestAbsoluteTimeout_NeverExtendedByActivityOrRotation_SEC09(t *testing.T) {
 		t.Fatalf("rotation moved the deadline to %v, want %v", rotated.ExpiresAt, deadline)
 	}
 	f.clock.Advance(30 * time.Minute)
-	if _, err := f.m.Validate(ctx, token); !errors.Is(err, sessiond.ErrUnauthenticated) {
+	if _, err := f.m.Validate(ctx, token, sessiond.Client{}); !errors.Is(err, sessiond.ErrUnauthenticated) {
 		t.Fatalf("at 24h: %v, want ErrUnauthenticated", err)
 	}
 }
@@ -291,7 +291,7 @@ func TestTouch_IsBatchedOffTheRequestPath(t *testing.T) {
 	f.clock.Advance(5 * time.Minute)
 	for range 100 {
 		for _, tok := range tokens {
-			if _, err := f.m.Validate(ctx, tok); err != nil {
+			if _, err := f.m.Validate(ctx, tok, sessiond.Client{}); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -330,8 +330,8 @@ func TestLogout_RacingRequestsNeverResurrectTheSession_SEC10(t *testing.T) {
 					default:
 					}
 					f.clock.Advance(time.Millisecond)
-					f.m.Validate(ctx, token)
-					f.m.UpdateData(ctx, s.ID, json.RawMessage(`{"n":1}`), nil)
+					f.m.Validate(ctx, token, sessiond.Client{})
+					f.m.UpdateData(ctx, s.ID, json.RawMessage(`{"n":1}`))
 				}
 			})
 		}
@@ -346,7 +346,7 @@ func TestLogout_RacingRequestsNeverResurrectTheSession_SEC10(t *testing.T) {
 		if _, err := f.store.SessionByID(ctx, s.ID); !errors.Is(err, sessiond.ErrNotFound) {
 			t.Fatalf("round %d: session back in the store after logout: %v", round, err)
 		}
-		if _, err := f.m.Validate(ctx, token); !errors.Is(err, sessiond.ErrUnauthenticated) {
+		if _, err := f.m.Validate(ctx, token, sessiond.Client{}); !errors.Is(err, sessiond.ErrUnauthenticated) {
 			t.Fatalf("round %d: token valid after logout: %v", round, err)
 		}
 		f.m = sessiond.NewManager(f.store, sessiond.Config{Now: f.clock.Now, TouchInterval: time.Nanosecond, FlushInterval: time.Hour, PurgeInterval: -1})
@@ -359,7 +359,7 @@ func TestStoreFailure_IsUnavailableNeverLoggedOutOrValid_SEC23(t *testing.T) {
 	token, s := f.create(t)
 
 	f.store.fail.Store(true)
-	if _, err := f.m.Validate(ctx, token); !errors.Is(err, sessiond.ErrUnavailable) {
+	if _, err := f.m.Validate(ctx, token, sessiond.Client{}); !errors.Is(err, sessiond.ErrUnavailable) {
 		t.Fatalf("Validate with the store down: %v, want ErrUnavailable", err)
 	}
 	if _, err := f.m.Logout(ctx, token, sessiond.Client{}); !errors.Is(err, sessiond.ErrUnavailable) {
@@ -374,14 +374,14 @@ func TestStoreFailure_IsUnavailableNeverLoggedOutOrValid_SEC23(t *testing.T) {
 	hctx, cancel := context.WithTimeout(ctx, 50*time.Millisecond)
 	defer cancel()
 	start := time.Now()
-	if _, err := f.m.Validate(hctx, token); !errors.Is(err, sessiond.ErrUnavailable) {
+	if _, err := f.m.Validate(hctx, token, sessiond.Client{}); !errors.Is(err, sessiond.ErrUnavailable) {
 		t.Fatalf("Validate with a hanging store: %v, want ErrUnavailable", err)
 	}
 	if time.Since(start) > 5*time.Second {
 		t.Fatal("Validate outlived its context")
 	}
 	f.store.hang.Store(false)
-	if _, err := f.m.Validate(ctx, token); err != nil {
+	if _, err := f.m.Validate(ctx, token, sessiond.Client{}); err != nil {
 		t.Fatalf("after the store recovered: %v", err)
 	}
 }
@@ -393,7 +393,7 @@ func TestCache_ALookupRacingARevocationCannotCacheIt_SEC21(t *testing.T) {
 	f.store.block = make(chan struct{})
 	done := make(chan error, 1)
 	go func() {
-		_, err := f.m.Validate(ctx, token) // reads the session, then waits
+		_, err := f.m.Validate(ctx, token, sessiond.Client{}) // reads the session, then waits
 		done <- err
 	}()
 	for f.store.lookups.Load() == 0 {
@@ -405,7 +405,7 @@ func TestCache_ALookupRacingARevocationCannotCacheIt_SEC21(t *testing.T) {
 	close(f.store.block)
 	<-done // it may succeed: it started before the revocation
 	f.store.block = nil
-	if _, err := f.m.Validate(ctx, token); !errors.Is(err, sessiond.ErrUnauthenticated) {
+	if _, err := f.m.Validate(ctx, token, sessiond.Client{}); !errors.Is(err, sessiond.ErrUnauthenticated) {
 		t.Fatalf("revoked session served from the cache: %v", err)
 	}
 }
@@ -424,7 +424,7 @@ func TestCache_RevocationByAnotherProcessReachesIt_SEC21(t *testing.T) {
 	// Wait until a's change feed is live and the session is cached.
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		if _, err := a.Validate(ctx, token); err != nil {
+		if _, err := a.Validate(ctx, token, sessiond.Client{}); err != nil {
 			t.Fatal(err)
 		}
 		if time.Now().After(deadline) {
@@ -440,7 +440,7 @@ func TestCache_RevocationByAnotherProcessReachesIt_SEC21(t *testing.T) {
 	}
 	revoked := time.Now()
 	for {
-		_, err := a.Validate(ctx, token)
+		_, err := a.Validate(ctx, token, sessiond.Client{})
 		if errors.Is(err, sessiond.ErrUnauthenticated) {
 			t.Logf("revocation reached the other process's cache in %v", time.Since(revoked))
 			return
@@ -465,7 +465,7 @@ func TestPurge_DeletesExpiredSessionsInBoundedBatches(t *testing.T) {
 	if err != nil || n != 250 {
 		t.Fatalf("Purge = %d, %v; want 250", n, err)
 	}
-	if _, err := f.m.Validate(ctx, liveToken); err != nil {
+	if _, err := f.m.Validate(ctx, liveToken, sessiond.Client{}); err != nil {
 		t.Fatalf("live session purged: %v", err)
 	}
 }
@@ -474,11 +474,11 @@ func TestUpdateData_MergesAndHonoursTheVersion(t *testing.T) {
 	f := newFixture(t, sessiond.Config{MaxDataSize: 64})
 	ctx := context.Background()
 	_, s := f.create(t)
-	got, err := f.m.UpdateData(ctx, s.ID, json.RawMessage(`{"step":"profile","a":{"b":1}}`), nil)
+	got, err := f.m.UpdateData(ctx, s.ID, json.RawMessage(`{"step":"profile","a":{"b":1}}`))
 	if err != nil {
 		t.Fatal(err)
 	}
-	got, err = f.m.UpdateData(ctx, s.ID, json.RawMessage(`{"a":{"c":2},"step":null}`), &got.Version)
+	got, err = f.m.UpdateDataAt(ctx, s.ID, json.RawMessage(`{"a":{"c":2},"step":null}`), got.Version)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -486,13 +486,13 @@ func TestUpdateData_MergesAndHonoursTheVersion(t *testing.T) {
 		t.Fatalf("data %s version %d", got.Data, got.Version)
 	}
 	stale := int64(1)
-	if _, err := f.m.UpdateData(ctx, s.ID, json.RawMessage(`{"x":1}`), &stale); !errors.Is(err, sessiond.ErrConflict) {
+	if _, err := f.m.UpdateDataAt(ctx, s.ID, json.RawMessage(`{"x":1}`), stale); !errors.Is(err, sessiond.ErrConflict) {
 		t.Fatalf("stale version: %v, want ErrConflict", err)
 	}
-	if _, err := f.m.UpdateData(ctx, s.ID, json.RawMessage(`{"x":"`+string(bytes.Repeat([]byte("y"), 100))+`"}`), nil); !errors.Is(err, sessiond.ErrInvalidInput) {
+	if _, err := f.m.UpdateData(ctx, s.ID, json.RawMessage(`{"x":"`+string(bytes.Repeat([]byte("y"), 100))+`"}`)); !errors.Is(err, sessiond.ErrInvalidInput) {
 		t.Fatalf("oversized data: %v, want ErrInvalidInput", err)
 	}
-	if _, err := f.m.UpdateData(ctx, s.ID, json.RawMessage(`[1]`), nil); !errors.Is(err, sessiond.ErrInvalidInput) {
+	if _, err := f.m.UpdateData(ctx, s.ID, json.RawMessage(`[1]`)); !errors.Is(err, sessiond.ErrInvalidInput) {
 		t.Fatalf("non-object patch: %v, want ErrInvalidInput", err)
 	}
 }
@@ -505,7 +505,7 @@ func TestCache_UnrelatedRevocationsDoNotKeepItFromFilling(t *testing.T) {
 	f.store.block = make(chan struct{})
 	done := make(chan error, 1)
 	go func() {
-		_, err := f.m.Validate(ctx, token)
+		_, err := f.m.Validate(ctx, token, sessiond.Client{})
 		done <- err
 	}()
 	for f.store.lookups.Load() == 0 {
@@ -581,7 +581,7 @@ func TestCache_AFeedThatDiesSilentlyStopsCachedAnswersWithinTheLease_SEC21(t *te
 	// Wait until answers come from the cache: a validation that reads no store.
 	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(5 * time.Millisecond) {
 		before := counted.lookups.Load()
-		if _, err := m.Validate(ctx, token); err != nil {
+		if _, err := m.Validate(ctx, token, sessiond.Client{}); err != nil {
 			t.Fatal(err)
 		}
 		if counted.lookups.Load() == before {
@@ -600,7 +600,7 @@ func TestCache_AFeedThatDiesSilentlyStopsCachedAnswersWithinTheLease_SEC21(t *te
 	}
 	for {
 		start := time.Now()
-		_, err := m.Validate(ctx, token)
+		_, err := m.Validate(ctx, token, sessiond.Client{})
 		if errors.Is(err, sessiond.ErrUnauthenticated) {
 			t.Logf("the revoked session stopped being served %v after the feed died (lease %v)", time.Since(killed).Round(time.Millisecond), lease)
 			return

@@ -56,7 +56,7 @@ func TestSessionUser_OneRoundTripWhenTheStoreReadsBoth(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			s, err := m.Validate(ctx, token)
+			s, err := m.Validate(ctx, token, sessiond.Client{})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -72,7 +72,7 @@ func TestSessionUser_OneRoundTripWhenTheStoreReadsBoth(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			s, err = m.Validate(ctx, own)
+			s, err = m.Validate(ctx, own, sessiond.Client{})
 			if err != nil {
 				t.Fatal(err)
 			}

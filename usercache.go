@@ -4,7 +4,7 @@ import "context"
 
 // User returns the user with the id from this node's cache, or calls load
 // and caches what it returns. The cache follows the same rules as for
-// sessions: bounded, CacheTTL at most, dropped on InvalidateUser and on any
+// sessions: bounded, CacheTTL at most, dropped when a user is changed through a Bound store and on any
 // change reported by the store's change feed. Errors from load are returned
 // as they are; load bounds its own calls (a Bound store's UserByID does).
 func (m *Manager) User(ctx context.Context, id string, load func(context.Context, string) (*User, error)) (*User, error) {
@@ -24,13 +24,9 @@ func (m *Manager) User(ctx context.Context, id string, load func(context.Context
 // CacheLen reports how many sessions this node holds in memory.
 func (m *Manager) CacheLen() int { return m.cache.len() }
 
-// InvalidateUser drops the user and the user's sessions from this node's
-// cache; callers that change a user outside the Manager use it.
-func (m *Manager) InvalidateUser(userID string) { m.changed(Change{UserID: userID}) }
-
 // SessionUser returns the user of s: the one read together with s when the
-// store could (SessionUserReader) and found one, else the user cached on this node, else
-// what load returns, which is then cached (see User). It returns ErrNotFound
+// store could (SessionUserReader) and found one, else the user cached on
+// this node, else what load returns, which is then cached (see User). It returns ErrNotFound
 // when no user has s.UserID (a session the application created for a user of
 // its own).
 func (m *Manager) SessionUser(ctx context.Context, s *Session, load func(context.Context, string) (*User, error)) (*User, error) {

@@ -179,11 +179,9 @@ func (s *Service) UserByID(ctx context.Context, id string) (*sessiond.User, erro
 	return u, nil
 }
 
-// updateUser stores u and drops it from the node cache.
+// updateUser stores u; the bound store drops it from the node cache.
 func (s *Service) updateUser(ctx context.Context, u *sessiond.User) error {
-	err := s.users.UpdateUser(ctx, u)
-	s.sessions.InvalidateUser(u.ID)
-	return err
+	return s.users.UpdateUser(ctx, u)
 }
 
 // Login describes a login attempt.
@@ -351,7 +349,7 @@ func (s *Service) Reauthenticate(ctx context.Context, sess *sessiond.Session, pw
 	if _, err := s.checkOwnPassword(ctx, sess, pw, c); err != nil {
 		return "", nil, err
 	}
-	token, n, err := s.sessions.Rotate(ctx, sess, true)
+	token, n, err := s.sessions.Reauthenticate(ctx, sess)
 	if err != nil {
 		return "", nil, err
 	}
@@ -385,7 +383,7 @@ func (s *Service) ChangePassword(ctx context.Context, sess *sessiond.Session, cu
 	if err := s.updateUser(ctx, &updated); err != nil {
 		return "", nil, storeErr(err)
 	}
-	token, n, err := s.sessions.Rotate(ctx, sess, true)
+	token, n, err := s.sessions.Reauthenticate(ctx, sess)
 	if err != nil {
 		return "", nil, err
 	}

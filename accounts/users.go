@@ -261,7 +261,6 @@ func applyPatch(old *sessiond.User, p UserPatch) (*sessiond.User, error) {
 // many sessions ended.
 func (s *Service) DeleteUser(ctx context.Context, id string) (int, error) {
 	err := s.users.DeleteUser(ctx, id)
-	s.sessions.InvalidateUser(id)
 	if err != nil {
 		return 0, storeErr(err)
 	}

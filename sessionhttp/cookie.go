@@ -137,7 +137,7 @@ var ErrAmbiguous = sessiond.Errorf(sessiond.CodeUnauthenticated, "more than one 
 func (c *Cookies) Session(ctx context.Context, m *sessiond.Manager, r *http.Request, client sessiond.Client) (*sessiond.Session, string, error) {
 	tokens := c.Tokens(r)
 	if len(tokens) == 1 {
-		s, err := m.ValidateClient(ctx, tokens[0], client)
+		s, err := m.Validate(ctx, tokens[0], client)
 		return s, tokens[0], err
 	}
 	var (
@@ -145,7 +145,7 @@ func (c *Cookies) Session(ctx context.Context, m *sessiond.Manager, r *http.Requ
 		token string
 	)
 	for _, t := range tokens {
-		s, err := m.ValidateClient(ctx, t, client)
+		s, err := m.Validate(ctx, t, client)
 		if errors.Is(err, sessiond.ErrUnauthenticated) {
 			continue
 		}
@@ -168,7 +168,7 @@ func (c *Cookies) Session(ctx context.Context, m *sessiond.Manager, r *http.Requ
 func (c *Cookies) Live(ctx context.Context, m *sessiond.Manager, r *http.Request) []*sessiond.Session {
 	var out []*sessiond.Session
 	for _, t := range c.Tokens(r) {
-		if s, err := m.Validate(ctx, t); err == nil {
+		if s, err := m.Validate(ctx, t, sessiond.Client{}); err == nil {
 			out = append(out, s)
 		}
 	}

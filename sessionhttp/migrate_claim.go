@@ -89,7 +89,7 @@ func (m *Migrator) follow(ctx context.Context, r *http.Request, rec *sessiond.Mi
 	if err != nil {
 		return Result{Outcome: OutcomeReplay}
 	}
-	sess, err := m.Sessions.Manager.ValidateClient(ctx, token, m.client(r))
+	sess, err := m.Sessions.Manager.Validate(ctx, token, m.client(r))
 	if errors.Is(err, sessiond.ErrUnauthenticated) {
 		return Result{Outcome: OutcomeReplay}
 	}

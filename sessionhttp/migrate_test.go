@@ -130,7 +130,7 @@ func TestMigration_RedirectsWithOnlySidLeft_SEC25(t *testing.T) {
 	if strings.Contains(all, "other=") {
 		t.Error("a cookie that is not legacy was touched")
 	}
-	s, err := n.m.Validate(context.Background(), token)
+	s, err := n.m.Validate(context.Background(), token, sessiond.Client{})
 	if err != nil || s.UserID != "legacy-1" || s.TenantID != "acme" || len(s.Data) != 0 {
 		t.Fatalf("migrated session %+v, %v: want the user and tenant, and no identity in the browser-writable data", s, err)
 	}
@@ -296,7 +296,7 @@ func TestMigration_GoValidatorFunc(t *testing.T) {
 	n := newNode(t, openStore(t), v)
 	w := httptest.NewRecorder()
 	n.handler.ServeHTTP(w, legacyRequest("GET", "/x", "session_token=ok"))
-	s, err := n.m.Validate(context.Background(), sidOf(t, w))
+	s, err := n.m.Validate(context.Background(), sidOf(t, w), sessiond.Client{})
 	if err != nil || s.UserID != "go-user" {
 		t.Fatalf("%+v %v", s, err)
 	}

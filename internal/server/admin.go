@@ -217,7 +217,7 @@ func (s *server) handleAdminPatchData(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	updated, err := s.Manager.UpdateData(r.Context(), sess.ID, in.Data, in.Version)
+	updated, err := s.updateData(r.Context(), sess.ID, in.Data, in.Version)
 	if errors.Is(err, sessiond.ErrUnauthenticated) {
 		writeError(w, errNoSuchSession)
 		return

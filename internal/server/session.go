@@ -172,7 +172,7 @@ func (s *server) handlePatchSession(w http.ResponseWriter, r *http.Request) {
 	if !ok || !s.requireNoPendingReauth(w, sess) {
 		return
 	}
-	updated, err := s.Manager.UpdateData(r.Context(), sess.ID, in.Data, in.Version)
+	updated, err := s.updateData(r.Context(), sess.ID, in.Data, in.Version)
 	if err != nil {
 		s.logIfInternal(r, err)
 		writeError(w, err)
@@ -266,4 +266,13 @@ func (s *server) handleReadyz(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
+}
+
+// updateData applies a PATCH body's data, conditional on the version it
+// names, if any.
+func (s *server) updateData(ctx context.Context, id string, data json.RawMessage, version *int64) (*sessiond.Session, error) {
+	if version != nil {
+		return s.Manager.UpdateDataAt(ctx, id, data, *version)
+	}
+	return s.Manager.UpdateData(ctx, id, data)
 }
