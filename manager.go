@@ -412,7 +412,7 @@ func (m *Manager) List(ctx context.Context, userID string) ([]*Session, error) {
 //
 // The purge announces nothing on the change feed, and needs not: what it
 // deletes is past its absolute deadline or idle past IdleTimeout, and
-// every node refuses such a session by itself. ValidateClient checks
+// every node refuses such a session by itself. Validate checks
 // ExpiresAt on every call, cached copy or not, and idle expiry against the
 // latest activity it knows (its own unflushed touch included) once
 // TouchInterval has passed since the recorded one. A node whose own touch

@@ -133,7 +133,7 @@ var ErrAmbiguous = sessiond.Errorf(sessiond.CodeUnauthenticated, "more than one 
 // sessions gets ErrAmbiguous whatever their order.
 //
 // client, when not zero, describes the request for the anomaly policy
-// (sessiond.Manager.ValidateClient).
+// (sessiond.Manager.Validate).
 func (c *Cookies) Session(ctx context.Context, m *sessiond.Manager, r *http.Request, client sessiond.Client) (*sessiond.Session, string, error) {
 	tokens := c.Tokens(r)
 	if len(tokens) == 1 {
