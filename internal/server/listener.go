@@ -3,6 +3,7 @@ package server
 import (
 	"net"
 	"net/netip"
+	"slices"
 	"sync"
 
 	"github.com/sessiond/sessiond"
@@ -61,7 +62,7 @@ func (l *limitListener) free() {
 
 // admit counts a connection from addr, unless addr has its share open.
 func (l *limitListener) admit(addr netip.Addr) bool {
-	if l.perClient <= 0 || !addr.IsValid() || isTrusted(addr, l.exempt) {
+	if l.perClient <= 0 || !addr.IsValid() || slices.ContainsFunc(l.exempt, func(p netip.Prefix) bool { return p.Contains(addr) }) {
 		return true
 	}
 	key := sessiond.AddressKey(addr.String())
@@ -75,7 +76,7 @@ func (l *limitListener) admit(addr netip.Addr) bool {
 }
 
 func (l *limitListener) release(addr netip.Addr) {
-	if l.perClient <= 0 || !addr.IsValid() || isTrusted(addr, l.exempt) {
+	if l.perClient <= 0 || !addr.IsValid() || slices.ContainsFunc(l.exempt, func(p netip.Prefix) bool { return p.Contains(addr) }) {
 		return
 	}
 	key := sessiond.AddressKey(addr.String())

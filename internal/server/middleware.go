@@ -1,10 +1,7 @@
 package server
 
 import (
-	"net"
 	"net/http"
-	"net/netip"
-	"strings"
 
 	"github.com/sessiond/sessiond"
 )
@@ -62,75 +59,6 @@ func noStore(next http.Handler) http.Handler {
 	})
 }
 
-// clientIP returns the client's address: the peer, or, when the peer is a
-// trusted proxy, the right-most address of X-Forwarded-For that is not
-// itself a trusted proxy. Forwarded headers from anyone else are ignored
-// (SEC-20).
-func clientIP(r *http.Request, trusted []netip.Prefix) string {
-	peer := peerAddr(r)
-	if !peer.IsValid() {
-		return ""
-	}
-	if !isTrusted(peer, trusted) {
-		return peer.String()
-	}
-	hops := r.Header.Values("X-Forwarded-For")
-	addr := peer
-	for i := len(hops) - 1; i >= 0; i-- {
-		parts := strings.Split(hops[i], ",")
-		for j := len(parts) - 1; j >= 0; j-- {
-			a, err := netip.ParseAddr(strings.TrimSpace(parts[j]))
-			if err != nil {
-				// A malformed hop ends the chain: what lies left of it
-				// cannot be trusted.
-				return addr.String()
-			}
-			addr = a.Unmap()
-			if !isTrusted(addr, trusted) {
-				return addr.String()
-			}
-		}
-	}
-	return addr.String()
-}
-
-func peerAddr(r *http.Request) netip.Addr {
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		host = r.RemoteAddr
-	}
-	a, err := netip.ParseAddr(host)
-	if err != nil {
-		return netip.Addr{}
-	}
-	return a.Unmap()
-}
-
-func isTrusted(a netip.Addr, trusted []netip.Prefix) bool {
-	for _, p := range trusted {
-		if p.Contains(a) {
-			return true
-		}
-	}
-	return false
-}
-
-// userAgent returns the request's User-Agent, cut to a sane length and with
-// control characters removed, as stored on the session.
-func userAgent(r *http.Request) string {
-	ua := r.UserAgent()
-	if len(ua) > 512 {
-		ua = ua[:512]
-	}
-	return strings.Map(func(c rune) rune {
-		if c < 0x20 || c == 0x7f {
-			return -1
-		}
-		return c
-	}, strings.ToValidUTF8(ua, ""))
-}
-
-// client describes the request for the anomaly policy and audit events.
-func (s *server) client(r *http.Request) sessiond.Client {
-	return sessiond.Client{IPAddress: clientIP(r, s.TrustedProxies), UserAgent: userAgent(r)}
-}
+// client describes the request for the anomaly policy, the throttle and
+// audit events (sessionhttp.ClientFrom the trusted proxies).
+func (s *server) client(r *http.Request) sessiond.Client { return s.clientOf(r) }

@@ -80,6 +80,7 @@ type server struct {
 	log          *slog.Logger
 	adminDigest  []byte // SHA-256 of the admin token; nil: admin API off
 	sessions     *sessionhttp.Sessions
+	clientOf     func(*http.Request) sessiond.Client // sessionhttp.ClientFrom the trusted proxies
 	streams      streams
 	shutdown     <-chan struct{} // Deps.Shutdown, or never
 	origins      origins         // Deps.AllowedOrigins taken apart
@@ -144,6 +145,7 @@ func newServer(d Deps) *server {
 	if s.shutdown == nil {
 		s.shutdown = make(chan struct{})
 	}
+	s.clientOf = sessionhttp.ClientFrom(d.TrustedProxies...)
 	s.sessions = &sessionhttp.Sessions{Manager: d.Manager, Cookies: d.Cookies, Client: s.client, OnValid: noteSession}
 	if d.Metrics != nil {
 		s.sessions.Observe = func(err error) { d.Metrics.Validation(err, errors.Is(err, sessiond.ErrUnavailable)) }

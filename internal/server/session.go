@@ -99,11 +99,12 @@ func (s *server) handleLogin(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ctx := r.Context()
+	c := s.client(r)
 	token, sess, user, err := s.Accounts.Login(ctx, accounts.Login{
 		Email:     in.Email,
 		Password:  in.Password,
-		IPAddress: clientIP(r, s.TrustedProxies),
-		UserAgent: userAgent(r),
+		IPAddress: c.IPAddress,
+		UserAgent: c.UserAgent,
 		// Every session the client already holds is ended by the login
 		// (SEC-06), also those planted on a parent domain (SEC-33).
 		// Failing to read them does not stop the login.
