@@ -15,10 +15,10 @@ type IdentityHeaders struct {
 	UserID, Email, TenantID, SessionID string
 }
 
-// DefaultIdentityHeaders are X-User-Id, X-User-Email, X-Tenant-Id and
+// DefaultIdentityHeaders returns X-User-Id, X-User-Email, X-Tenant-Id and
 // X-Session-Id.
-var DefaultIdentityHeaders = IdentityHeaders{
-	UserID: "X-User-Id", Email: "X-User-Email", TenantID: "X-Tenant-Id", SessionID: "X-Session-Id",
+func DefaultIdentityHeaders() IdentityHeaders {
+	return IdentityHeaders{UserID: "X-User-Id", Email: "X-User-Email", TenantID: "X-Tenant-Id", SessionID: "X-Session-Id"}
 }
 
 // Names returns the four header names.

@@ -67,7 +67,7 @@ func open(e env, cfg config.Config, serving bool) (*app, error) {
 		hook = webhook.New(cfg.WebhookURL, []byte(key), log, webhook.Options{Observe: met.Webhook()})
 		mc.OnEvent = hook.Enqueue
 	}
-	if cfg.CacheSize == 0 || !serving {
+	if !serving {
 		mc.CacheSize = -1
 	}
 	if !serving {
@@ -96,16 +96,25 @@ func managerConfig(cfg config.Config) sessiond.Config {
 		Lifetime:           cfg.Lifetime,
 		IdleTimeout:        cfg.IdleTimeout,
 		TouchInterval:      cfg.TouchInterval,
-		CacheSize:          cfg.CacheSize,
+		CacheSize:          cliOff(cfg.CacheSize),
 		CacheTTL:           cfg.CacheTTL,
 		MaxSessionsPerUser: cfg.MaxSessionsPerUser,
-		RefuseAtLimit:      cfg.AtLimit == "refuse",
+		RefuseAtLimit:      cfg.RefuseAtLimit,
 		ReauthWindow:       cfg.ReauthWindow,
 		Anomaly:            cfg.AnomalyAction,
 		IPv4Prefix:         cfg.AnomalyIPv4Prefix,
 		IPv6Prefix:         cfg.AnomalyIPv6Prefix,
 		EventRetention:     cfg.EventRetention,
 	}
+}
+
+// cliOff maps a flag's 0, which operators read as "off", to the library's
+// off, which is negative: the library's zero means its default.
+func cliOff(n int) int {
+	if n == 0 {
+		return -1
+	}
+	return n
 }
 
 // openStore picks the store from its URL: the only place that knows them

@@ -71,11 +71,11 @@ func doctorFlags(fs *flag.FlagSet) func(env, config.Config, *flag.FlagSet) error
 // allowed origins?
 func doctorCookie(r *doctorReport, cfg config.Config, public string) {
 	if _, err := sessionhttp.NewCookies(sessionhttp.CookieConfig{
-		Name: cfg.CookieName, Domain: cfg.CookieDomain, Insecure: !cfg.CookieSecure, SameSite: sameSite(cfg.CookieSameSite),
+		Name: cfg.CookieName, Domain: cfg.CookieDomain, Insecure: !cfg.CookieSecure, SameSite: cfg.CookieSameSite,
 	}); err != nil {
 		r.problem("the cookie settings are refused: "+err.Error(), "--cookie-name, --cookie-domain or --cookie-secure as the message says")
 	} else {
-		r.ok("cookie %s: Secure=%v, SameSite=%s, domain %q", cfg.CookieName, cfg.CookieSecure, cfg.CookieSameSite, cfg.CookieDomain)
+		r.ok("cookie %s: Secure=%v, SameSite=%s, domain %q", cfg.CookieName, cfg.CookieSecure, config.SameSiteName(cfg.CookieSameSite), cfg.CookieDomain)
 	}
 	if !cfg.CookieSecure {
 		r.warn("the cookie is not Secure: fine on plain-HTTP development machines, a risk anywhere else", "--cookie-secure=true in production")
@@ -109,7 +109,7 @@ func doctorCookie(r *doctorReport, cfg config.Config, public string) {
 	for _, o := range cfg.AllowedOrigins {
 		ou, _ := url.Parse(strings.Replace(o, "://*.", "://wildcard.", 1))
 		if site(ou.Hostname()) != site(pu.Hostname()) || ou.Scheme != pu.Scheme {
-			r.problem(fmt.Sprintf("allowed origin %s is cross-site with %s: browsers that block third-party cookies (Safari, Firefox, Chrome's) never send the %s cookie from it, and SameSite=%s keeps it off cross-site requests anyway: logins answer 200 and every request after is a 401", o, public, cfg.CookieName, cfg.CookieSameSite),
+			r.problem(fmt.Sprintf("allowed origin %s is cross-site with %s: browsers that block third-party cookies (Safari, Firefox, Chrome's) never send the %s cookie from it, and SameSite=%s keeps it off cross-site requests anyway: logins answer 200 and every request after is a 401", o, public, cfg.CookieName, config.SameSiteName(cfg.CookieSameSite)),
 				"serve sessiond under the application's site (a subdomain, or a path through its proxy: Next.js rewrites())")
 		} else {
 			r.ok("allowed origin %s is same-site with %s", o, public)

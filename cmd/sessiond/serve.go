@@ -34,7 +34,7 @@ func serve(e env, cfg config.Config) (err error) {
 		Name:     cfg.CookieName,
 		Domain:   cfg.CookieDomain,
 		Insecure: !cfg.CookieSecure,
-		SameSite: sameSite(cfg.CookieSameSite),
+		SameSite: cfg.CookieSameSite,
 	})
 	if err != nil {
 		return fmt.Errorf("invalid cookie settings (--cookie-*): %w", err)
@@ -100,16 +100,11 @@ func serve(e env, cfg config.Config) (err error) {
 		migrator.Enabled.Store(cfg.Migration == "on")
 		a.log.Info("legacy migration", "enabled", cfg.Migration == "on", "cookies", strings.Join(cfg.LegacyCookies, ","))
 	}
-	var upstream *url.URL
-	if cfg.Upstream != "" {
-		upstream, _ = url.Parse(cfg.Upstream)
-	}
-	ih := cfg.IdentityHeaders
 	shutdown := make(chan struct{}) // closed when the server starts shutting down: streams end
 	deps := server.Deps{
-		Identity:       sessionhttp.IdentityHeaders{UserID: ih[0], Email: ih[1], TenantID: ih[2], SessionID: ih[3]},
+		Identity:       cfg.IdentityHeaders,
 		Migrator:       migrator,
-		Upstream:       upstream,
+		Upstream:       cfg.Upstream,
 		Metrics:        met,
 		LoginURL:       cfg.LoginURL,
 		RedirectHosts:  originHosts(cfg.AllowedOrigins),
@@ -255,16 +250,6 @@ func originHosts(origins []string) []string {
 		}
 	}
 	return hosts
-}
-
-func sameSite(s string) http.SameSite {
-	switch s {
-	case "strict":
-		return http.SameSiteStrictMode
-	case "none":
-		return http.SameSiteNoneMode
-	}
-	return http.SameSiteLaxMode
 }
 
 // demoListen puts an address without a host (":8080") on loopback.

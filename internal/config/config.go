@@ -9,6 +9,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net/http"
 	"net/netip"
 	"net/url"
 	"strconv"
@@ -16,6 +17,7 @@ import (
 	"time"
 
 	"github.com/sessiond/sessiond"
+	"github.com/sessiond/sessiond/sessionhttp"
 )
 
 // Config is the server's configuration. Each field names its flag, its
@@ -31,10 +33,10 @@ type Config struct {
 	Store                                   string // --store, SESSIOND_STORE, "sqlite:sessiond.db"
 	Demo                                    bool   // --demo, SESSIOND_DEMO, false
 
-	CookieName     string // --cookie-name, SESSIOND_COOKIE_NAME, "sid"
-	CookieDomain   string // --cookie-domain, SESSIOND_COOKIE_DOMAIN, none
-	CookieSecure   bool   // --cookie-secure, SESSIOND_COOKIE_SECURE, true
-	CookieSameSite string // --cookie-samesite, SESSIOND_COOKIE_SAMESITE, "lax"
+	CookieName     string        // --cookie-name, SESSIOND_COOKIE_NAME, "sid"
+	CookieDomain   string        // --cookie-domain, SESSIOND_COOKIE_DOMAIN, none
+	CookieSecure   bool          // --cookie-secure, SESSIOND_COOKIE_SECURE, true
+	CookieSameSite http.SameSite // --cookie-samesite, SESSIOND_COOKIE_SAMESITE, "lax"
 
 	Lifetime      time.Duration // --lifetime, SESSIOND_LIFETIME, 24h
 	IdleTimeout   time.Duration // --idle-timeout, SESSIOND_IDLE_TIMEOUT, 2h
@@ -50,7 +52,7 @@ type Config struct {
 	TrustedProxies     []netip.Prefix // --trusted-proxies, SESSIOND_TRUSTED_PROXIES, none
 
 	MaxSessionsPerUser int                    // --max-sessions-per-user, SESSIOND_MAX_SESSIONS_PER_USER, 0 (no cap)
-	AtLimit            string                 // --at-limit, SESSIOND_AT_LIMIT, "evict" (or "refuse")
+	RefuseAtLimit      bool                   // --at-limit, SESSIOND_AT_LIMIT, "evict" (false) or "refuse" (true)
 	ReauthWindow       time.Duration          // --reauth-window, SESSIOND_REAUTH_WINDOW, 10m
 	AnomalyAction      sessiond.AnomalyAction // --anomaly-action, SESSIOND_ANOMALY_ACTION, "flag" (or "reauth", "revoke")
 	AnomalyIPv4Prefix  int                    // --anomaly-ipv4-prefix, SESSIOND_ANOMALY_IPV4_PREFIX, 24
@@ -73,12 +75,12 @@ type Config struct {
 	LegacyCookieDomain      string // --legacy-cookie-domain, SESSIOND_LEGACY_COOKIE_DOMAIN, none
 	Migration               string // --migration, SESSIOND_MIGRATION, "on" (or "off", the rollback switch)
 
-	LoginVerifyURL        string   // --login-verify-url, SESSIOND_LOGIN_VERIFY_URL, none (delegated login off)
-	LoginVerifyMode       string   // --login-verify-mode, SESSIOND_LOGIN_VERIFY_MODE, "missing" (or "all")
-	LoginVerifySecretFile string   // --login-verify-secret-file, SESSIOND_LOGIN_VERIFY_SECRET_FILE, none (unsigned)
-	Upstream              string   // --upstream, SESSIOND_UPSTREAM, none (reverse-proxy mode when set)
-	LoginURL              string   // --login-url, SESSIOND_LOGIN_URL, none
-	IdentityHeaders       []string // --identity-headers, SESSIOND_IDENTITY_HEADERS, X-User-Id,X-User-Email,X-Tenant-Id,X-Session-Id
+	LoginVerifyURL        string                      // --login-verify-url, SESSIOND_LOGIN_VERIFY_URL, none (delegated login off)
+	LoginVerifyMode       string                      // --login-verify-mode, SESSIOND_LOGIN_VERIFY_MODE, "missing" (or "all")
+	LoginVerifySecretFile string                      // --login-verify-secret-file, SESSIOND_LOGIN_VERIFY_SECRET_FILE, none (unsigned)
+	Upstream              *url.URL                    // --upstream, SESSIOND_UPSTREAM, none (reverse-proxy mode when set)
+	LoginURL              string                      // --login-url, SESSIOND_LOGIN_URL, none
+	IdentityHeaders       sessionhttp.IdentityHeaders // --identity-headers, SESSIOND_IDENTITY_HEADERS, X-User-Id,X-User-Email,X-Tenant-Id,X-Session-Id
 
 	LogLevel  string // --log-level, SESSIOND_LOG_LEVEL, "info"
 	LogFormat string // --log-format, SESSIOND_LOG_FORMAT, "json"
@@ -148,12 +150,12 @@ var settings = []setting{
 	}},
 	{"cookie-secure", "SESSIOND_COOKIE_SECURE", "true", "set the Secure attribute (false only for plain-HTTP development)", Serve, boolSetter(func(c *Config) *bool { return &c.CookieSecure })},
 	{"cookie-samesite", "SESSIOND_COOKIE_SAMESITE", "lax", "cookie SameSite: lax, strict or none", Serve, func(c *Config, v string) error {
-		switch v = strings.ToLower(v); v {
-		case "lax", "strict", "none":
-			c.CookieSameSite = v
-			return nil
+		mode, ok := sameSiteModes[strings.ToLower(v)]
+		if !ok {
+			return errors.New("must be lax, strict or none")
 		}
-		return errors.New("must be lax, strict or none")
+		c.CookieSameSite = mode
+		return nil
 	}},
 	{"lifetime", "SESSIOND_LIFETIME", "24h", "absolute session lifetime, never extended by activity", Common, durationSetter(func(c *Config) *time.Duration { return &c.Lifetime })},
 	{"idle-timeout", "SESSIOND_IDLE_TIMEOUT", "2h", "end a session after this long without a request", Common, durationSetter(func(c *Config) *time.Duration { return &c.IdleTimeout })},
@@ -217,9 +219,9 @@ var settings = []setting{
 	}},
 	{"max-sessions-per-user", "SESSIOND_MAX_SESSIONS_PER_USER", "0", "cap on each user's live sessions (0: no cap, 1: single-session mode)", Serve, intSetter(0, 1<<20, func(c *Config) *int { return &c.MaxSessionsPerUser })},
 	{"at-limit", "SESSIOND_AT_LIMIT", "evict", "at the cap: evict the least recently active session, or refuse the login", Serve, func(c *Config, v string) error {
-		switch v = strings.ToLower(v); v {
+		switch strings.ToLower(v) {
 		case "evict", "refuse":
-			c.AtLimit = v
+			c.RefuseAtLimit = strings.ToLower(v) == "refuse"
 			return nil
 		}
 		return errors.New("must be evict or refuse")
@@ -242,11 +244,8 @@ var settings = []setting{
 		return nil
 	}},
 	{"webhook-url", "SESSIOND_WEBHOOK_URL", "", "URL that receives audit events as signed JSON POSTs", Serve, func(c *Config, v string) error {
-		if v != "" {
-			u, err := url.Parse(v)
-			if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-				return errors.New("must be an http or https URL")
-			}
+		if _, err := httpURL(v); err != nil {
+			return err
 		}
 		c.WebhookURL = v
 		return nil
@@ -256,10 +255,8 @@ var settings = []setting{
 		return nil
 	}},
 	{"login-verify-url", "SESSIOND_LOGIN_VERIFY_URL", "", "backend URL that checks email and password for users sessiond holds no password for (none: delegated login off)", Serve, func(c *Config, v string) error {
-		if v != "" {
-			if u, err := url.Parse(v); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil {
-				return errors.New("must be an http or https URL without credentials")
-			}
+		if u, err := httpURL(v); err != nil || u != nil && u.User != nil {
+			return errors.New("must be an http or https URL without credentials")
 		}
 		c.LoginVerifyURL = v
 		return nil
@@ -277,10 +274,8 @@ var settings = []setting{
 		return nil
 	}},
 	{"legacy-validate-url", "SESSIOND_LEGACY_VALIDATE_URL", "", "old backend URL that validates legacy session cookies (none: migration off)", Serve, func(c *Config, v string) error {
-		if v != "" {
-			if u, err := url.Parse(v); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-				return errors.New("must be an http or https URL")
-			}
+		if _, err := httpURL(v); err != nil {
+			return err
 		}
 		c.LegacyValidateURL = v
 		return nil
@@ -319,17 +314,16 @@ var settings = []setting{
 		return errors.New("must be on or off")
 	}},
 	{"upstream", "SESSIOND_UPSTREAM", "", "application URL to proxy every other path to (reverse-proxy mode)", Serve, func(c *Config, v string) error {
-		if v != "" {
-			if u, err := url.Parse(v); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-				return errors.New("must be an http or https URL")
-			}
+		u, err := httpURL(v)
+		if err != nil {
+			return err
 		}
-		c.Upstream = v
+		c.Upstream = u
 		return nil
 	}},
 	{"login-url", "SESSIOND_LOGIN_URL", "", "login page that unauthenticated browsers are sent to (forward auth with ?redirect=1, /auth/migrate)", Serve, func(c *Config, v string) error {
-		if v != "" && !strings.HasPrefix(v, "/") {
-			if u, err := url.Parse(v); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		if !strings.HasPrefix(v, "/") {
+			if _, err := httpURL(v); err != nil {
 				return errors.New("must be a path or an http(s) URL")
 			}
 		}
@@ -337,15 +331,16 @@ var settings = []setting{
 		return nil
 	}},
 	{"identity-headers", "SESSIOND_IDENTITY_HEADERS", "X-User-Id,X-User-Email,X-Tenant-Id,X-Session-Id", "names of the user id, email, tenant and session id headers", Serve, func(c *Config, v string) error {
-		c.IdentityHeaders = splitList(v)
-		if len(c.IdentityHeaders) != 4 {
+		names := splitList(v)
+		if len(names) != 4 {
 			return errors.New("must be four comma-separated header names")
 		}
-		for _, h := range c.IdentityHeaders {
+		for _, h := range names {
 			if strings.ContainsAny(h, " :\t\r\n") {
 				return fmt.Errorf("%q is not a header name", h)
 			}
 		}
+		c.IdentityHeaders = sessionhttp.IdentityHeaders{UserID: names[0], Email: names[1], TenantID: names[2], SessionID: names[3]}
 		return nil
 	}},
 	{"log-level", "SESSIOND_LOG_LEVEL", "info", "debug, info, warn or error", Common, func(c *Config, v string) error {
@@ -445,7 +440,7 @@ func (c Config) validate() error {
 	if c.IdleTimeout > c.Lifetime {
 		return fmt.Errorf("invalid --idle-timeout (SESSIOND_IDLE_TIMEOUT): %v is longer than --lifetime %v, which ends every session first", c.IdleTimeout, c.Lifetime)
 	}
-	if c.CookieSameSite == "none" && !c.CookieSecure {
+	if c.CookieSameSite == http.SameSiteNoneMode && !c.CookieSecure {
 		return errors.New("invalid --cookie-samesite none (SESSIOND_COOKIE_SAMESITE): browsers drop a SameSite=None cookie without Secure; keep --cookie-secure=true")
 	}
 	if c.TouchInterval <= 0 || c.TouchInterval >= c.IdleTimeout {
@@ -509,6 +504,30 @@ func durationSetter(field func(*Config) *time.Duration) func(*Config, string) er
 		*field(c) = d
 		return nil
 	}
+}
+
+var sameSiteModes = map[string]http.SameSite{"lax": http.SameSiteLaxMode, "strict": http.SameSiteStrictMode, "none": http.SameSiteNoneMode}
+
+// SameSiteName is the --cookie-samesite value of mode: lax, strict or none.
+func SameSiteName(mode http.SameSite) string {
+	for name, m := range sameSiteModes {
+		if m == mode {
+			return name
+		}
+	}
+	return "lax"
+}
+
+// httpURL parses v as an absolute http or https URL; empty is nil, no URL.
+func httpURL(v string) (*url.URL, error) {
+	if v == "" {
+		return nil, nil
+	}
+	u, err := url.Parse(v)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return nil, errors.New("must be an http or https URL")
+	}
+	return u, nil
 }
 
 func splitList(v string) []string {

@@ -3,12 +3,14 @@ package config_test
 import (
 	"bytes"
 	"flag"
+	"net/http"
 	"os"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/sessiond/sessiond/internal/config"
+	"github.com/sessiond/sessiond/sessionhttp"
 )
 
 func TestREADME_ConfigurationTableMatchesTheFlags(t *testing.T) {
@@ -39,7 +41,7 @@ func TestDefaults_AreThoseDocumented(t *testing.T) {
 		t.Fatal(err)
 	}
 	if c.Listen != ":8080" || c.Store != "sqlite:sessiond.db" || c.Demo || c.CookieName != "sid" || !c.CookieSecure ||
-		c.CookieSameSite != "lax" || c.Lifetime != 24*time.Hour || c.IdleTimeout != 2*time.Hour ||
+		c.CookieSameSite != http.SameSiteLaxMode || c.IdentityHeaders != sessionhttp.DefaultIdentityHeaders() || c.Lifetime != 24*time.Hour || c.IdleTimeout != 2*time.Hour ||
 		c.TouchInterval != time.Minute || c.CacheSize != 100000 || c.CacheTTL != 10*time.Second {
 		t.Fatalf("defaults: %+v", c)
 	}

@@ -38,7 +38,7 @@ type Deps struct {
 	// AdminToken enables the admin API when not empty.
 	AdminToken string
 	// Identity names the identity headers of forward auth and of the
-	// reverse proxy. Default sessionhttp.DefaultIdentityHeaders.
+	// reverse proxy. Default sessionhttp.DefaultIdentityHeaders().
 	Identity sessionhttp.IdentityHeaders
 	// LoginURL and RedirectHosts configure forward auth's optional
 	// redirect to a login page (see sessionhttp.ForwardAuth).
@@ -129,7 +129,7 @@ func newServer(d Deps) *server {
 		d.Now = time.Now
 	}
 	if d.Identity == (sessionhttp.IdentityHeaders{}) {
-		d.Identity = sessionhttp.DefaultIdentityHeaders
+		d.Identity = sessionhttp.DefaultIdentityHeaders()
 	}
 	if d.MaxStreams <= 0 {
 		d.MaxStreams = DefaultMaxStreams
