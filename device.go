@@ -2,20 +2,20 @@ package sessiond
 
 import "strings"
 
-// DeviceLabel derives a short human label, such as "Chrome on macOS", from a
+// deviceLabel derives a short human label, such as "Chrome on macOS", from a
 // User-Agent header. Unknown parts read "Unknown browser" and "unknown OS";
 // an empty agent reads "Unknown device".
-func DeviceLabel(ua string) string {
+func deviceLabel(ua string) string {
 	if strings.TrimSpace(ua) == "" {
 		return "Unknown device"
 	}
-	return BrowserFamily(ua) + " on " + osFamily(ua)
+	return browserFamily(ua) + " on " + osFamily(ua)
 }
 
-// BrowserFamily names the browser of a User-Agent header ("Firefox",
+// browserFamily names the browser of a User-Agent header ("Firefox",
 // "Chrome", "curl"), or "Unknown browser". The anomaly policy compares
 // families, not full agents, so that a browser update is not a new device.
-func BrowserFamily(ua string) string {
+func browserFamily(ua string) string {
 	// Order matters: Edge and Opera also claim Chrome, Chrome claims Safari.
 	for _, b := range browsers {
 		if strings.Contains(ua, b.token) {

@@ -47,7 +47,7 @@ func withoutFlag(flags []string, f string) []string {
 // DeviceFingerprint names a device for "new device" detection: browser
 // family and operating system, so that a browser update is not a new device.
 func DeviceFingerprint(userAgent string) string {
-	return BrowserFamily(userAgent) + "/" + osFamily(userAgent)
+	return browserFamily(userAgent) + "/" + osFamily(userAgent)
 }
 
 // checkAnomaly compares the request with the session's login and applies
@@ -57,7 +57,7 @@ func (m *Manager) checkAnomaly(ctx context.Context, s *Session, c Client) (*Sess
 	// A session created without an agent or an address (through the admin
 	// API, say) has nothing to compare with.
 	var found []string
-	if s.UserAgent != "" && c.UserAgent != s.UserAgent && !s.HasFlag(FlagAgentChanged) && BrowserFamily(c.UserAgent) != BrowserFamily(s.UserAgent) {
+	if s.UserAgent != "" && c.UserAgent != s.UserAgent && !s.HasFlag(FlagAgentChanged) && browserFamily(c.UserAgent) != browserFamily(s.UserAgent) {
 		found = append(found, FlagAgentChanged)
 	}
 	if s.IPAddress != "" && c.IPAddress != s.IPAddress && !s.HasFlag(FlagNetworkChanged) && !m.sameNetwork(c.IPAddress, s.IPAddress) {
@@ -68,7 +68,7 @@ func (m *Manager) checkAnomaly(ctx context.Context, s *Session, c Client) (*Sess
 	}
 	for _, f := range found {
 		m.Record(ctx, Event{Type: EventAnomaly, UserID: s.UserID, SessionID: s.ID, IPAddress: c.IPAddress, UserAgent: c.UserAgent,
-			Detail: map[string]string{"flag": f, "action": string(m.cfg.Anomaly), "login_ip": s.IPAddress, "login_agent": BrowserFamily(s.UserAgent)}})
+			Detail: map[string]string{"flag": f, "action": string(m.cfg.Anomaly), "login_ip": s.IPAddress, "login_agent": browserFamily(s.UserAgent)}})
 	}
 	if m.cfg.Anomaly == AnomalyRevoke {
 		if err := m.Revoke(ctx, s.ID); err != nil {

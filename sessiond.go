@@ -57,7 +57,7 @@ type Session struct {
 
 // Device is the label shown for the session's user agent, such as
 // "Chrome on macOS".
-func (s *Session) Device() string { return DeviceLabel(s.UserAgent) }
+func (s *Session) Device() string { return deviceLabel(s.UserAgent) }
 
 // clone returns a deep copy, so that cached sessions are never shared with
 // callers that might change them.
@@ -194,16 +194,16 @@ func (c Change) String() string {
 	return "t:" + c.TenantID
 }
 
-// MaxChangeSize bounds a change as encoded on a store's channel: a kind,
+// maxChangeSize bounds a change as encoded on a store's channel: a kind,
 // a colon and an id of at most MaxIDLength bytes (a probe is shorter).
 // Anyone who can reach the channel can send anything on it (SEC-36), so
 // ParseChange refuses what is longer before it is looked at.
-const MaxChangeSize = 2 + MaxIDLength
+const maxChangeSize = 2 + MaxIDLength
 
 // ParseChange decodes what Change.String encoded; ok is false for anything
 // else: an unknown kind, an empty id, or more than MaxChangeSize bytes.
 func ParseChange(s string) (c Change, ok bool) {
-	if len(s) > MaxChangeSize {
+	if len(s) > maxChangeSize {
 		return Change{}, false
 	}
 	kind, id, found := strings.Cut(s, ":")
