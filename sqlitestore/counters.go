@@ -12,35 +12,44 @@ import (
 // IncrementCounter implements sessiond.CounterStore.
 func (s *Store) IncrementCounter(ctx context.Context, key string, now time.Time, ttl time.Duration) (int64, error) {
 	var n int64
-	err := s.w.QueryRowContext(ctx, `INSERT INTO counters (key, count, last_at, expires_at) VALUES (?, 1, ?, ?)
-		ON CONFLICT (key) DO UPDATE SET
-			count = CASE WHEN counters.expires_at <= excluded.last_at THEN 1 ELSE counters.count + 1 END,
-			last_at = excluded.last_at, expires_at = excluded.expires_at
-		RETURNING count`, key, micros(now), micros(now.Add(ttl))).Scan(&n)
-	return n, translate(err)
+	err := s.write(ctx, func(t wtx) error {
+		return t.queryRow(`INSERT INTO counters (key, count, last_at, expires_at) VALUES (?, 1, ?, ?)
+			ON CONFLICT (key) DO UPDATE SET
+				count = CASE WHEN counters.expires_at <= excluded.last_at THEN 1 ELSE counters.count + 1 END,
+				last_at = excluded.last_at, expires_at = excluded.expires_at
+			RETURNING count`, key, micros(now), micros(now.Add(ttl))).Scan(&n)
+	})
+	return n, err
 }
 
 // ReserveCounter implements sessiond.CounterStore in one statement: the
 // upsert's WHERE refuses an update while the back-off runs.
 func (s *Store) ReserveCounter(ctx context.Context, key string, now time.Time, ttl time.Duration, b sessiond.Backoff) (bool, error) {
-	var n int64
-	err := s.w.QueryRowContext(ctx, `INSERT INTO counters (key, count, last_at, expires_at) VALUES (?1, 1, ?2, ?3)
-		ON CONFLICT (key) DO UPDATE SET
-			count = CASE WHEN counters.expires_at <= excluded.last_at THEN 1 ELSE counters.count + 1 END,
-			last_at = excluded.last_at, expires_at = excluded.expires_at
-		WHERE counters.expires_at <= excluded.last_at OR counters.count < ?4
-			OR counters.last_at + MIN(?5 << MIN(counters.count - ?4, ?6), ?7) <= excluded.last_at
-		RETURNING count`, key, micros(now), micros(now.Add(ttl)), b.Free, b.Base.Microseconds(), b.Doublings(), b.Max.Microseconds()).Scan(&n)
-	if errors.Is(err, sql.ErrNoRows) {
-		return false, nil
-	}
-	return err == nil, translate(err)
+	var reserved bool
+	err := s.write(ctx, func(t wtx) error {
+		var n int64
+		err := t.queryRow(`INSERT INTO counters (key, count, last_at, expires_at) VALUES (?1, 1, ?2, ?3)
+			ON CONFLICT (key) DO UPDATE SET
+				count = CASE WHEN counters.expires_at <= excluded.last_at THEN 1 ELSE counters.count + 1 END,
+				last_at = excluded.last_at, expires_at = excluded.expires_at
+			WHERE counters.expires_at <= excluded.last_at OR counters.count < ?4
+				OR counters.last_at + MIN(?5 << MIN(counters.count - ?4, ?6), ?7) <= excluded.last_at
+			RETURNING count`, key, micros(now), micros(now.Add(ttl)), b.Free, b.Base.Microseconds(), b.Doublings(), b.Max.Microseconds()).Scan(&n)
+		reserved = err == nil
+		if errors.Is(err, sql.ErrNoRows) {
+			return nil
+		}
+		return err
+	})
+	return reserved && err == nil, err
 }
 
 // ReleaseCounter implements sessiond.CounterStore.
 func (s *Store) ReleaseCounter(ctx context.Context, key string) error {
-	_, err := s.w.ExecContext(ctx, `UPDATE counters SET count = count - 1 WHERE key = ? AND count > 0`, key)
-	return translate(err)
+	return s.write(ctx, func(t wtx) error {
+		_, err := t.exec(`UPDATE counters SET count = count - 1 WHERE key = ? AND count > 0`, key)
+		return err
+	})
 }
 
 // Counter implements sessiond.CounterStore.
@@ -58,6 +67,8 @@ func (s *Store) Counter(ctx context.Context, key string, now time.Time) (int64, 
 
 // ResetCounter implements sessiond.CounterStore.
 func (s *Store) ResetCounter(ctx context.Context, key string) error {
-	_, err := s.w.ExecContext(ctx, `DELETE FROM counters WHERE key = ?`, key)
-	return translate(err)
+	return s.write(ctx, func(t wtx) error {
+		_, err := t.exec(`DELETE FROM counters WHERE key = ?`, key)
+		return err
+	})
 }

@@ -2,15 +2,15 @@ package sqlitestore
 
 import (
 	"context"
-	"database/sql"
 	"time"
 )
 
 // SeenDevice implements sessiond.DeviceStore.
 func (s *Store) SeenDevice(ctx context.Context, userID, fingerprint string, at time.Time) (bool, error) {
 	var isNew bool
-	err := s.tx(ctx, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, `INSERT INTO devices (user_id, fingerprint, first_seen, last_seen) VALUES (?, ?, ?, ?)
+	err := s.write(ctx, func(t wtx) error {
+		isNew = false
+		res, err := t.exec(`INSERT INTO devices (user_id, fingerprint, first_seen, last_seen) VALUES (?, ?, ?, ?)
 			ON CONFLICT (user_id, fingerprint) DO NOTHING`, userID, fingerprint, micros(at), micros(at))
 		if err != nil {
 			return err
@@ -19,7 +19,7 @@ func (s *Store) SeenDevice(ctx context.Context, userID, fingerprint string, at t
 			isNew = true
 			return nil
 		}
-		_, err = tx.ExecContext(ctx, `UPDATE devices SET last_seen = max(last_seen, ?) WHERE user_id = ? AND fingerprint = ?`,
+		_, err = t.exec(`UPDATE devices SET last_seen = max(last_seen, ?) WHERE user_id = ? AND fingerprint = ?`,
 			micros(at), userID, fingerprint)
 		return err
 	})

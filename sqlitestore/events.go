@@ -15,9 +15,11 @@ func (s *Store) AppendEvent(ctx context.Context, e *sessiond.Event) error {
 	if err != nil {
 		return err
 	}
-	_, err = s.w.ExecContext(ctx, `INSERT INTO events (id, type, user_id, session_id, ip_address, user_agent, at, detail)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?)`, e.ID, e.Type, e.UserID, e.SessionID, e.IPAddress, e.UserAgent, micros(e.At), string(detail))
-	return translate(err)
+	return s.write(ctx, func(t wtx) error {
+		_, err := t.exec(`INSERT INTO events (id, type, user_id, session_id, ip_address, user_agent, at, detail)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?)`, e.ID, e.Type, e.UserID, e.SessionID, e.IPAddress, e.UserAgent, micros(e.At), string(detail))
+		return err
+	})
 }
 
 // EventsByUser implements sessiond.EventStore.
@@ -49,10 +51,16 @@ func (s *Store) EventsByUser(ctx context.Context, userID string, limit int) ([]*
 
 // DeleteEventsBefore implements sessiond.EventStore.
 func (s *Store) DeleteEventsBefore(ctx context.Context, before time.Time, limit int) (int, error) {
-	res, err := s.w.ExecContext(ctx, `DELETE FROM events WHERE id IN (SELECT id FROM events WHERE at < ? LIMIT ?)`, micros(before), limit)
+	var n int64
+	err := s.write(ctx, func(t wtx) error {
+		res, err := t.exec(`DELETE FROM events WHERE id IN (SELECT id FROM events WHERE at < ? LIMIT ?)`, micros(before), limit)
+		if err == nil {
+			n, _ = res.RowsAffected()
+		}
+		return err
+	})
 	if err != nil {
-		return 0, translate(err)
+		return 0, err
 	}
-	n, _ := res.RowsAffected()
 	return int(n), nil
 }

@@ -2,7 +2,6 @@ package sqlitestore
 
 import (
 	"context"
-	"database/sql"
 	"time"
 
 	"github.com/sessiond/sessiond"
@@ -48,8 +47,8 @@ func (s *Store) readChanges(ctx context.Context, after int64, onChange func(sess
 	return after, translate(rows.Err())
 }
 
-func logChange(ctx context.Context, tx *sql.Tx, c sessiond.Change) error {
-	_, err := tx.ExecContext(ctx, `INSERT INTO changes (session_id, user_id, tenant_id, at) VALUES (?, ?, ?, ?)`,
+func logChange(t wtx, c sessiond.Change) error {
+	_, err := t.exec(`INSERT INTO changes (session_id, user_id, tenant_id, at) VALUES (?, ?, ?, ?)`,
 		c.SessionID, c.UserID, c.TenantID, time.Now().UnixMicro())
 	return err
 }

@@ -2,7 +2,6 @@ package sqlitestore
 
 import (
 	"context"
-	"database/sql"
 	"errors"
 	"time"
 
@@ -15,8 +14,9 @@ func (s *Store) ClaimMigration(ctx context.Context, key sessiond.TokenHash, now,
 		m       *sessiond.Migration
 		claimed bool
 	)
-	err := s.tx(ctx, func(tx *sql.Tx) error {
-		cur, err := scanMigration(tx.QueryRowContext(ctx, `SELECT `+migrationColumns+` FROM legacy_migrations WHERE key = ?`, key[:]))
+	err := s.write(ctx, func(t wtx) error {
+		m, claimed = nil, false
+		cur, err := scanMigration(t.queryRow(`SELECT `+migrationColumns+` FROM legacy_migrations WHERE key = ?`, key[:]))
 		if err == nil && cur.ExpiresAt.After(now) {
 			m = cur
 			return nil
@@ -26,7 +26,7 @@ func (s *Store) ClaimMigration(ctx context.Context, key sessiond.TokenHash, now,
 		}
 		m = &sessiond.Migration{Key: key, State: sessiond.MigrationPending, CreatedAt: now, ShareUntil: pendingUntil, ExpiresAt: pendingUntil}
 		claimed = true
-		_, err = tx.ExecContext(ctx, `INSERT INTO legacy_migrations (key, state, sealed, created_at, share_until, expires_at)
+		_, err = t.exec(`INSERT INTO legacy_migrations (key, state, sealed, created_at, share_until, expires_at)
 			VALUES (?, ?, NULL, ?, ?, ?)
 			ON CONFLICT (key) DO UPDATE SET state = excluded.state, sealed = NULL, created_at = excluded.created_at,
 				share_until = excluded.share_until, expires_at = excluded.expires_at`,
@@ -46,21 +46,25 @@ func (s *Store) MigrationByKey(ctx context.Context, key sessiond.TokenHash) (*se
 
 // FinishMigration implements sessiond.MigrationStore.
 func (s *Store) FinishMigration(ctx context.Context, m *sessiond.Migration) error {
-	res, err := s.w.ExecContext(ctx, `UPDATE legacy_migrations SET state = ?, sealed = ?, share_until = ?, expires_at = ?
-		WHERE key = ? AND state = ?`, m.State, m.Sealed, micros(m.ShareUntil), micros(m.ExpiresAt), m.Key[:], sessiond.MigrationPending)
-	if err != nil {
-		return translate(err)
-	}
-	if n, _ := res.RowsAffected(); n == 0 {
-		return sessiond.ErrNotFound
-	}
-	return nil
+	return s.write(ctx, func(t wtx) error {
+		res, err := t.exec(`UPDATE legacy_migrations SET state = ?, sealed = ?, share_until = ?, expires_at = ?
+			WHERE key = ? AND state = ?`, m.State, m.Sealed, micros(m.ShareUntil), micros(m.ExpiresAt), m.Key[:], sessiond.MigrationPending)
+		if err != nil {
+			return err
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return sessiond.ErrNotFound
+		}
+		return nil
+	})
 }
 
 // DeleteMigration implements sessiond.MigrationStore.
 func (s *Store) DeleteMigration(ctx context.Context, key sessiond.TokenHash) error {
-	_, err := s.w.ExecContext(ctx, `DELETE FROM legacy_migrations WHERE key = ?`, key[:])
-	return translate(err)
+	return s.write(ctx, func(t wtx) error {
+		_, err := t.exec(`DELETE FROM legacy_migrations WHERE key = ?`, key[:])
+		return err
+	})
 }
 
 const migrationColumns = `key, state, sealed, created_at, share_until, expires_at`

@@ -2,7 +2,6 @@ package sqlitestore
 
 import (
 	"context"
-	"database/sql"
 	"encoding/json"
 	"fmt"
 	"strings"
@@ -16,9 +15,11 @@ const sessionColumns = `id, token_hash, user_id, tenant_id, ip_address, user_age
 
 // CreateSession implements sessiond.SessionStore.
 func (s *Store) CreateSession(ctx context.Context, sess *sessiond.Session) error {
-	_, err := s.w.ExecContext(ctx, `INSERT INTO sessions (`+sessionColumns+`)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, sessionArgs(sess)...)
-	return translate(err)
+	return s.write(ctx, func(t wtx) error {
+		_, err := t.exec(`INSERT INTO sessions (`+sessionColumns+`)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, sessionArgs(sess)...)
+		return err
+	})
 }
 
 func sessionArgs(sess *sessiond.Session) []any {
@@ -109,15 +110,15 @@ func (s *Store) SessionsByUser(ctx context.Context, userID string) ([]*sessiond.
 
 // TouchSessions implements sessiond.SessionStore in one transaction.
 func (s *Store) TouchSessions(ctx context.Context, touches []sessiond.Touch) error {
-	return s.tx(ctx, func(tx *sql.Tx) error {
-		stmt, err := tx.PrepareContext(ctx, `UPDATE sessions SET last_activity = ? WHERE id = ? AND last_activity < ?`)
+	return s.write(ctx, func(t wtx) error {
+		stmt, err := t.tx.PrepareContext(t.ctx, `UPDATE sessions SET last_activity = ? WHERE id = ? AND last_activity < ?`)
 		if err != nil {
 			return err
 		}
 		defer stmt.Close()
-		for _, t := range touches {
-			at := micros(t.At)
-			if _, err := stmt.ExecContext(ctx, at, t.ID, at); err != nil {
+		for _, touch := range touches {
+			at := micros(touch.At)
+			if _, err := stmt.ExecContext(t.ctx, at, touch.ID, at); err != nil {
 				return err
 			}
 		}
@@ -127,18 +128,18 @@ func (s *Store) TouchSessions(ctx context.Context, touches []sessiond.Touch) err
 
 // UpdateSessionData implements sessiond.SessionStore.
 func (s *Store) UpdateSessionData(ctx context.Context, id string, data json.RawMessage, version int64) error {
-	return s.tx(ctx, func(tx *sql.Tx) error {
+	return s.write(ctx, func(t wtx) error {
 		var d any
 		if data != nil {
 			d = []byte(data)
 		}
-		res, err := tx.ExecContext(ctx, `UPDATE sessions SET data = ?, version = version + 1 WHERE id = ? AND version = ?`, d, id, version)
+		res, err := t.exec(`UPDATE sessions SET data = ?, version = version + 1 WHERE id = ? AND version = ?`, d, id, version)
 		if err != nil {
 			return err
 		}
 		if n, _ := res.RowsAffected(); n == 0 {
 			var exists int
-			err := tx.QueryRowContext(ctx, `SELECT count(*) FROM sessions WHERE id = ?`, id).Scan(&exists)
+			err := t.queryRow(`SELECT count(*) FROM sessions WHERE id = ?`, id).Scan(&exists)
 			switch {
 			case err != nil:
 				return err
@@ -148,47 +149,47 @@ func (s *Store) UpdateSessionData(ctx context.Context, id string, data json.RawM
 				return sessiond.ErrConflict
 			}
 		}
-		return logChange(ctx, tx, sessiond.Change{SessionID: id})
+		return logChange(t, sessiond.Change{SessionID: id})
 	})
 }
 
 // RotateSession implements sessiond.SessionStore.
 func (s *Store) RotateSession(ctx context.Context, oldID string, sess *sessiond.Session) error {
-	return s.tx(ctx, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, `DELETE FROM sessions WHERE id = ?`, oldID)
+	return s.write(ctx, func(t wtx) error {
+		res, err := t.exec(`DELETE FROM sessions WHERE id = ?`, oldID)
 		if err != nil {
 			return err
 		}
 		if n, _ := res.RowsAffected(); n == 0 {
 			return sessiond.ErrNotFound
 		}
-		if _, err := tx.ExecContext(ctx, `INSERT INTO sessions (`+sessionColumns+`)
+		if _, err := t.exec(`INSERT INTO sessions (`+sessionColumns+`)
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, sessionArgs(sess)...); err != nil {
 			return err
 		}
-		return logChange(ctx, tx, sessiond.Change{SessionID: oldID})
+		return logChange(t, sessiond.Change{SessionID: oldID})
 	})
 }
 
 // DeleteSession implements sessiond.SessionStore.
 func (s *Store) DeleteSession(ctx context.Context, id string) error {
-	return s.tx(ctx, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, `DELETE FROM sessions WHERE id = ?`, id)
+	return s.write(ctx, func(t wtx) error {
+		res, err := t.exec(`DELETE FROM sessions WHERE id = ?`, id)
 		if err != nil {
 			return err
 		}
 		if n, _ := res.RowsAffected(); n == 0 {
 			return sessiond.ErrNotFound
 		}
-		return logChange(ctx, tx, sessiond.Change{SessionID: id})
+		return logChange(t, sessiond.Change{SessionID: id})
 	})
 }
 
 // DeleteUserSessions implements sessiond.SessionStore.
 func (s *Store) DeleteUserSessions(ctx context.Context, userID, except string) (int, error) {
 	var n int64
-	err := s.tx(ctx, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, `DELETE FROM sessions WHERE user_id = ? AND id <> ?`, userID, except)
+	err := s.write(ctx, func(t wtx) error {
+		res, err := t.exec(`DELETE FROM sessions WHERE user_id = ? AND id <> ?`, userID, except)
 		if err != nil {
 			return err
 		}
@@ -196,7 +197,7 @@ func (s *Store) DeleteUserSessions(ctx context.Context, userID, except string) (
 		if n == 0 {
 			return nil
 		}
-		return logChange(ctx, tx, sessiond.Change{UserID: userID})
+		return logChange(t, sessiond.Change{UserID: userID})
 	})
 	return int(n), err
 }
@@ -206,10 +207,10 @@ func (s *Store) DeleteUserSessions(ctx context.Context, userID, except string) (
 // user are serialized and the count cannot be raced.
 func (s *Store) CreateSessionLimited(ctx context.Context, sess *sessiond.Session, lim sessiond.Limit) ([]*sessiond.Session, error) {
 	var evicted []*sessiond.Session
-	err := s.tx(ctx, func(tx *sql.Tx) error {
+	err := s.write(ctx, func(t wtx) error {
 		evicted = nil
 		if lim.Max > 0 {
-			rows, err := tx.QueryContext(ctx, `SELECT `+sessionColumns+` FROM sessions
+			rows, err := t.query(`SELECT `+sessionColumns+` FROM sessions
 				WHERE user_id = ? AND expires_at > ? AND last_activity > ?
 				ORDER BY last_activity, id`, sess.UserID, micros(lim.Now), micros(lim.IdleBefore))
 			if err != nil {
@@ -233,17 +234,17 @@ func (s *Store) CreateSessionLimited(ctx context.Context, sess *sessiond.Session
 					return sessiond.ErrLimitReached
 				}
 				for _, old := range live[:over] {
-					if _, err := tx.ExecContext(ctx, `DELETE FROM sessions WHERE id = ?`, old.ID); err != nil {
+					if _, err := t.exec(`DELETE FROM sessions WHERE id = ?`, old.ID); err != nil {
 						return err
 					}
-					if err := logChange(ctx, tx, sessiond.Change{SessionID: old.ID}); err != nil {
+					if err := logChange(t, sessiond.Change{SessionID: old.ID}); err != nil {
 						return err
 					}
 					evicted = append(evicted, old)
 				}
 			}
 		}
-		_, err := tx.ExecContext(ctx, `INSERT INTO sessions (`+sessionColumns+`)
+		_, err := t.exec(`INSERT INTO sessions (`+sessionColumns+`)
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, sessionArgs(sess)...)
 		return err
 	})
@@ -255,30 +256,30 @@ func (s *Store) CreateSessionLimited(ctx context.Context, sess *sessiond.Session
 
 // SetSessionFlags implements sessiond.SessionStore.
 func (s *Store) SetSessionFlags(ctx context.Context, id string, flags []string) error {
-	return s.tx(ctx, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, `UPDATE sessions SET flags = ? WHERE id = ?`, strings.Join(flags, ","), id)
+	return s.write(ctx, func(t wtx) error {
+		res, err := t.exec(`UPDATE sessions SET flags = ? WHERE id = ?`, strings.Join(flags, ","), id)
 		if err != nil {
 			return err
 		}
 		if n, _ := res.RowsAffected(); n == 0 {
 			return sessiond.ErrNotFound
 		}
-		return logChange(ctx, tx, sessiond.Change{SessionID: id})
+		return logChange(t, sessiond.Change{SessionID: id})
 	})
 }
 
 // DeleteTenantSessions implements sessiond.SessionStore.
 func (s *Store) DeleteTenantSessions(ctx context.Context, tenantID string) (int, error) {
 	var n int64
-	err := s.tx(ctx, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, `DELETE FROM sessions WHERE tenant_id = ?`, tenantID)
+	err := s.write(ctx, func(t wtx) error {
+		res, err := t.exec(`DELETE FROM sessions WHERE tenant_id = ?`, tenantID)
 		if err != nil {
 			return err
 		}
 		if n, _ = res.RowsAffected(); n == 0 {
 			return nil
 		}
-		return logChange(ctx, tx, sessiond.Change{TenantID: tenantID})
+		return logChange(t, sessiond.Change{TenantID: tenantID})
 	})
 	return int(n), err
 }
@@ -289,11 +290,11 @@ func (s *Store) DeleteTenantSessions(ctx context.Context, tenantID string) (int,
 // that a large backlog never holds the write lock for long (#9.18).
 func (s *Store) DeleteExpiredSessions(ctx context.Context, now, idleBefore time.Time, limit int) (int, error) {
 	var n int64
-	err := s.tx(ctx, func(tx *sql.Tx) error {
+	err := s.write(ctx, func(t wtx) error {
 		// Each branch is an index scan that stops after limit rows; a
 		// plain UNION or OR would first collect every expired row, for
 		// every batch.
-		res, err := tx.ExecContext(ctx, `DELETE FROM sessions WHERE id IN (
+		res, err := t.exec(`DELETE FROM sessions WHERE id IN (
 			SELECT id FROM (SELECT id FROM sessions WHERE expires_at <= ?1 ORDER BY expires_at LIMIT ?3)
 			UNION ALL
 			SELECT id FROM (SELECT id FROM sessions WHERE last_activity <= ?2 ORDER BY last_activity LIMIT ?3)
@@ -332,11 +333,18 @@ const maxSideBatches = 200
 // ctx ends.
 func (s *Store) deleteBatches(ctx context.Context, query string, cutoff int64, limit int) error {
 	for range maxSideBatches {
-		res, err := s.w.ExecContext(ctx, query, cutoff, limit)
+		var n int64
+		err := s.write(ctx, func(t wtx) error {
+			res, err := t.exec(query, cutoff, limit)
+			if err == nil {
+				n, _ = res.RowsAffected()
+			}
+			return err
+		})
 		if err != nil {
-			return translate(err)
+			return err
 		}
-		if n, _ := res.RowsAffected(); n < int64(limit) {
+		if n < int64(limit) {
 			return nil
 		}
 	}

@@ -2,7 +2,10 @@
 // modernc.org/sqlite), nothing else to install. It uses WAL with
 // synchronous=FULL, so a committed revocation survives a power loss, and one
 // writer connection beside a pool of readers, so writers queue in Go rather
-// than spinning on SQLITE_BUSY.
+// than spinning on SQLITE_BUSY. The writes queued together commit together
+// (group commit: one transaction, one fsync, each write under its own
+// savepoint), and the WAL is checkpointed in the background, so that no
+// write waits for another's fsync or for a checkpoint.
 //
 // Several processes may open the same file (the server and the sessiond CLI):
 // every revocation and update is also appended to a change feed that
@@ -17,6 +20,8 @@ import (
 	"net/url"
 	"runtime"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"modernc.org/sqlite"
@@ -46,7 +51,17 @@ type Options struct {
 // Store is a sessiond.Store on one SQLite file.
 type Store struct {
 	w, r *sql.DB
+	ck   *sql.DB // the checkpointer's connection
 	opts Options
+
+	queue            chan *writeReq // to the writer goroutine (commit.go)
+	walGrew          chan struct{}  // to the checkpointer
+	walLong          atomic.Bool    // from the checkpointer: the writer is to complete a checkpoint
+	closing          chan struct{}
+	closeOnce        sync.Once
+	started          bool
+	writerDone       chan struct{}
+	checkpointerDone chan struct{}
 
 	// Hot reads are prepared once: SQLite's parser costs more than the
 	// indexed lookup itself.
@@ -87,7 +102,8 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 	q.Set("_txlock", "immediate")
 	dsn := "file:" + (&url.URL{Path: path}).EscapedPath() + "?" + q.Encode()
 
-	w, err := sql.Open("sqlite", dsn)
+	// The writer never checkpoints: checkpointLoop does, beside it.
+	w, err := sql.Open("sqlite", dsn+"&_pragma=wal_autocheckpoint(0)")
 	if err != nil {
 		return nil, fmt.Errorf("sqlitestore: open %s: %w", path, err)
 	}
@@ -100,7 +116,16 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 	}
 	r.SetMaxOpenConns(opts.ReadConns)
 	r.SetMaxIdleConns(opts.ReadConns)
-	s := &Store{w: w, r: r, opts: opts}
+	ck, err := sql.Open("sqlite", dsn)
+	if err != nil {
+		w.Close()
+		r.Close()
+		return nil, fmt.Errorf("sqlitestore: open %s: %w", path, err)
+	}
+	ck.SetMaxOpenConns(1)
+	s := &Store{w: w, r: r, ck: ck, opts: opts,
+		queue: make(chan *writeReq), walGrew: make(chan struct{}, 1), closing: make(chan struct{}),
+		writerDone: make(chan struct{}), checkpointerDone: make(chan struct{})}
 	if err := s.migrate(ctx); err != nil {
 		s.Close()
 		if why := explainOpen(path); why != nil {
@@ -112,6 +137,9 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 		s.Close()
 		return nil, fmt.Errorf("sqlitestore: %s: %w", path, err)
 	}
+	s.started = true
+	go s.writeLoop()
+	go s.checkpointLoop()
 	// A database that opens and reads but cannot take a write (a
 	// read-only file or directory) would fail every login: refuse it now.
 	if err := s.Ping(ctx); err != nil {
@@ -142,15 +170,23 @@ func (s *Store) prepare(ctx context.Context) error {
 	return nil
 }
 
-// Close closes both connection pools. It is safe after a failed Open.
+// Close stops the writer (writes queued or made from now on fail) and the
+// checkpointer, and closes the connections. It is safe after a failed Open.
 func (s *Store) Close() error {
+	s.closeOnce.Do(func() {
+		close(s.closing)
+		if s.started {
+			<-s.writerDone
+			<-s.checkpointerDone
+		}
+	})
 	var errs []error
 	for _, stmt := range []*sql.Stmt{s.bySessionHash, s.bySessionID, s.byUser, s.userByID, s.userByEmail, s.sessionAndUserByHash} {
 		if stmt != nil {
 			errs = append(errs, stmt.Close())
 		}
 	}
-	return errors.Join(append(errs, closeDB(s.w), closeDB(s.r))...)
+	return errors.Join(append(errs, closeDB(s.w), closeDB(s.r), closeDB(s.ck))...)
 }
 
 func closeDB(db *sql.DB) error {
@@ -166,22 +202,11 @@ func closeDB(db *sql.DB) error {
 // (SEC-32).
 func (s *Store) Ping(ctx context.Context) error {
 	now := micros(time.Now())
-	_, err := s.w.ExecContext(ctx, `INSERT INTO counters (key, count, last_at, expires_at) VALUES ('sessiond:ping', 0, ?1, ?1)
-		ON CONFLICT (key) DO UPDATE SET last_at = excluded.last_at, expires_at = excluded.expires_at`, now)
-	return translate(err)
-}
-
-// tx runs fn in a write transaction and translates its error.
-func (s *Store) tx(ctx context.Context, fn func(*sql.Tx) error) error {
-	tx, err := s.w.BeginTx(ctx, nil)
-	if err != nil {
-		return translate(err)
-	}
-	if err := fn(tx); err != nil {
-		tx.Rollback()
-		return translate(err)
-	}
-	return translate(tx.Commit())
+	return s.write(ctx, func(t wtx) error {
+		_, err := t.exec(`INSERT INTO counters (key, count, last_at, expires_at) VALUES ('sessiond:ping', 0, ?1, ?1)
+			ON CONFLICT (key) DO UPDATE SET last_at = excluded.last_at, expires_at = excluded.expires_at`, now)
+		return err
+	})
 }
 
 type scanner interface{ Scan(...any) error }

@@ -2,7 +2,6 @@ package sqlitestore
 
 import (
 	"context"
-	"database/sql"
 	"encoding/json"
 
 	"github.com/sessiond/sessiond"
@@ -13,10 +12,12 @@ const userColumns = `id, email, email_key, password_hash, tenant_id, needs_onboa
 
 // CreateUser implements sessiond.UserStore.
 func (s *Store) CreateUser(ctx context.Context, u *sessiond.User) error {
-	_, err := s.w.ExecContext(ctx, `INSERT INTO users (`+userColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-		u.ID, u.Email, u.EmailKey, u.PasswordHash, u.TenantID, u.NeedsOnboarding,
-		u.OnboardingStep, u.Disabled, attributes(u), micros(u.CreatedAt), micros(u.UpdatedAt), u.Version)
-	return translate(err)
+	return s.write(ctx, func(t wtx) error {
+		_, err := t.exec(`INSERT INTO users (`+userColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			u.ID, u.Email, u.EmailKey, u.PasswordHash, u.TenantID, u.NeedsOnboarding,
+			u.OnboardingStep, u.Disabled, attributes(u), micros(u.CreatedAt), micros(u.UpdatedAt), u.Version)
+		return err
+	})
 }
 
 // UserByID implements sessiond.UserStore.
@@ -32,8 +33,8 @@ func (s *Store) UserByEmailKey(ctx context.Context, key string) (*sessiond.User,
 // UpdateUser implements sessiond.UserStore: the update is conditional on
 // the version, in the writer's transaction.
 func (s *Store) UpdateUser(ctx context.Context, u *sessiond.User) error {
-	err := s.tx(ctx, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, `UPDATE users SET email = ?, email_key = ?, password_hash = ?, tenant_id = ?,
+	err := s.write(ctx, func(t wtx) error {
+		res, err := t.exec(`UPDATE users SET email = ?, email_key = ?, password_hash = ?, tenant_id = ?,
 			needs_onboarding = ?, onboarding_step = ?, disabled = ?, attributes = ?, updated_at = ?, version = version + 1
 			WHERE id = ? AND version = ?`,
 			u.Email, u.EmailKey, u.PasswordHash, u.TenantID, u.NeedsOnboarding, u.OnboardingStep, u.Disabled,
@@ -43,7 +44,7 @@ func (s *Store) UpdateUser(ctx context.Context, u *sessiond.User) error {
 		}
 		if n, _ := res.RowsAffected(); n == 0 {
 			var found int
-			if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM users WHERE id = ?`, u.ID).Scan(&found); err != nil {
+			if err := t.queryRow(`SELECT count(*) FROM users WHERE id = ?`, u.ID).Scan(&found); err != nil {
 				return err
 			}
 			if found == 0 {
@@ -51,7 +52,7 @@ func (s *Store) UpdateUser(ctx context.Context, u *sessiond.User) error {
 			}
 			return sessiond.ErrConflict
 		}
-		return logChange(ctx, tx, sessiond.Change{UserID: u.ID})
+		return logChange(t, sessiond.Change{UserID: u.ID})
 	})
 	if err == nil {
 		u.Version++
@@ -61,15 +62,15 @@ func (s *Store) UpdateUser(ctx context.Context, u *sessiond.User) error {
 
 // DeleteUser implements sessiond.UserStore.
 func (s *Store) DeleteUser(ctx context.Context, id string) error {
-	return s.tx(ctx, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, `DELETE FROM users WHERE id = ?`, id)
+	return s.write(ctx, func(t wtx) error {
+		res, err := t.exec(`DELETE FROM users WHERE id = ?`, id)
 		if err != nil {
 			return err
 		}
 		if n, _ := res.RowsAffected(); n == 0 {
 			return sessiond.ErrNotFound
 		}
-		return logChange(ctx, tx, sessiond.Change{UserID: id})
+		return logChange(t, sessiond.Change{UserID: id})
 	})
 }
 
