@@ -61,6 +61,7 @@ type Store struct {
 	purgeAt  atomic.Uint32 // the part where the next purge starts
 	events   string        // channel of changes
 	sentinel bool          // the master is found through Sentinel and can change
+	writer   recordWriter  // how new and rotated sessions are written
 }
 
 // Open connects to the Redis at url (redis://, rediss://; Sentinel and
@@ -112,7 +113,7 @@ func Open(ctx context.Context, url string, opts Options) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("redisstore: %w", err)
 	}
-	s := &Store{c: c, p: "{" + opts.Prefix + "}:", prefix: opts.Prefix, shards: uint32(opts.Shards), sentinel: o.Sentinel.MasterSet != ""}
+	s := &Store{c: c, p: "{" + opts.Prefix + "}:", prefix: opts.Prefix, shards: uint32(opts.Shards), sentinel: o.Sentinel.MasterSet != "", writer: format2Writer}
 	s.events = s.p + "changes"
 	if err := s.Ping(ctx); err != nil {
 		c.Close()

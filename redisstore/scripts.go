@@ -9,80 +9,164 @@ import (
 // user scripts share these conventions: KEYS[1] is the prefix's "root" key
 // (unused but names the slot), ARGV[1] the prefix "{p}:".
 
+// sessionLua is the part every session script starts with: how to read a
+// session record of either format (see format.go) and how to delete one
+// with its index entries.
+//
+//	loadSession(p, id)
+//	        the session id of part p as {rec, th (hex), u, t, e, la} (rec:
+//	        the decoded format-2 array, nil for format 1), or nil
+//	put(p, id, th, u, t, e, la, rec)
+//	        writes a format-2 session and its index entries (e, la: the
+//	        strings of the microseconds)
+//	save(key, a)
+//	        rewrites the format-2 record a, keeping its deadline
+//	unindex(p, id, u, t)
+//	        removes id from the user's, tenant's and deadline indexes
+//	drop(p, id, s)
+//	        deletes session id (s = loadSession(p, id), or nil when its
+//	        keys are gone) with every index entry that names it; returns
+//	        1 when it deleted a record
+//	userIDs(p, u)
+//	        the ids in the user's indexes of both formats
+//	record(p, id)
+//	        the record as stored: a string (format 2), a list of fields
+//	        (format 1), or false
+const sessionLua = `
+local F_TH, F_U, F_T, F_LA, F_E, F_D, F_V, F_F = 2, 3, 4, 8, 9, 11, 12, 13
+local function hex(s)
+  return (string.gsub(s, '.', function(c) return string.format('%02x', string.byte(c)) end))
+end
+local function loadSession(p, id)
+  local key = p .. 's:' .. id
+  local ty = redis.call('TYPE', key)['ok']
+  if ty == 'string' then
+    local a = cmsgpack.unpack(redis.call('GET', key))
+    return {rec = a, th = hex(a[F_TH]), u = a[F_U], t = a[F_T], e = a[F_E], la = a[F_LA]}
+  elseif ty == 'hash' then
+    local v = redis.call('HMGET', key, 'th', 'u', 't', 'e', 'la')
+    return {th = v[1], u = v[2], t = v[3], e = tonumber(v[4]), la = tonumber(v[5])}
+  end
+  return nil
+end
+local function save(key, a)
+  redis.call('SET', key, cmsgpack.pack(a), 'KEEPTTL')
+end
+local function expMember(id, u, t) return cmsgpack.pack({id, u, t}) end
+local function put(p, id, th, u, t, e, la, rec)
+  local skey, hkey = p .. 's:' .. id, p .. 'h:' .. th
+  local at = math.floor(tonumber(e) / 1000) + 1
+  redis.call('SET', skey, rec)
+  redis.call('SET', hkey, id)
+  redis.call('PEXPIREAT', skey, at)
+  redis.call('PEXPIREAT', hkey, at)
+  redis.call('ZADD', p .. 'us:' .. u, 0, id)
+  redis.call('SADD', p .. 't:' .. t, id)
+  redis.call('ZADD', p .. 'exp', e, expMember(id, u, t))
+  redis.call('ZADD', p .. 'idle', la, id)
+end
+local function unindex(p, id, u, t)
+  redis.call('ZREM', p .. 'us:' .. u, id)
+  redis.call('SREM', p .. 'u:' .. u, id)
+  redis.call('SREM', p .. 't:' .. t, id)
+  redis.call('ZREM', p .. 'exp', expMember(id, u, t))
+end
+local function drop(p, id, s)
+  if s then
+    redis.call('DEL', p .. 's:' .. id, p .. 'h:' .. s.th)
+    unindex(p, id, s.u, s.t)
+  end
+  local owner = redis.call('HGET', p .. 'owner', id)
+  if owner then
+    local nl = string.find(owner, '\n', 1, true)
+    unindex(p, id, string.sub(owner, 1, nl - 1), string.sub(owner, nl + 1))
+    redis.call('HDEL', p .. 'owner', id)
+  end
+  redis.call('ZREM', p .. 'exp', id)
+  redis.call('ZREM', p .. 'idle', id)
+  if s then return 1 end
+  return 0
+end
+local function userIDs(p, u)
+  local ids = redis.call('SMEMBERS', p .. 'u:' .. u)
+  for _, id in ipairs(redis.call('ZRANGE', p .. 'us:' .. u, 0, -1)) do table.insert(ids, id) end
+  return ids
+end
+local function record(p, id)
+  local key = p .. 's:' .. id
+  local ty = redis.call('TYPE', key)['ok']
+  if ty == 'string' then return redis.call('GET', key) end
+  if ty == 'hash' then return redis.call('HGETALL', key) end
+  return false
+end
+`
+
+// sessionScript is a session script: sessionLua, then body.
+func sessionScript(body string) *rueidis.Lua { return rueidis.NewLuaScript(sessionLua + body) }
+
 // createScript inserts a session: ARGV = prefix, lim (0: none), evict
-// (0/1), now, idleBefore, channel, then the session's fields. It returns
-// {"ok", evicted ids…}, {"conflict"} or {"limit"}.
-var createScript = rueidis.NewLuaScript(`
+// (0/1), now, idleBefore, channel, then the session: id, token hash (hex),
+// user, tenant, expires and last activity (µs), and its format-2 record.
+// It returns {"ok", evicted ids…}, {"conflict"} or {"limit"}.
+var createScript = sessionScript(`
 local p, lim, evict, now, idle, ch = ARGV[1], tonumber(ARGV[2]), ARGV[3], tonumber(ARGV[4]), tonumber(ARGV[5]), ARGV[6]
-local f = {}
-for i = 7, #ARGV, 2 do f[ARGV[i]] = ARGV[i+1] end
-local skey, hkey = p .. 's:' .. f.id, p .. 'h:' .. f.th
-if redis.call('EXISTS', skey) == 1 or redis.call('EXISTS', hkey) == 1 then return {'conflict'} end
+local id, th, u, t, e, la, rec = ARGV[7], ARGV[8], ARGV[9], ARGV[10], ARGV[11], ARGV[12], ARGV[13]
+if redis.call('EXISTS', p .. 's:' .. id) == 1 or redis.call('EXISTS', p .. 'h:' .. th) == 1 then return {'conflict'} end
 local out = {'ok'}
 if lim > 0 then
   local live = {}
-  for _, id in ipairs(redis.call('SMEMBERS', p .. 'u:' .. f.u)) do
-    local v = redis.call('HMGET', p .. 's:' .. id, 'e', 'la')
-    if v[1] and tonumber(v[1]) > now and tonumber(v[2]) > idle then
-      table.insert(live, {id, tonumber(v[2])})
-    end
+  for _, sid in ipairs(userIDs(p, u)) do
+    local s = loadSession(p, sid)
+    if s and s.e > now and s.la > idle then table.insert(live, {sid, s.la, s}) end
   end
   local over = #live - lim + 1
   if over > 0 then
     if evict ~= '1' then return {'limit'} end
     table.sort(live, function(a, b) if a[2] == b[2] then return a[1] < b[1] end return a[2] < b[2] end)
     for i = 1, over do
-      local id = live[i][1]
-      local old = redis.call('HMGET', p .. 's:' .. id, 'th', 'u', 't')
-      redis.call('DEL', p .. 's:' .. id, p .. 'h:' .. old[1])
-      redis.call('SREM', p .. 'u:' .. old[2], id)
-      redis.call('SREM', p .. 't:' .. old[3], id)
-      redis.call('HDEL', p .. 'owner', id)
-      redis.call('ZREM', p .. 'exp', id)
-      redis.call('ZREM', p .. 'idle', id)
-      redis.call('PUBLISH', ch, 's:' .. id)
-      table.insert(out, id)
+      drop(p, live[i][1], live[i][3])
+      redis.call('PUBLISH', ch, 's:' .. live[i][1])
+      table.insert(out, live[i][1])
     end
   end
 end
-for k, v in pairs(f) do redis.call('HSET', skey, k, v) end
-redis.call('SET', hkey, f.id)
-redis.call('PEXPIREAT', skey, math.floor(tonumber(f.e) / 1000) + 1)
-redis.call('PEXPIREAT', hkey, math.floor(tonumber(f.e) / 1000) + 1)
-redis.call('SADD', p .. 'u:' .. f.u, f.id)
-redis.call('SADD', p .. 't:' .. f.t, f.id)
-redis.call('HSET', p .. 'owner', f.id, f.u .. '\n' .. f.t)
-redis.call('ZADD', p .. 'exp', f.e, f.id)
-redis.call('ZADD', p .. 'idle', f.la, f.id)
+put(p, id, th, u, t, e, la, rec)
 return out
 `)
 
 // deleteScript deletes sessions by id: ARGV = prefix, channel, message,
-// ids…; returns how many existed. The owner hash (id -> user, tenant; no
-// TTL) finds the index entries of a session whose keys Redis already
-// expired. The message (a change, or "" for none) is published once, and
-// only when a session existed: a bulk deletion is one message, not one per
-// id, and ids already gone need none (#16.2).
-var deleteScript = rueidis.NewLuaScript(`
+// ids…; returns how many existed. The message (a change, or "" for none)
+// is published once, and only when a session existed: a bulk deletion is
+// one message, not one per id, and ids already gone need none (#16.2).
+var deleteScript = sessionScript(`
 local p, ch, msg, n = ARGV[1], ARGV[2], ARGV[3], 0
+for i = 4, #ARGV do n = n + drop(p, ARGV[i], loadSession(p, ARGV[i])) end
+if n > 0 and msg ~= '' then redis.call('PUBLISH', ch, msg) end
+return n
+`)
+
+// purgeScript deletes the sessions of part ARGV[1] that the purge found
+// in the deadline indexes: ARGV = prefix, now, idleBefore, then members of
+// the exp index or ids from the idle index. A session whose record is
+// still there is deleted only if it is still past a deadline (a touch may
+// have come since the indexes were read); one whose keys Redis already
+// expired loses its index entries. It returns how many it deleted or
+// cleared.
+var purgeScript = sessionScript(`
+local p, now, idle, n = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3]), 0
 for i = 4, #ARGV do
-  local id = ARGV[i]
-  local old = redis.call('HMGET', p .. 's:' .. id, 'th', 'u', 't')
-  if old[1] then
-    redis.call('DEL', p .. 's:' .. id, p .. 'h:' .. old[1])
+  local id, u, t = ARGV[i], nil, nil
+  if string.byte(id, 1) == 0x93 then
+    local ok, m = pcall(cmsgpack.unpack, id)
+    if ok and type(m) == 'table' then id, u, t = m[1], m[2], m[3] end
+  end
+  local s = loadSession(p, id)
+  if not s or s.e <= now or s.la <= idle then
+    drop(p, id, s)
+    if u then unindex(p, id, u, t) end
     n = n + 1
   end
-  local owner = redis.call('HGET', p .. 'owner', id)
-  if owner then
-    local nl = string.find(owner, '\n', 1, true)
-    redis.call('SREM', p .. 'u:' .. string.sub(owner, 1, nl - 1), id)
-    redis.call('SREM', p .. 't:' .. string.sub(owner, nl + 1), id)
-    redis.call('HDEL', p .. 'owner', id)
-  end
-  redis.call('ZREM', p .. 'exp', id)
-  redis.call('ZREM', p .. 'idle', id)
 end
-if n > 0 and msg ~= '' then redis.call('PUBLISH', ch, msg) end
 return n
 `)
 
@@ -97,68 +181,49 @@ const tenantBatch = 100
 // {sessions that existed, ids left in the tenant's set}. Each call is
 // atomic; a revocation interrupted between calls resumes where it
 // stopped, since the ids not yet popped are still in the set.
-var tenantScript = rueidis.NewLuaScript(`
+var tenantScript = sessionScript(`
 local p, tenant, count = ARGV[1], ARGV[2], tonumber(ARGV[3])
 local tkey = p .. 't:' .. tenant
 local n = 0
-for _, id in ipairs(redis.call('SPOP', tkey, count)) do
-  local old = redis.call('HMGET', p .. 's:' .. id, 'th')
-  if old[1] then
-    redis.call('DEL', p .. 's:' .. id, p .. 'h:' .. old[1])
-    n = n + 1
-  end
-  local owner = redis.call('HGET', p .. 'owner', id)
-  if owner then
-    local nl = string.find(owner, '\n', 1, true)
-    redis.call('SREM', p .. 'u:' .. string.sub(owner, 1, nl - 1), id)
-    redis.call('HDEL', p .. 'owner', id)
-  end
-  redis.call('ZREM', p .. 'exp', id)
-  redis.call('ZREM', p .. 'idle', id)
-end
+for _, id in ipairs(redis.call('SPOP', tkey, count)) do n = n + drop(p, id, loadSession(p, id)) end
 return {n, redis.call('SCARD', tkey)}
 `)
 
-// rotateScript: ARGV = prefix, channel, oldID, new session fields…;
-// returns 1, 0 (old gone) or -1 (conflict).
-var rotateScript = rueidis.NewLuaScript(`
+// rotateScript: ARGV = prefix, channel, oldID, then the new session as
+// createScript takes it; returns 1, 0 (old gone) or -1 (conflict).
+var rotateScript = sessionScript(`
 local p, ch, oldID = ARGV[1], ARGV[2], ARGV[3]
-local old = redis.call('HMGET', p .. 's:' .. oldID, 'th', 'u', 't')
-if not old[1] then return 0 end
-local f = {}
-for i = 4, #ARGV, 2 do f[ARGV[i]] = ARGV[i+1] end
-if f.th ~= old[1] and redis.call('EXISTS', p .. 'h:' .. f.th) == 1 then return -1 end
-if f.id ~= oldID and redis.call('EXISTS', p .. 's:' .. f.id) == 1 then return -1 end
-redis.call('DEL', p .. 's:' .. oldID, p .. 'h:' .. old[1])
-redis.call('SREM', p .. 'u:' .. old[2], oldID)
-redis.call('SREM', p .. 't:' .. old[3], oldID)
-redis.call('ZREM', p .. 'exp', oldID)
-redis.call('ZREM', p .. 'idle', oldID)
-local skey, hkey = p .. 's:' .. f.id, p .. 'h:' .. f.th
-for k, v in pairs(f) do redis.call('HSET', skey, k, v) end
-redis.call('SET', hkey, f.id)
-redis.call('PEXPIREAT', skey, math.floor(tonumber(f.e) / 1000) + 1)
-redis.call('PEXPIREAT', hkey, math.floor(tonumber(f.e) / 1000) + 1)
-redis.call('HDEL', p .. 'owner', oldID)
-redis.call('SADD', p .. 'u:' .. f.u, f.id)
-redis.call('SADD', p .. 't:' .. f.t, f.id)
-redis.call('HSET', p .. 'owner', f.id, f.u .. '\n' .. f.t)
-redis.call('ZADD', p .. 'exp', f.e, f.id)
-redis.call('ZADD', p .. 'idle', f.la, f.id)
+local id, th, u, t, e, la, rec = ARGV[4], ARGV[5], ARGV[6], ARGV[7], ARGV[8], ARGV[9], ARGV[10]
+local old = loadSession(p, oldID)
+if not old then return 0 end
+if th ~= old.th and redis.call('EXISTS', p .. 'h:' .. th) == 1 then return -1 end
+if id ~= oldID and redis.call('EXISTS', p .. 's:' .. id) == 1 then return -1 end
+drop(p, oldID, old)
+put(p, id, th, u, t, e, la, rec)
 redis.call('PUBLISH', ch, 's:' .. oldID)
 return 1
 `)
 
 // touchScript: ARGV = prefix, then id, at pairs. Only existing sessions,
 // only forward.
-var touchScript = rueidis.NewLuaScript(`
+var touchScript = sessionScript(`
 local p = ARGV[1]
 for i = 2, #ARGV, 2 do
-  local key = p .. 's:' .. ARGV[i]
-  local la = redis.call('HGET', key, 'la')
-  if la and tonumber(la) < tonumber(ARGV[i+1]) then
-    redis.call('HSET', key, 'la', ARGV[i+1])
-    redis.call('ZADD', p .. 'idle', ARGV[i+1], ARGV[i])
+  local key, at = p .. 's:' .. ARGV[i], tonumber(ARGV[i+1])
+  local ty = redis.call('TYPE', key)['ok']
+  if ty == 'string' then
+    local a = cmsgpack.unpack(redis.call('GET', key))
+    if a[F_LA] < at then
+      a[F_LA] = at
+      save(key, a)
+      redis.call('ZADD', p .. 'idle', ARGV[i+1], ARGV[i])
+    end
+  elseif ty == 'hash' then
+    local la = redis.call('HGET', key, 'la')
+    if la and tonumber(la) < at then
+      redis.call('HSET', key, 'la', ARGV[i+1])
+      redis.call('ZADD', p .. 'idle', ARGV[i+1], ARGV[i])
+    end
   end
 end
 return 0
@@ -166,25 +231,81 @@ return 0
 
 // updateDataScript: ARGV = prefix, channel, id, version, hasData, data;
 // returns 1, 0 (gone) or -1 (stale version).
-var updateDataScript = rueidis.NewLuaScript(`
+var updateDataScript = sessionScript(`
 local p, ch, id = ARGV[1], ARGV[2], ARGV[3]
 local key = p .. 's:' .. id
-local v = redis.call('HGET', key, 'v')
-if not v then return 0 end
-if v ~= ARGV[4] then return -1 end
-redis.call('HSET', key, 'v', tostring(tonumber(v) + 1), 'hd', ARGV[5], 'd', ARGV[6])
+local ty = redis.call('TYPE', key)['ok']
+if ty == 'string' then
+  local a = cmsgpack.unpack(redis.call('GET', key))
+  if a[F_V] ~= tonumber(ARGV[4]) then return -1 end
+  a[F_V] = a[F_V] + 1
+  if ARGV[5] == '1' then a[F_D] = ARGV[6] else a[F_D] = false end
+  save(key, a)
+elseif ty == 'hash' then
+  local v = redis.call('HGET', key, 'v')
+  if v ~= ARGV[4] then return -1 end
+  redis.call('HSET', key, 'v', tostring(tonumber(v) + 1), 'hd', ARGV[5], 'd', ARGV[6])
+else
+  return 0
+end
 redis.call('PUBLISH', ch, 's:' .. id)
 return 1
 `)
 
 // flagsScript: ARGV = prefix, channel, id, flags; returns 1 or 0 (gone).
-var flagsScript = rueidis.NewLuaScript(`
+var flagsScript = sessionScript(`
 local p, ch, id = ARGV[1], ARGV[2], ARGV[3]
 local key = p .. 's:' .. id
-if redis.call('EXISTS', key) == 0 then return 0 end
-redis.call('HSET', key, 'f', ARGV[4])
+local ty = redis.call('TYPE', key)['ok']
+if ty == 'string' then
+  local a = cmsgpack.unpack(redis.call('GET', key))
+  a[F_F] = ARGV[4]
+  save(key, a)
+elseif ty == 'hash' then
+  redis.call('HSET', key, 'f', ARGV[4])
+else
+  return 0
+end
 redis.call('PUBLISH', ch, 's:' .. id)
 return 1
+`)
+
+// readScript returns the record of session ARGV[2] in part ARGV[1]: a
+// string (format 2), a list of fields (format 1) or nil.
+var readScript = sessionScript(`return record(ARGV[1], ARGV[2])`)
+
+// byHashScript returns {id, record} for the token hash key KEYS[1] in
+// part ARGV[1] (one shard only), or {}.
+var byHashScript = sessionScript(`
+local id = redis.call('GET', KEYS[1])
+if not id then return {} end
+return {id, record(ARGV[1], id)}
+`)
+
+// userSessionsScript returns {id, record, id, record…} for every session
+// in the user ARGV[2]'s indexes of part ARGV[1]; a record is nil when
+// Redis expired it.
+var userSessionsScript = sessionScript(`
+local out = {}
+for _, id in ipairs(userIDs(ARGV[1], ARGV[2])) do
+  table.insert(out, id)
+  table.insert(out, record(ARGV[1], id))
+end
+return out
+`)
+
+// sessionUserScript reads, in one call, the session that the token hash
+// key KEYS[1] leads to and that session's user (one shard only: the hash
+// key, the session and the user are all under {p}): ARGV = prefix. It
+// returns {} when there is no session, else {id, record, user fields as
+// HGETALL lists them}; the user's list is empty when there is no user.
+var sessionUserScript = sessionScript(`
+local p = ARGV[1]
+local id = redis.call('GET', KEYS[1])
+if not id then return {} end
+local s = loadSession(p, id)
+if not s then return {} end
+return {id, record(p, id), redis.call('HGETALL', p .. 'user:' .. s.u)}
 `)
 
 // unlockScript deletes the lock KEYS[1] only if it still holds the token
@@ -289,20 +410,4 @@ if redis.call('HGET', KEYS[1], 'st') ~= 'pending' then return 0 end
 redis.call('HSET', KEYS[1], 'st', ARGV[1], 'sealed', ARGV[2], 'sh', ARGV[3], 'e', ARGV[4])
 redis.call('PEXPIREAT', KEYS[1], ARGV[5])
 return 1
-`)
-
-// sessionUserScript reads, in one call, the session that the token hash
-// key KEYS[1] leads to and that session's user (one shard only: the hash
-// key, the session and the user are all under {p}): ARGV = prefix. It
-// returns {} when there is no session, else {session fields, user fields}
-// as HGETALL lists them; the user's list is empty when there is no user.
-var sessionUserScript = rueidis.NewLuaScript(`
-local p = ARGV[1]
-local id = redis.call('GET', KEYS[1])
-if not id then return {} end
-local s = redis.call('HGETALL', p .. 's:' .. id)
-if #s == 0 then return {} end
-local u = ''
-for i = 1, #s, 2 do if s[i] == 'u' then u = s[i+1] end end
-return {s, redis.call('HGETALL', p .. 'user:' .. u)}
 `)

@@ -16,43 +16,6 @@ import (
 	"github.com/sessiond/sessiond"
 )
 
-// sessionFields are the hash fields of a session, in the order the scripts
-// receive them.
-func sessionFields(sess *sessiond.Session) []string {
-	data := ""
-	hasData := "0"
-	if sess.Data != nil {
-		data, hasData = string(sess.Data), "1"
-	}
-	return []string{
-		"id", sess.ID, "th", hex.EncodeToString(sess.TokenHash[:]), "u", sess.UserID, "t", sess.TenantID,
-		"ip", sess.IPAddress, "ua", sess.UserAgent, "c", micros(sess.CreatedAt), "la", micros(sess.LastActivity),
-		"e", micros(sess.ExpiresAt), "a", micros(sess.AuthenticatedAt), "d", data, "hd", hasData,
-		"v", strconv.FormatInt(sess.Version, 10), "f", strings.Join(sess.Flags, ","),
-	}
-}
-
-func parseSession(m map[string]string) (*sessiond.Session, error) {
-	if len(m) == 0 {
-		return nil, sessiond.ErrNotFound
-	}
-	s := &sessiond.Session{ID: m["id"], UserID: m["u"], TenantID: m["t"], IPAddress: m["ip"], UserAgent: m["ua"],
-		CreatedAt: fromMicros(m["c"]), LastActivity: fromMicros(m["la"]), ExpiresAt: fromMicros(m["e"]), AuthenticatedAt: fromMicros(m["a"])}
-	h, err := hex.DecodeString(m["th"])
-	if err != nil || len(h) != len(s.TokenHash) {
-		return nil, fmt.Errorf("redisstore: session %s has a bad token hash", s.ID)
-	}
-	copy(s.TokenHash[:], h)
-	if m["hd"] == "1" {
-		s.Data = json.RawMessage(m["d"])
-	}
-	s.Version, _ = strconv.ParseInt(m["v"], 10, 64)
-	if m["f"] != "" {
-		s.Flags = strings.Split(m["f"], ",")
-	}
-	return s, nil
-}
-
 // CreateSession implements sessiond.SessionStore.
 func (s *Store) CreateSession(ctx context.Context, sess *sessiond.Session) error {
 	_, err := s.CreateSessionLimited(ctx, sess, sessiond.Limit{})
@@ -66,7 +29,11 @@ func (s *Store) CreateSessionLimited(ctx context.Context, sess *sessiond.Session
 		evict = "1"
 	}
 	bp := s.part(sess.UserID)
-	args := append([]string{bp, strconv.Itoa(lim.Max), evict, micros(lim.Now), micros(lim.IdleBefore), s.events}, sessionFields(sess)...)
+	rec, err := s.writer.args(sess)
+	if err != nil {
+		return nil, err
+	}
+	args := append([]string{bp, strconv.Itoa(lim.Max), evict, micros(lim.Now), micros(lim.IdleBefore), s.events}, rec...)
 	// The evicted sessions are read first (outside the script) only to
 	// report them; the script decides.
 	before := map[string]*sessiond.Session{}
@@ -82,7 +49,7 @@ func (s *Store) CreateSessionLimited(ctx context.Context, sess *sessiond.Session
 	if err := s.claimPointers(ctx, sess, false); err != nil {
 		return nil, err
 	}
-	out, err := createScript.Exec(ctx, s.c, []string{bp}, args).AsStrSlice()
+	out, err := s.writer.create.Exec(ctx, s.c, []string{bp}, args).AsStrSlice()
 	if err != nil {
 		// The script may have run all the same (an answer lost on the
 		// way): the pointers stay, and expire with the session.
@@ -107,27 +74,38 @@ func (s *Store) CreateSessionLimited(ctx context.Context, sess *sessiond.Session
 	return evicted, nil
 }
 
-// SessionByTokenHash implements sessiond.SessionStore.
+// SessionByTokenHash implements sessiond.SessionStore: with one shard, one
+// script reads the token's key and the session; with Shards > 1, the
+// token's pointer, then the session in its user's part.
 func (s *Store) SessionByTokenHash(ctx context.Context, h sessiond.TokenHash) (*sessiond.Session, error) {
 	th := hex.EncodeToString(h[:])
-	key := s.k("h", th) // -> id
-	if s.shards > 1 {
-		key = s.hashPointer(th) // -> user "\n" id
+	var sess *sessiond.Session
+	if s.shards == 1 {
+		res, err := byHashScript.Exec(ctx, s.c, []string{s.k("h", th)}, []string{s.p}).ToArray()
+		if err != nil {
+			return nil, translate(err)
+		}
+		if len(res) != 2 {
+			return nil, sessiond.ErrNotFound
+		}
+		id, _ := res[0].ToString()
+		if sess, err = readRecord(id, res[1]); err != nil {
+			return nil, err
+		}
+	} else {
+		v, err := s.c.Do(ctx, s.c.B().Get().Key(s.hashPointer(th)).Build()).ToString()
+		if err != nil {
+			return nil, translate(err)
+		}
+		user, id, _ := strings.Cut(v, "\n")
+		if sess, err = s.sessionIn(ctx, s.part(user), id); err != nil {
+			return nil, err
+		}
 	}
-	v, err := s.c.Do(ctx, s.c.B().Get().Key(key).Build()).ToString()
-	if err != nil {
-		return nil, translate(err)
-	}
-	bp, id := s.p, v
-	if s.shards > 1 {
-		user, rest, _ := strings.Cut(v, "\n")
-		bp, id = s.part(user), rest
-	}
-	sess, err := s.sessionIn(ctx, bp, id)
-	if err == nil && sess.TokenHash != h {
+	if sess.TokenHash != h {
 		return nil, sessiond.ErrNotFound
 	}
-	return sess, err
+	return sess, nil
 }
 
 // SessionAndUserByTokenHash implements sessiond.SessionUserReader: the
@@ -135,7 +113,7 @@ func (s *Store) SessionByTokenHash(ctx context.Context, h sessiond.TokenHash) (*
 // is one script, one round trip; with Shards > 1 the session and the user
 // live under different hash tags (on a Cluster, different slots that no
 // script may span), so it is the token's pointer, then the session and the
-// user in one pipelined round trip: two in all.
+// user read together: two round trips in all.
 func (s *Store) SessionAndUserByTokenHash(ctx context.Context, h sessiond.TokenHash) (*sessiond.Session, *sessiond.User, error) {
 	th := hex.EncodeToString(h[:])
 	if s.shards > 1 {
@@ -145,18 +123,15 @@ func (s *Store) SessionAndUserByTokenHash(ctx context.Context, h sessiond.TokenH
 	if err != nil {
 		return nil, nil, translate(err)
 	}
-	if len(res) != 2 {
+	if len(res) != 3 {
 		return nil, nil, sessiond.ErrNotFound
 	}
-	sm, err := res[0].AsStrMap()
+	id, _ := res[0].ToString()
+	um, err := res[2].AsStrMap()
 	if err != nil {
 		return nil, nil, translate(err)
 	}
-	um, err := res[1].AsStrMap()
-	if err != nil {
-		return nil, nil, translate(err)
-	}
-	return sessionAndUser(h, sm, um)
+	return sessionAndUser(h, id, res[1], um)
 }
 
 // sessionAndUserSharded is SessionAndUserByTokenHash with Shards > 1.
@@ -166,18 +141,20 @@ func (s *Store) sessionAndUserSharded(ctx context.Context, h sessiond.TokenHash,
 		return nil, nil, translate(err)
 	}
 	user, id, _ := strings.Cut(v, "\n")
-	res := s.c.DoMulti(ctx,
-		s.c.B().Hgetall().Key(s.part(user)+"s:"+id).Build(),
-		s.c.B().Hgetall().Key(s.k("user", user)).Build())
-	sm, err := res[0].AsStrMap()
-	if err != nil {
+	// The two reads go out together (the client pipelines concurrent
+	// requests), to two slots that may be on two masters.
+	bp := s.part(user)
+	userRead := make(chan rueidis.RedisResult, 1)
+	go func() { userRead <- s.c.Do(ctx, s.c.B().Hgetall().Key(s.k("user", user)).Build()) }()
+	rec, err := readScript.Exec(ctx, s.c, []string{bp}, []string{bp, id}).ToMessage()
+	um, uerr := (<-userRead).AsStrMap()
+	if err != nil && !rueidis.IsRedisNil(err) {
 		return nil, nil, translate(err)
 	}
-	um, err := res[1].AsStrMap()
-	if err != nil {
-		return nil, nil, translate(err)
+	if uerr != nil {
+		return nil, nil, translate(uerr)
 	}
-	sess, u, err := sessionAndUser(h, sm, um)
+	sess, u, err := sessionAndUser(h, id, rec, um)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -198,8 +175,8 @@ func (s *Store) sessionAndUserSharded(ctx context.Context, h sessiond.TokenHash,
 
 // sessionAndUser parses what SessionAndUserByTokenHash read: a session
 // whose token hash is not h is none.
-func sessionAndUser(h sessiond.TokenHash, sm, um map[string]string) (*sessiond.Session, *sessiond.User, error) {
-	sess, err := parseSession(sm)
+func sessionAndUser(h sessiond.TokenHash, id string, rec rueidis.RedisMessage, um map[string]string) (*sessiond.Session, *sessiond.User, error) {
+	sess, err := readRecord(id, rec)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -223,38 +200,28 @@ func (s *Store) SessionByID(ctx context.Context, id string) (*sessiond.Session, 
 
 // sessionIn reads session id from the part bp.
 func (s *Store) sessionIn(ctx context.Context, bp, id string) (*sessiond.Session, error) {
-	m, err := s.c.Do(ctx, s.c.B().Hgetall().Key(bp+"s:"+id).Build()).AsStrMap()
-	if err != nil {
+	m, err := readScript.Exec(ctx, s.c, []string{bp}, []string{bp, id}).ToMessage()
+	if err != nil && !rueidis.IsRedisNil(err) {
 		return nil, translate(err)
 	}
-	return parseSession(m)
+	return readRecord(id, m)
 }
 
-// SessionsByUser implements sessiond.SessionStore: the user's set, then one
-// pipelined HGETALL per member.
+// SessionsByUser implements sessiond.SessionStore: one script reads the
+// user's indexes and every record they name.
 func (s *Store) SessionsByUser(ctx context.Context, userID string) ([]*sessiond.Session, error) {
 	bp := s.part(userID)
-	ids, err := s.c.Do(ctx, s.c.B().Smembers().Key(bp+"u:"+userID).Build()).AsStrSlice()
+	res, err := userSessionsScript.Exec(ctx, s.c, []string{bp}, []string{bp, userID}).ToArray()
 	if err != nil {
 		return nil, translate(err)
 	}
-	if len(ids) == 0 {
-		return nil, nil
-	}
-	cmds := make(rueidis.Commands, len(ids))
-	for i, id := range ids {
-		cmds[i] = s.c.B().Hgetall().Key(bp + "s:" + id).Build()
-	}
 	var out []*sessiond.Session
-	for _, r := range s.c.DoMulti(ctx, cmds...) {
-		m, err := r.AsStrMap()
-		if err != nil {
-			return nil, translate(err)
+	for i := 0; i+1 < len(res); i += 2 {
+		if res[i+1].IsNil() {
+			continue // expired since the index was written
 		}
-		if len(m) == 0 {
-			continue // expired or deleted since the set was read
-		}
-		sess, err := parseSession(m)
+		id, _ := res[i].ToString()
+		sess, err := readRecord(id, res[i+1])
 		if err != nil {
 			return nil, err
 		}
@@ -334,8 +301,12 @@ func (s *Store) RotateSession(ctx context.Context, oldID string, sess *sessiond.
 	if err := s.claimPointers(ctx, sess, keepID); err != nil {
 		return err
 	}
-	args := append([]string{bp, s.events, oldID}, sessionFields(sess)...)
-	n, err := rotateScript.Exec(ctx, s.c, []string{bp}, args).ToInt64()
+	rec, err := s.writer.args(sess)
+	if err != nil {
+		return err
+	}
+	args := append([]string{bp, s.events, oldID}, rec...)
+	n, err := s.writer.rotate.Exec(ctx, s.c, []string{bp}, args).ToInt64()
 	if err == nil && n != 1 {
 		// A definite no (old session gone, or a conflict). After an error
 		// the script may have run: the pointers stay and expire.
@@ -362,9 +333,9 @@ func (s *Store) DeleteSession(ctx context.Context, id string) error {
 // publishes the user's change once, when it deleted something.
 func (s *Store) DeleteUserSessions(ctx context.Context, userID, except string) (int, error) {
 	bp := s.part(userID)
-	ids, err := s.c.Do(ctx, s.c.B().Smembers().Key(bp+"u:"+userID).Build()).AsStrSlice()
+	ids, err := s.userIDs(ctx, bp, userID)
 	if err != nil {
-		return 0, translate(err)
+		return 0, err
 	}
 	args := []string{bp, s.events, sessiond.Change{UserID: userID}.String()}
 	for _, id := range ids {
@@ -485,26 +456,41 @@ func (s *Store) lockPurge(ctx context.Context) (string, error) {
 
 func (s *Store) deleteExpiredIn(ctx context.Context, bp string, now, idleBefore time.Time, limit int) (int, error) {
 	seen := map[string]bool{}
-	var ids []string
+	var members []string
 	for _, q := range []struct{ key, max string }{{bp + "exp", micros(now)}, {bp + "idle", micros(idleBefore)}} {
 		got, err := s.c.Do(ctx, s.c.B().Zrangebyscore().Key(q.key).Min("-inf").Max(q.max).Limit(0, int64(limit)).Build()).AsStrSlice()
 		if err != nil {
 			return 0, translate(err)
 		}
-		for _, id := range got {
-			if !seen[id] && len(ids) < limit {
+		for _, m := range got {
+			// A format-2 member of exp names the user and tenant too.
+			if id := expID(m); !seen[id] && len(members) < limit {
 				seen[id] = true
-				ids = append(ids, id)
+				members = append(members, m)
 			}
 		}
 	}
-	if len(ids) == 0 {
+	if len(members) == 0 {
 		return 0, nil
 	}
 	// Counted as purged whether or not Redis had expired the keys
 	// already: the index entries are the work.
-	if _, err := deleteScript.Exec(ctx, s.c, []string{bp}, append([]string{bp, s.events, ""}, ids...)).ToInt64(); err != nil {
-		return 0, translate(err)
+	n, err := purgeScript.Exec(ctx, s.c, []string{bp}, append([]string{bp, micros(now), micros(idleBefore)}, members...)).ToInt64()
+	return int(n), translate(err)
+}
+
+// userIDs returns the ids in the user's indexes of both formats in part bp.
+func (s *Store) userIDs(ctx context.Context, bp, userID string) ([]string, error) {
+	res := s.c.DoMulti(ctx,
+		s.c.B().Smembers().Key(bp+"u:"+userID).Build(),
+		s.c.B().Zrange().Key(bp+"us:"+userID).Min("0").Max("-1").Build())
+	var ids []string
+	for _, r := range res {
+		got, err := r.AsStrSlice()
+		if err != nil {
+			return nil, translate(err)
+		}
+		ids = append(ids, got...)
 	}
-	return len(ids), nil
+	return ids, nil
 }
