@@ -55,7 +55,7 @@ func seed(db string, n int) []string {
 	defer m.Close()
 	tokens := make([]string, n)
 	for i := range n {
-		token, _, err := m.Create(ctx, sessiond.NewSession{
+		token, _, err := m.Create(ctx, sessiond.SessionParams{
 			UserID:   fmt.Sprintf("user-%d", i/10),
 			TenantID: "bench",
 			// The address and agent the validating client will present, so
