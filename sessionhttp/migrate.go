@@ -55,6 +55,15 @@ type Migrator struct {
 	// Enabled is the rollback switch: while it holds false, legacy cookies
 	// are left alone. Sessions already created are untouched.
 	Enabled atomic.Bool
+	// KeepLegacy is the shadow period: how long a migrated browser keeps
+	// its legacy cookies, so that switching the application back to the
+	// old scheme logs nobody out. Legacy cookies that come beside a valid
+	// session younger than KeepLegacy (made by the migration, or a login)
+	// are left alone; beside an older one they are expired (ExpireBeside).
+	// Zero expires them at the migration itself. A credential that was
+	// refused (invalid, or a replay) is expired at once whatever the
+	// period.
+	KeepLegacy time.Duration
 	// ShareWindow defaults to 30s; ReplayRetention to 720h (30 days).
 	ShareWindow     time.Duration
 	ReplayRetention time.Duration
@@ -286,8 +295,12 @@ func (m *Migrator) replayRetention() time.Duration {
 	if m.ReplayRetention > 0 {
 		return m.ReplayRetention
 	}
-	return 30 * 24 * time.Hour
+	return DefaultReplayRetention
 }
+
+// DefaultReplayRetention is how long the replay guard remembers a migrated
+// legacy credential unless Migrator.ReplayRetention says otherwise.
+const DefaultReplayRetention = 30 * 24 * time.Hour
 
 func (m *Migrator) logger() *slog.Logger {
 	if m.Logger != nil {

@@ -17,21 +17,40 @@ func (m *Migrator) ExpireLegacy(w http.ResponseWriter) {
 	}
 }
 
+// ExpireBeside handles the legacy cookies of a request that has a valid
+// session sess: it expires them, unless the session is younger than
+// KeepLegacy (the shadow period), or the request carries none or migration
+// is off. It reads the request's cookies only for a session older than the
+// period.
+func (m *Migrator) ExpireBeside(w http.ResponseWriter, r *http.Request, sess *sessiond.Session) {
+	if !m.keeps(sess) && m.HasLegacy(r) {
+		m.ExpireLegacy(w)
+	}
+}
+
+// keeps reports whether legacy cookies beside sess stay: the session is
+// younger than the shadow period.
+func (m *Migrator) keeps(sess *sessiond.Session) bool {
+	return m.KeepLegacy > 0 && m.now().Sub(sess.CreatedAt) < m.KeepLegacy
+}
+
 // Middleware migrates requests that carry legacy cookies and no valid
 // session: on success the browser is sent back to the same URL with the new
 // cookie (303 for GET and HEAD; 307 for other methods, so that the body is
 // sent again). An invalid legacy session has its cookies expired and the
 // request goes on unauthenticated; a backend failure leaves everything as it
 // was. A request with a valid session keeps it, and its legacy cookies are
-// expired.
+// expired once the shadow period (KeepLegacy) of that session has passed.
 func (m *Migrator) Middleware(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if !m.HasLegacy(r) {
 			next.ServeHTTP(w, r)
 			return
 		}
-		if _, _, err := m.Sessions.Cookies.Session(r.Context(), m.Sessions.Manager, r, sessiond.Client{}); err == nil {
-			m.ExpireLegacy(w)
+		if sess, _, err := m.Sessions.Cookies.Session(r.Context(), m.Sessions.Manager, r, sessiond.Client{}); err == nil {
+			if !m.keeps(sess) {
+				m.ExpireLegacy(w)
+			}
 			next.ServeHTTP(w, r)
 			return
 		}
@@ -52,15 +71,18 @@ func (m *Migrator) Middleware(next http.Handler) http.Handler {
 	})
 }
 
-// Finish writes the cookies an outcome asks for: a migrated one expires the
-// legacy cookies and sets the session cookie, a refused one expires the
-// legacy cookies, an unknown one leaves them. It is the one place that
-// turns an outcome into cookies, for the middleware and for the server's
-// endpoints alike.
+// Finish writes the cookies an outcome asks for: a migrated one sets the
+// session cookie and expires the legacy cookies (without a shadow period:
+// with one, KeepLegacy, they stay), a refused one expires the legacy
+// cookies, an unknown one leaves them. It is the one place that turns an
+// outcome into cookies, for the middleware and for the server's endpoints
+// alike.
 func (m *Migrator) Finish(w http.ResponseWriter, res Result) {
 	switch {
 	case res.Outcome.Migrated():
-		m.ExpireLegacy(w)
+		if !m.keeps(res.Session) {
+			m.ExpireLegacy(w)
+		}
 		m.Sessions.Cookies.Set(w, res.Token, res.Session.ExpiresAt, m.now())
 	case res.Outcome.Refused():
 		m.ExpireLegacy(w)

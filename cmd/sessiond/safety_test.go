@@ -34,6 +34,9 @@ func TestConfig_ConfigurationThatCannotWorkIsRefusedNamingTheFlag(t *testing.T) 
 		{"wildcard over a top-level domain", []string{"--allowed-origins", "https://*.com"}, "--allowed-origins"},
 		{"wildcard not first", []string{"--allowed-origins", "https://app.*.example.com"}, "--allowed-origins"},
 		{"header name with a space", []string{"--cors-allowed-headers", "X CSRF"}, "--cors-allowed-headers"},
+		{"shadow period past the replay guard", []string{"--legacy-cookies-keep", "31d"}, "--legacy-cookies-keep"},
+		{"negative shadow period", []string{"--legacy-cookies-keep", "-1h"}, "--legacy-cookies-keep"},
+		{"shadow period in weeks", []string{"--legacy-cookies-keep", "1w"}, "--legacy-cookies-keep"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

@@ -93,12 +93,14 @@ func serve(e env, cfg config.Config) (err error) {
 			CredentialNames: credentialCookies(cfg, a.log),
 			Attempts:        bound,
 			CookieDomain:    cfg.LegacyCookieDomain,
+			KeepLegacy:      cfg.LegacyCookiesKeep,
 			Observe:         met.Migration,
 			Logger:          a.log,
 			Users:           a.accounts,
 		}
 		migrator.Enabled.Store(cfg.Migration == "on")
-		a.log.Info("legacy migration", "enabled", cfg.Migration == "on", "cookies", strings.Join(cfg.LegacyCookies, ","))
+		a.log.Info("legacy migration", "enabled", cfg.Migration == "on", "cookies", strings.Join(cfg.LegacyCookies, ","),
+			"legacy_cookies_keep", cfg.LegacyCookiesKeep.String())
 	}
 	shutdown := make(chan struct{}) // closed when the server starts shutting down: streams end
 	deps := server.Deps{

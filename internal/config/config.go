@@ -73,7 +73,11 @@ type Config struct {
 	// legacy session: --legacy-credential-cookies.
 	LegacyCredentialCookies []string
 	LegacyCookieDomain      string // --legacy-cookie-domain, SESSIOND_LEGACY_COOKIE_DOMAIN, none
-	Migration               string // --migration, SESSIOND_MIGRATION, "on" (or "off", the rollback switch)
+	// LegacyCookiesKeep is the shadow period during which a migrated
+	// browser keeps its legacy cookies: --legacy-cookies-keep, 0 (expired
+	// at the migration).
+	LegacyCookiesKeep time.Duration
+	Migration         string // --migration, SESSIOND_MIGRATION, "on" (or "off", the rollback switch)
 
 	LoginVerifyURL        string                      // --login-verify-url, SESSIOND_LOGIN_VERIFY_URL, none (delegated login off)
 	LoginVerifyMode       string                      // --login-verify-mode, SESSIOND_LOGIN_VERIFY_MODE, "missing" (or "all")
@@ -305,6 +309,19 @@ var settings = []setting{
 		c.LegacyCookieDomain = v
 		return nil
 	}},
+	{"legacy-cookies-keep", "SESSIOND_LEGACY_COOKIES_KEEP", "0", "shadow period (7d, 36h; at most 30d) during which a migrated browser keeps its legacy cookies, so that switching the application back to the old scheme logs nobody out; after it they are expired (0: at the migration)", Serve, func(c *Config, v string) error {
+		d, err := parseDays(v)
+		if err != nil || d < 0 {
+			return errors.New("must be 0 or a duration such as 7d, 36h or 90m")
+		}
+		if d > maxLegacyKeep {
+			// Past the replay guard's memory of a migrated credential,
+			// a browser that kept it would migrate it again.
+			return fmt.Errorf("must be at most %dd, the time the replay guard remembers a migrated credential", maxLegacyKeep/(24*time.Hour))
+		}
+		c.LegacyCookiesKeep = d
+		return nil
+	}},
 	{"migration", "SESSIOND_MIGRATION", "on", "legacy migration: on (when a validate URL is set) or off, the rollback switch", Serve, func(c *Config, v string) error {
 		switch v = strings.ToLower(v); v {
 		case "on", "off":
@@ -528,6 +545,23 @@ func httpURL(v string) (*url.URL, error) {
 		return nil, errors.New("must be an http or https URL")
 	}
 	return u, nil
+}
+
+// maxLegacyKeep is the longest shadow period: the time the replay guard
+// remembers a migrated credential.
+const maxLegacyKeep = sessionhttp.DefaultReplayRetention
+
+// parseDays parses a duration as time.ParseDuration does, and also a whole
+// number of days such as "7d"; "0" is zero.
+func parseDays(v string) (time.Duration, error) {
+	if n, ok := strings.CutSuffix(v, "d"); ok {
+		days, err := strconv.Atoi(n)
+		if err != nil || days < 0 || days > 1<<16 {
+			return 0, errors.New("not a number of days")
+		}
+		return time.Duration(days) * 24 * time.Hour, nil
+	}
+	return time.ParseDuration(v)
 }
 
 func splitList(v string) []string {

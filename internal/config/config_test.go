@@ -59,3 +59,21 @@ func TestFlagsWinOverEnvironmentWhichWinsOverDefaults(t *testing.T) {
 		t.Fatalf("%+v", c)
 	}
 }
+
+func TestLegacyCookiesKeep_TakesDaysOrADuration(t *testing.T) {
+	for v, want := range map[string]time.Duration{"": 0, "0": 0, "7d": 7 * 24 * time.Hour, "36h": 36 * time.Hour, "30d": 30 * 24 * time.Hour} {
+		args := []string{}
+		if v != "" {
+			args = []string{"--legacy-cookies-keep", v}
+		}
+		c, err := parse(t, args, nil)
+		if err != nil || c.LegacyCookiesKeep != want {
+			t.Errorf("--legacy-cookies-keep %q: %v, %v; want %v", v, c.LegacyCookiesKeep, err, want)
+		}
+	}
+	for _, v := range []string{"31d", "721h", "-1h", "-1d", "7 d", "d", "1w"} {
+		if _, err := parse(t, []string{"--legacy-cookies-keep", v}, nil); err == nil || !strings.Contains(err.Error(), "--legacy-cookies-keep") {
+			t.Errorf("--legacy-cookies-keep %q: error %v, want one naming the flag", v, err)
+		}
+	}
+}

@@ -282,7 +282,7 @@ func TestOpenAPI_EveryAnswerOfEveryRouteMatchesTheDocument(t *testing.T) {
 		deps: func(d *server.Deps) {
 			d.MaxStreamsPerUser = 1
 			d.Migrator = &sessionhttp.Migrator{Store: aStore, Attempts: aStore, Validator: &sessionhttp.HTTPValidator{URL: legacy.URL},
-				CookieNames: []string{"dott_auth_session", "onboarding_status"}, CookieDomain: "example.com", Now: clk.Now,
+				CookieNames: []string{"dott_auth_session", "onboarding_status"}, CookieDomain: "example.com", Now: clk.Now, KeepLegacy: time.Minute,
 				AttemptBackoff: sessiond.Backoff{Free: 4, Base: time.Second, Max: time.Minute}, Logger: slog.New(slog.DiscardHandler)}
 			d.Migrator.Enabled.Store(true)
 		}})
@@ -385,6 +385,17 @@ func TestOpenAPI_EveryAnswerOfEveryRouteMatchesTheDocument(t *testing.T) {
 	clk.Advance(11 * time.Minute) // past the re-authentication window
 	if r := api(403, "POST", "/api/auth/sessions/revoke-others", "", token); r.json(t)["error"] != "reauth_required" {
 		t.Errorf("revoke-others after the window: %s", r.body)
+	}
+	// Legacy cookies beside a session older than the shadow period (a
+	// minute here) are expired; a logout expires them whatever the age.
+	legacyGone := func(r response) bool {
+		return strings.Contains(strings.Join(r.header.Values("Set-Cookie"), "\n"), "dott_auth_session=; Path=/; Max-Age=0")
+	}
+	if r := api(200, "GET", sessionPath, "", token, "Cookie", "dott_auth_session=good-shadow"); !legacyGone(r) {
+		t.Errorf("GET %s after the shadow period left the legacy cookies: %q", sessionPath, r.header.Values("Set-Cookie"))
+	}
+	if r := api(204, "DELETE", sessionPath, "", "", "Cookie", "dott_auth_session=good-logout"); !legacyGone(r) {
+		t.Errorf("a logout left the legacy cookies: %q", r.header.Values("Set-Cookie"))
 	}
 
 	// Forward auth, GET and HEAD alike.

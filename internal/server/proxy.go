@@ -191,11 +191,12 @@ func (s *server) handleMigrateSession(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	// The session cookie wins, checked as on every other read: the
-	// anomaly policy applies (#9.8). The legacy cookies still go.
+	// anomaly policy applies (#9.8). The legacy cookies still go, once
+	// the session's shadow period (--legacy-cookies-keep) has passed.
 	sess, _, err := s.Cookies.Session(r.Context(), s.Manager, r, s.client(r))
 	switch {
 	case err == nil:
-		s.Migrator.ExpireLegacy(w)
+		s.Migrator.ExpireBeside(w, r, sess)
 		s.answerSession(w, r, sess)
 		return
 	case errors.Is(err, sessiond.ErrUnavailable):

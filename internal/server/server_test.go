@@ -116,8 +116,10 @@ type options struct {
 	proxies []netip.Prefix
 	admin   string
 	store   sessiond.Store // shared with another test server: a second node
-	// legacyURL turns on legacy migration against that validation URL.
+	// legacyURL turns on legacy migration against that validation URL;
+	// migrator, when set, then adjusts the Migrator.
 	legacyURL string
+	migrator  func(*sessionhttp.Migrator)
 	upstream  *url.URL
 	loginURL  string
 	metrics   bool
@@ -188,6 +190,9 @@ func start(t *testing.T, o options) *testServer {
 			deps.Migrator.Observe = deps.Metrics.Migration
 		}
 		deps.Migrator.Enabled.Store(true)
+		if o.migrator != nil {
+			o.migrator(deps.Migrator)
+		}
 	}
 	h := server.NewServer(deps)
 	ts := httptest.NewUnstartedServer(h)

@@ -132,6 +132,11 @@ func (s *server) handleGetSession(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
+	if s.Migrator != nil && s.Migrator.KeepLegacy > 0 {
+		// The end of a shadow period: a single-page app that migrated
+		// through POST /api/auth/migrate-session calls this, not that.
+		s.Migrator.ExpireBeside(w, r, sess)
+	}
 	user, err := s.userOf(r, sess)
 	if err != nil {
 		s.logIfInternal(r, err)
@@ -142,9 +147,10 @@ func (s *server) handleGetSession(w http.ResponseWriter, r *http.Request) {
 }
 
 // handleLogout: DELETE /api/auth/session-v2. It answers 204 whether or not
-// there was a session, and always expires the cookie; with the store down it
-// answers 503, still expiring the cookie, because the server-side record may
-// live on and the client must know.
+// there was a session, and always expires the cookie (and the legacy
+// cookies, with migration on); with the store down it answers 503, still
+// expiring the cookie, because the server-side record may live on and the
+// client must know.
 func (s *server) handleLogout(w http.ResponseWriter, r *http.Request) {
 	var failed error
 	for _, token := range s.Cookies.Tokens(r) {
@@ -153,6 +159,12 @@ func (s *server) handleLogout(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	s.Cookies.Clear(w)
+	if s.Migrator != nil && s.Migrator.HasLegacy(r) {
+		// Legacy cookies kept for a shadow period (or never migrated)
+		// must not log the user in again: by a migration on the next
+		// request, or by the old backend after a rollback.
+		s.Migrator.ExpireLegacy(w)
+	}
 	if failed != nil {
 		s.logIfInternal(r, failed)
 		writeError(w, failed)

@@ -1106,10 +1106,12 @@ export interface components {
         SetSessionCookie: string;
         /** @description Expires the session cookie with the attributes it was set with (Max-Age=0). */
         SetCookieCleared: string;
-        /** @description Sets the new session cookie and expires every legacy cookie, host-only and on --legacy-cookie-domain (one Set-Cookie header each). */
+        /** @description Sets the new session cookie and expires every legacy cookie, host-only and on --legacy-cookie-domain (one Set-Cookie header each); with a shadow period (--legacy-cookies-keep), a migration keeps the legacy cookies, and a valid session older than the period has them expired. */
         SetCookieMigration: string;
-        /** @description After a migration, sets the new session cookie and expires every legacy cookie. */
+        /** @description After a migration, sets the new session cookie and expires every legacy cookie (with a shadow period, --legacy-cookies-keep, keeps them). */
         SetCookieMaybe: string;
+        /** @description Once the session is older than the shadow period (--legacy-cookies-keep), expires the legacy cookies that came with it, host-only and on --legacy-cookie-domain (one Set-Cookie header each); within the period, and without one, none. */
+        SetCookieLegacyExpired: string;
         /** @description The request's Origin, when it is in --allowed-origins. */
         AccessControlAllowOrigin: string;
         /** @description With Access-Control-Allow-Origin. */
@@ -1153,6 +1155,7 @@ export interface operations {
                     "Access-Control-Allow-Origin": components["headers"]["AccessControlAllowOrigin"];
                     "Access-Control-Allow-Credentials": components["headers"]["AccessControlAllowCredentials"];
                     "Access-Control-Expose-Headers": components["headers"]["AccessControlExposeHeaders"];
+                    "Set-Cookie": components["headers"]["SetCookieLegacyExpired"];
                     "X-Content-Type-Options": components["headers"]["NoSniff"];
                     [name: string]: unknown;
                 };
@@ -1322,7 +1325,7 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description Logged out, with or without a session: the server record is deleted before the answer and the cookie expired (SEC-10). */
+            /** @description Logged out, with or without a session: the server record is deleted before the answer and the cookie expired (SEC-10). With migration on, legacy cookies the request carried are expired too (one Set-Cookie header each), so that neither a migration nor the old backend after a rollback logs the browser in again. */
             204: {
                 headers: {
                     "Cache-Control": components["headers"]["NoStore"];
@@ -2028,7 +2031,7 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description The session: a valid sid cookie wins (its legacy cookies are expired), or the legacy session was migrated (Set-Cookie: the new sid, and every legacy cookie expired, host-only and on --legacy-cookie-domain). */
+            /** @description The session: a valid sid cookie wins (its legacy cookies are expired once the session is older than the shadow period, --legacy-cookies-keep), or the legacy session was migrated (Set-Cookie: the new sid, and every legacy cookie expired, host-only and on --legacy-cookie-domain; with a shadow period they are kept). */
             200: {
                 headers: {
                     "Cache-Control": components["headers"]["NoStore"];

@@ -1,0 +1,157 @@
+package server_test
+
+import (
+	"io"
+	"net/http"
+	"net/http/cookiejar"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/sessiond/sessiond/sessionhttp"
+)
+
+// browser is an HTTP client with a cookie jar, as a browser keeps cookies:
+// the test server, the old backend and the application all listen on
+// 127.0.0.1, so the jar sends the legacy cookies to each of them (cookies
+// ignore ports).
+type browser struct {
+	name   string
+	client *http.Client
+	jar    *cookiejar.Jar
+}
+
+func newBrowser(t *testing.T, name, site string, legacy ...string) *browser {
+	t.Helper()
+	jar, err := cookiejar.New(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u, _ := url.Parse(site)
+	var cs []*http.Cookie
+	for i := 0; i+1 < len(legacy); i += 2 {
+		cs = append(cs, &http.Cookie{Name: legacy[i], Value: legacy[i+1], Path: "/"})
+	}
+	jar.SetCookies(u, cs)
+	return &browser{name: name, client: &http.Client{Jar: jar}, jar: jar}
+}
+
+// do sends a request through the jar (following redirects) and returns the
+// status and body.
+func (b *browser) do(t *testing.T, method, target string) (int, string) {
+	t.Helper()
+	req, err := http.NewRequest(method, target, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := b.client.Do(req)
+	if err != nil {
+		t.Fatalf("%s: %s %s: %v", b.name, method, target, err)
+	}
+	defer res.Body.Close()
+	body, _ := io.ReadAll(res.Body)
+	return res.StatusCode, string(body)
+}
+
+// cookie returns the value the jar holds for name on site, "" for none.
+func (b *browser) cookie(site, name string) string {
+	u, _ := url.Parse(site)
+	for _, c := range b.jar.Cookies(u) {
+		if c.Name == name {
+			return c.Value
+		}
+	}
+	return ""
+}
+
+// A shadow period (--legacy-cookies-keep) keeps a migrated browser's legacy
+// cookies, so that switching the application back to the old scheme logs
+// nobody out; once the session is older than the period, the next answer
+// of sessiond that sees them expires them. Driven through the session API
+// (a single-page app), the reverse proxy and the logout.
+func TestMigration_ShadowPeriodKeepsLegacyCookiesThenClearsThem_SEC25(t *testing.T) {
+	const keep = time.Hour
+	old := legacyBackend(t)
+	app := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, "app saw "+r.URL.Path)
+	}))
+	defer app.Close()
+	up, _ := url.Parse(app.URL)
+	clk := &clock{t: time.Now()}
+	s := start(t, options{legacyURL: old.URL, upstream: up, clock: clk, cookie: sessionhttp.CookieConfig{Insecure: true},
+		migrator: func(m *sessionhttp.Migrator) { m.KeepLegacy = keep; m.Now = clk.Now }})
+
+	// Three browsers with legacy sessions: a single-page app that migrates
+	// through the API, one that browses the application through the proxy,
+	// and one that will log out.
+	spa := newBrowser(t, "spa", s.url, "dott_auth_session", "good-spa", "onboarding_status", "done")
+	web := newBrowser(t, "web", s.url, "dott_auth_session", "good-web", "onboarding_status", "done")
+	quits := newBrowser(t, "quits", s.url, "dott_auth_session", "good-quits")
+	if st, body := spa.do(t, "POST", s.url+"/api/auth/migrate-session"); st != 200 || !strings.Contains(body, `"id":"legacy-1"`) {
+		t.Fatalf("spa: POST /api/auth/migrate-session: %d %s", st, body)
+	}
+	if st, body := web.do(t, "GET", s.url+"/page"); st != 200 || body != "app saw /page" {
+		t.Fatalf("web: GET /page through the proxy: %d %q", st, body)
+	}
+	if st, _ := quits.do(t, "POST", s.url+"/api/auth/migrate-session"); st != 200 {
+		t.Fatalf("quits: POST /api/auth/migrate-session: %d", st)
+	}
+
+	// Within the period every browser holds its session and its legacy
+	// cookies, and the old backend still accepts them: a rollback would
+	// log nobody out. Requests that see them (the session API, the proxy,
+	// the manual migration) leave them alone.
+	clk.Advance(keep - time.Minute)
+	for _, b := range []*browser{spa, web, quits} {
+		if b.cookie(s.url, "sid") == "" || !strings.HasPrefix(b.cookie(s.url, "dott_auth_session"), "good-") {
+			t.Fatalf("%s within the period: sid %q, dott_auth_session %q", b.name, b.cookie(s.url, "sid"), b.cookie(s.url, "dott_auth_session"))
+		}
+		if st, _ := b.do(t, "GET", s.url+sessionPath); st != 200 {
+			t.Fatalf("%s within the period: GET %s: %d", b.name, sessionPath, st)
+		}
+		if st, _ := b.do(t, "GET", old.URL); st != 200 {
+			t.Fatalf("%s within the period: the old backend refused the legacy cookies (%d): a rollback would log this browser out", b.name, st)
+		}
+	}
+	if st, _ := web.do(t, "GET", s.url+"/other"); st != 200 || web.cookie(s.url, "dott_auth_session") != "good-web" {
+		t.Fatalf("web within the period through the proxy: %d, legacy cookie %q", st, web.cookie(s.url, "dott_auth_session"))
+	}
+	if st, _ := spa.do(t, "POST", s.url+"/api/auth/migrate-session"); st != 200 || spa.cookie(s.url, "dott_auth_session") != "good-spa" {
+		t.Fatalf("spa within the period, POST /api/auth/migrate-session again: %d, legacy cookie %q", st, spa.cookie(s.url, "dott_auth_session"))
+	}
+
+	// A logout ends the legacy cookies too: a rollback must not log the
+	// user in again.
+	if st, _ := quits.do(t, "DELETE", s.url+sessionPath); st != 204 {
+		t.Fatalf("quits: logout: %d", st)
+	}
+	if v := quits.cookie(s.url, "dott_auth_session"); v != "" {
+		t.Fatalf("quits: the logout left the legacy cookie %q", v)
+	}
+
+	// After the period, the next answer that sees them expires them; the
+	// sessions go on.
+	clk.Advance(2 * time.Minute)
+	if st, body := spa.do(t, "GET", s.url+sessionPath); st != 200 || !strings.Contains(body, `"id":"legacy-1"`) {
+		t.Fatalf("spa after the period: GET %s: %d %s", sessionPath, st, body)
+	}
+	if st, body := web.do(t, "GET", s.url+"/page"); st != 200 || body != "app saw /page" {
+		t.Fatalf("web after the period: GET /page: %d %q", st, body)
+	}
+	for _, b := range []*browser{spa, web} {
+		if v := b.cookie(s.url, "dott_auth_session") + b.cookie(s.url, "onboarding_status"); v != "" {
+			t.Fatalf("%s after the period (%v after the migration): legacy cookies left: %q", b.name, keep+time.Minute, v)
+		}
+		if b.cookie(s.url, "sid") == "" {
+			t.Fatalf("%s after the period: the session cookie went too", b.name)
+		}
+		if st, _ := b.do(t, "GET", old.URL); st != 401 {
+			t.Fatalf("%s after the period: the old backend answered %d, want 401 (no legacy cookie left)", b.name, st)
+		}
+		if st, _ := b.do(t, "GET", s.url+sessionPath); st != 200 {
+			t.Fatalf("%s after the period: the session ended (%d)", b.name, st)
+		}
+	}
+}
