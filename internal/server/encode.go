@@ -91,19 +91,71 @@ func appendSession(b []byte, r sessionResponse) []byte {
 // appendObject writes a stored JSON object as it is, or {} when it is not
 // valid JSON.
 func appendObject(b []byte, raw json.RawMessage) []byte {
-	if json.Valid(raw) {
+	if string(raw) == "{}" || json.Valid(raw) {
 		return append(b, raw...)
 	}
 	return append(b, `{}`...)
 }
 
+// appendTime writes t as encoding/json does (RFC 3339 with nanoseconds,
+// trailing zeros dropped). Times in UTC, as the stores return them, are
+// written digit by digit: time.Time.AppendFormat's general path cost more
+// than the rest of the answer. Any other offset or a year out of 0-9999
+// takes AppendFormat.
 func appendTime(b []byte, t time.Time) []byte {
+	if _, off := t.Zone(); off != 0 {
+		return appendTimeFormat(b, t)
+	}
+	t = t.UTC()
+	year, month, day := t.Date()
+	if year < 0 || year > 9999 {
+		return appendTimeFormat(b, t)
+	}
+	hour, minute, sec := t.Clock()
+	b = append(b, '"')
+	b = append(b, byte('0'+year/1000), byte('0'+year/100%10), byte('0'+year/10%10), byte('0'+year%10), '-')
+	b = append2(b, int(month), '-')
+	b = append2(b, day, 'T')
+	b = append2(b, hour, ':')
+	b = append2(b, minute, ':')
+	b = append(b, byte('0'+sec/10), byte('0'+sec%10))
+	if ns := t.Nanosecond(); ns != 0 {
+		var frac [9]byte
+		for i := 8; i >= 0; i-- {
+			frac[i] = byte('0' + ns%10)
+			ns /= 10
+		}
+		n := 9
+		for frac[n-1] == '0' {
+			n--
+		}
+		b = append(b, '.')
+		b = append(b, frac[:n]...)
+	}
+	return append(b, 'Z', '"')
+}
+
+// append2 writes v (0-99) as two digits, then sep.
+func append2(b []byte, v int, sep byte) []byte {
+	return append(b, byte('0'+v/10), byte('0'+v%10), sep)
+}
+
+func appendTimeFormat(b []byte, t time.Time) []byte {
 	b = append(b, '"')
 	b = t.AppendFormat(b, time.RFC3339Nano)
 	return append(b, '"')
 }
 
 const hexDigits = "0123456789abcdef"
+
+// plainASCII marks the ASCII bytes a JSON string holds as they are: not a
+// control character, quote, backslash, <, > or &.
+var plainASCII = func() (t [utf8.RuneSelf]bool) {
+	for c := 0x20; c < utf8.RuneSelf; c++ {
+		t[c] = c != '"' && c != '\\' && c != '<' && c != '>' && c != '&'
+	}
+	return t
+}()
 
 // appendString writes s as a JSON string with encoding/json's escaping:
 // quotes, backslashes, control characters, <, >, &, U+2028 and U+2029 are
@@ -114,7 +166,7 @@ func appendString(b []byte, s string) []byte {
 	for i := 0; i < len(s); {
 		c := s[i]
 		if c < utf8.RuneSelf {
-			if c >= 0x20 && c != '"' && c != '\\' && c != '<' && c != '>' && c != '&' {
+			if plainASCII[c] {
 				i++
 				continue
 			}

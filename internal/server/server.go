@@ -85,6 +85,8 @@ type server struct {
 	shutdown     <-chan struct{} // Deps.Shutdown, or never
 	origins      origins         // Deps.AllowedOrigins taken apart
 	allowHeaders string          // Access-Control-Allow-Headers
+	idleTimeout  time.Duration   // the Manager's IdleTimeout
+	devices      *deviceLabels
 }
 
 // NewAdminServer returns the handler of the admin listener: the admin API,
@@ -146,6 +148,8 @@ func newServer(d Deps) *server {
 		s.shutdown = make(chan struct{})
 	}
 	s.clientOf = sessionhttp.ClientFrom(d.TrustedProxies...)
+	s.idleTimeout = d.Manager.Config().IdleTimeout
+	s.devices = newDeviceLabels()
 	s.sessions = &sessionhttp.Sessions{Manager: d.Manager, Cookies: d.Cookies, Client: s.client, OnValid: noteSession}
 	if d.Metrics != nil {
 		s.sessions.Observe = func(err error) { d.Metrics.Validation(err, errors.Is(err, sessiond.ErrUnavailable)) }

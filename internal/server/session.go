@@ -44,29 +44,35 @@ type sessionJSON struct {
 	Flags           []string  `json:"flags"`
 }
 
+// Shared values of the answer's empty parts: never modified, they save an
+// allocation per answer.
+var (
+	emptyObject = json.RawMessage("{}")
+	noFlags     = []string{}
+)
+
 func (s *server) sessionBody(sess *sessiond.Session, u *sessiond.User) sessionResponse {
 	data := sess.Data
 	if len(data) == 0 {
-		data = json.RawMessage("{}")
+		data = emptyObject
 	}
 	flags := sess.Flags
 	if flags == nil {
-		flags = []string{}
+		flags = noFlags
 	}
-	cfg := s.Manager.Config()
 	resp := sessionResponse{
 		Authenticated: true,
-		User:          userJSON{ID: sess.UserID, TenantID: sess.TenantID, Attributes: json.RawMessage("{}")},
+		User:          userJSON{ID: sess.UserID, TenantID: sess.TenantID, Attributes: emptyObject},
 		Session: sessionJSON{
 			ID:              sess.ID,
 			CreatedAt:       sess.CreatedAt,
 			LastActivity:    sess.LastActivity,
 			ExpiresAt:       sess.ExpiresAt,
-			IdleExpiresAt:   sess.LastActivity.Add(cfg.IdleTimeout),
+			IdleExpiresAt:   sess.LastActivity.Add(s.idleTimeout),
 			AuthenticatedAt: sess.AuthenticatedAt,
 			IPAddress:       sess.IPAddress,
 			UserAgent:       sess.UserAgent,
-			Device:          sess.Device(),
+			Device:          s.devices.label(sess.UserAgent),
 			Flags:           flags,
 		},
 		Data:        data,
@@ -82,7 +88,7 @@ func (s *server) sessionBody(sess *sessiond.Session, u *sessiond.User) sessionRe
 			Attributes:      u.Attributes,
 		}
 		if len(u.Attributes) == 0 {
-			resp.User.Attributes = json.RawMessage("{}")
+			resp.User.Attributes = emptyObject
 		}
 	}
 	return resp
