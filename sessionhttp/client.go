@@ -26,43 +26,57 @@ func ClientFrom(trusted ...netip.Prefix) func(*http.Request) sessiond.Client {
 // itself a trusted proxy. A malformed hop ends the chain. It returns "" for
 // a peer that is not an IP address.
 func clientIP(r *http.Request, trusted []netip.Prefix) string {
-	peer := peerAddr(r)
+	peer, host := peerAddr(r)
 	if !peer.IsValid() {
 		return ""
 	}
 	if !trustedAddr(peer, trusted) {
-		return peer.String()
+		return addrString(peer, host)
 	}
 	hops := r.Header.Values("X-Forwarded-For")
-	addr := peer
+	addr, text := peer, host
 	for i := len(hops) - 1; i >= 0; i-- {
 		parts := strings.Split(hops[i], ",")
 		for j := len(parts) - 1; j >= 0; j-- {
-			a, err := netip.ParseAddr(strings.TrimSpace(parts[j]))
+			hop := strings.TrimSpace(parts[j])
+			a, err := netip.ParseAddr(hop)
 			if err != nil {
 				// A malformed hop ends the chain: what lies left of it
 				// cannot be trusted.
-				return addr.String()
+				return addrString(addr, text)
 			}
-			addr = a.Unmap()
+			addr, text = a.Unmap(), hop
 			if !trustedAddr(addr, trusted) {
-				return addr.String()
+				return addrString(addr, text)
 			}
 		}
 	}
-	return addr.String()
+	return addrString(addr, text)
 }
 
-func peerAddr(r *http.Request) netip.Addr {
+// peerAddr returns the request's peer address and the text it was parsed
+// from.
+func peerAddr(r *http.Request) (netip.Addr, string) {
 	host, _, err := net.SplitHostPort(r.RemoteAddr)
 	if err != nil {
 		host = r.RemoteAddr
 	}
 	a, err := netip.ParseAddr(host)
 	if err != nil {
-		return netip.Addr{}
+		return netip.Addr{}, ""
 	}
-	return a.Unmap()
+	return a.Unmap(), host
+}
+
+// addrString returns a.String(), which is text when text is already in
+// that form (as a peer's address usually is): the client is read on every
+// validation, and this saves an allocation each time.
+func addrString(a netip.Addr, text string) string {
+	var buf [64]byte
+	if string(a.AppendTo(buf[:0])) == text {
+		return text
+	}
+	return a.String()
 }
 
 // trustedAddr reports whether a is in one of the networks.
@@ -82,10 +96,22 @@ func userAgent(r *http.Request) string {
 	if len(ua) > 512 {
 		ua = ua[:512]
 	}
+	if printableASCII(ua) {
+		return ua // nothing to remove, and valid UTF-8
+	}
 	return strings.Map(func(c rune) rune {
 		if c < 0x20 || c == 0x7f {
 			return -1
 		}
 		return c
 	}, strings.ToValidUTF8(ua, ""))
+}
+
+func printableASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] < 0x20 || s[i] >= 0x7f {
+			return false
+		}
+	}
+	return true
 }

@@ -82,8 +82,11 @@ func (c *Cookies) Name() string { return c.name }
 // order of duplicate cookies. Values of the wrong shape are ignored; of
 // more than maxCandidates distinct values, the last ones sent are kept. Tokens are read only
 // from Cookie headers, never from the URL or another header (SEC-04).
-func (c *Cookies) Tokens(r *http.Request) []string {
-	var out []string
+func (c *Cookies) Tokens(r *http.Request) []string { return c.appendTokens(nil, r) }
+
+// appendTokens appends Tokens(r) to out, which is empty: Session reads them
+// into an array on its stack.
+func (c *Cookies) appendTokens(out []string, r *http.Request) []string {
 	for _, line := range r.Header["Cookie"] {
 		for part := range strings.SplitSeq(line, ";") {
 			name, value, ok := strings.Cut(strings.TrimSpace(part), "=")
@@ -135,7 +138,8 @@ var ErrAmbiguous = sessiond.Errorf(sessiond.CodeUnauthenticated, "more than one 
 // client, when not zero, describes the request for the anomaly policy
 // (sessiond.Manager.Validate).
 func (c *Cookies) Session(ctx context.Context, m *sessiond.Manager, r *http.Request, client sessiond.Client) (*sessiond.Session, string, error) {
-	tokens := c.Tokens(r)
+	var buf [4]string
+	tokens := c.appendTokens(buf[:0], r)
 	if len(tokens) == 1 {
 		s, err := m.Validate(ctx, tokens[0], client)
 		return s, tokens[0], err
