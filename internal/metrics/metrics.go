@@ -4,9 +4,11 @@
 package metrics
 
 import (
+	"maps"
 	"net/http"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -29,8 +31,21 @@ type Metrics struct {
 	// path.
 	valid, invalid, unavailable prometheus.Counter
 
-	mu     sync.RWMutex
-	routes map[string]prometheus.Observer
+	// byRoute holds the request collectors of each route and status,
+	// resolved once: a map read with no lock on every request, replaced
+	// by a copy (under mu) when a route or status is first seen.
+	mu      sync.Mutex
+	byRoute atomic.Pointer[map[routeCode]routeMetrics]
+}
+
+type routeCode struct {
+	route string
+	code  int
+}
+
+type routeMetrics struct {
+	latency  prometheus.Observer
+	requests prometheus.Counter
 }
 
 // New registers the collectors; cacheLen, when set, reports the node
@@ -54,8 +69,8 @@ func New(cacheLen func() int) *Metrics {
 		validations: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "sessiond_validations_total", Help: "Session validations by outcome (valid, invalid, unavailable).",
 		}, []string{"outcome"}),
-		routes: map[string]prometheus.Observer{},
 	}
+	m.byRoute.Store(&map[routeCode]routeMetrics{})
 	m.valid = m.validations.WithLabelValues("valid")
 	m.invalid = m.validations.WithLabelValues("invalid")
 	m.unavailable = m.validations.WithLabelValues("unavailable")
@@ -107,29 +122,47 @@ func (m *Metrics) Migration(outcome sessionhttp.Outcome) {
 func (m *Metrics) Instrument(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
-		sw := &statusWriter{ResponseWriter: w, code: http.StatusOK}
+		sw := statusWriters.Get().(*statusWriter)
+		*sw = statusWriter{ResponseWriter: w, code: http.StatusOK}
 		next.ServeHTTP(sw, r)
+		code := sw.code
+		*sw = statusWriter{} // keeps no response alive in the pool
+		statusWriters.Put(sw)
 		route := r.Pattern
 		if route == "" {
 			route = "unmatched"
 		}
-		m.observer(route).Observe(time.Since(start).Seconds())
-		m.requests.WithLabelValues(route, strconv.Itoa(sw.code)).Inc()
+		rm := m.route(route, code)
+		rm.latency.Observe(time.Since(start).Seconds())
+		rm.requests.Inc()
 	})
 }
 
-func (m *Metrics) observer(route string) prometheus.Observer {
-	m.mu.RLock()
-	o, ok := m.routes[route]
-	m.mu.RUnlock()
-	if ok {
-		return o
+// statusWriters recycles the wrappers of Instrument: a handler must not use
+// its ResponseWriter once it has returned (net/http's rule), so the
+// wrapper is free again then.
+var statusWriters = sync.Pool{New: func() any { return new(statusWriter) }}
+
+// route returns the collectors of route and code. The routes are the
+// server's patterns and the codes those it answers (or, behind the reverse
+// proxy, the application's), so the map stays small.
+func (m *Metrics) route(route string, code int) routeMetrics {
+	k := routeCode{route, code}
+	if rm, ok := (*m.byRoute.Load())[k]; ok {
+		return rm
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	o = m.latency.WithLabelValues(route)
-	m.routes[route] = o
-	return o
+	old := *m.byRoute.Load()
+	if rm, ok := old[k]; ok {
+		return rm
+	}
+	rm := routeMetrics{latency: m.latency.WithLabelValues(route), requests: m.requests.WithLabelValues(route, strconv.Itoa(code))}
+	next := make(map[routeCode]routeMetrics, len(old)+1)
+	maps.Copy(next, old)
+	next[k] = rm
+	m.byRoute.Store(&next)
+	return rm
 }
 
 type statusWriter struct {
