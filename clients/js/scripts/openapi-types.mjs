@@ -15,7 +15,9 @@ import { fileURLToPath } from "node:url";
 const here = (p) => fileURLToPath(new URL(p, import.meta.url));
 const spec = here("../../../openapi.json");
 const target = here("../packages/client/src/openapi.d.ts");
-const cli = join(createRequire(import.meta.url).resolve("openapi-typescript/package.json"), "..", "bin", "cli.js");
+// openapi-typescript is installed on its own (tools/openapi-types, npm ci
+// there): it runs on TypeScript 5's compiler API, the workspace on 7.
+const cli = join(createRequire(here("../tools/openapi-types/package.json")).resolve("openapi-typescript/package.json"), "..", "bin", "cli.js");
 
 const generate = (out) => execFileSync(process.execPath, [cli, spec, "--output", out], { stdio: ["ignore", "ignore", "inherit"] });
 
