@@ -60,7 +60,7 @@ func run(args []string, stdout io.Writer) (err error) {
 			err = f.err
 		}
 	}()
-	b := &bench{out: stdout, dir: must(os.MkdirTemp("", "sessiond-bench-*")), wrkArgs: []string{
+	b := &bench{out: stdout, pids: map[string]int{}, dir: must(os.MkdirTemp("", "sessiond-bench-*")), wrkArgs: []string{
 		"-t", strconv.Itoa(o.threads), "-c", strconv.Itoa(o.conns), "-d", o.duration.String(), "--latency",
 	}}
 	defer os.RemoveAll(b.dir)
@@ -71,6 +71,10 @@ func run(args []string, stdout io.Writer) (err error) {
 	fmt.Fprintf(b.out, "machine: %s; GOMAXPROCS of every server: default (%d cores); wrk %s\n\n",
 		strings.TrimSpace(string(must(exec.Command("uname", "-srm").Output()))), numCPU(), strings.Join(b.wrkArgs, " "))
 
+	if o.baseline != "" {
+		b.buildBaseline(o.baseline)
+		fmt.Fprintf(b.out, "baseline: sessiond at %s, measured side by side with the working tree's\n\n", o.baseline)
+	}
 	if o.pgURL != "" && o.purgeSessions > 0 {
 		b.purge(o.pgURL, o.purgeSessions)
 	}
@@ -120,6 +124,7 @@ type options struct {
 	skipSQLite, skipProxy, skipNodes bool
 	purgeSessions, redisSessions     int
 	burstSessions                    int
+	baseline                         string
 	sqliteWrites                     time.Duration
 	sqliteWriters                    int
 }
@@ -145,6 +150,7 @@ func parseFlags(args []string) (options, error) {
 	fs.BoolVar(&o.skipNodes, "skip-nodes", false, "skip the multi-node validation and propagation rounds of -postgres, -redis and -redis-cluster")
 	fs.DurationVar(&o.sqliteWrites, "sqlite-writes", 20*time.Second, "length of the SQLite mixed-load write round (0: skip)")
 	fs.IntVar(&o.sqliteWriters, "sqlite-writers", 16, "PATCH workers in the SQLite mixed-load write round")
+	fs.StringVar(&o.baseline, "baseline", "", "a git revision of sessiond to measure side by side with the working tree in the cached rounds (empty: none)")
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}
@@ -182,6 +188,9 @@ type bench struct {
 	wrkArgs []string
 	mu      sync.Mutex
 	procs   []*exec.Cmd
+	pids    map[string]int // the process serving each base URL, under mu
+	// baseline is the revision built as baselineBin, "" for none.
+	baseline string
 }
 
 // failure carries an error out of a round to run, which returns it after

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"os"
 	"strings"
 	"testing"
 )
@@ -63,7 +64,7 @@ Transfer/sec:      5.01MB
 
 func TestParseWrk(t *testing.T) {
 	r := parseWrk(wrkOutput)
-	if r.rps != 30205.67 || r.p50 != 0.845 || r.p99 != 1020 {
+	if r.rps != 30205.67 || r.p50 != 0.845 || r.p99 != 1020 || r.requests != 181234 {
 		t.Errorf("parseWrk: %+v", r)
 	}
 	if !strings.Contains(r.errors, "Non-2xx or 3xx responses: 12") {
@@ -84,5 +85,19 @@ func TestMedianOf(t *testing.T) {
 	m := medianOf([]result{{rps: 3, p50: 1, p99: 9}, {rps: 1, p50: 3, p99: 7}, {rps: 2, p50: 2, p99: 8}})
 	if m.rps != 2 || m.p50 != 2 || m.p99 != 8 {
 		t.Errorf("medianOf: %+v", m)
+	}
+}
+
+func TestParseCPUTicks(t *testing.T) {
+	// A command name with a space and a parenthesis, as /proc allows.
+	stat := "4242 (sessiond (x) y) S 1 4242 4242 0 -1 4194560 1000 0 0 0 1234 567 0 0 20 0 8 0 100 1000000 2000 18446744073709551615"
+	if got := parseCPUTicks(stat); got != 1234+567 {
+		t.Errorf("parseCPUTicks = %d, want %d", got, 1234+567)
+	}
+	if got := parseCPUTicks("garbage"); got != -1 {
+		t.Errorf("parseCPUTicks(garbage) = %d", got)
+	}
+	if got := cpuTicks(os.Getpid()); got < 0 {
+		t.Errorf("cpuTicks of this process: %d", got)
 	}
 }

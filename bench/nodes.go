@@ -28,13 +28,13 @@ func (b *bench) postgres(pgURL string, rounds, revocations int) {
 			return
 		}
 		defer conn.Close(context.Background())
-		for _, sc := range []string{schema, schema + "_scs"} {
+		for _, sc := range []string{schema, schema + "_scs", schema + "_base"} {
 			if _, err := conn.Exec(context.Background(), "DROP SCHEMA IF EXISTS "+pgx.Identifier{sc}.Sanitize()+" CASCADE"); err != nil {
 				log.Printf("drop schema %s: %v", sc, err)
 			}
 		}
 	}()
-	b.nodes("PostgreSQL", store, "postgres:"+withParam(pgURL, "search_path="+schema+"_scs"), rounds, revocations)
+	b.nodes("PostgreSQL", store, "postgres:"+withParam(pgURL, "search_path="+schema+"_scs"), withParam(pgURL, "search_path="+schema+"_base"), rounds, revocations)
 }
 
 // redis: the same figures on Redis, under a key prefix of the run's own,
@@ -42,7 +42,7 @@ func (b *bench) postgres(pgURL string, rounds, revocations int) {
 func (b *bench) redis(redisURL string, rounds, revocations int) {
 	prefix := "sessiond-bench-" + strconv.FormatInt(time.Now().UnixNano(), 36)
 	defer deleteRedisKeys(redisURL, "{"+prefix+"*")
-	b.nodes("Redis", withParam(redisURL, "prefix="+prefix), "redis:"+redisURL, rounds, revocations)
+	b.nodes("Redis", withParam(redisURL, "prefix="+prefix), "redis:"+redisURL, withParam(redisURL, "prefix="+prefix+"-base"), rounds, revocations)
 }
 
 // redisCluster: the same figures on a Redis Cluster with the sessions
@@ -50,7 +50,7 @@ func (b *bench) redis(redisURL string, rounds, revocations int) {
 func (b *bench) redisCluster(clusterURL string, rounds, revocations int) {
 	prefix := "sessiond-bench-" + strconv.FormatInt(time.Now().UnixNano(), 36)
 	defer deleteRedisKeys(clusterURL, "{"+prefix+"*")
-	b.nodes("Redis Cluster, shards=16", withParam(clusterURL, "prefix="+prefix+"&shards=16"), "", rounds, revocations)
+	b.nodes("Redis Cluster, shards=16", withParam(clusterURL, "prefix="+prefix+"&shards=16"), "", "", rounds, revocations)
 }
 
 // deleteRedisKeys deletes the keys matching pattern on every node: the
@@ -87,8 +87,10 @@ func deleteRedisKeys(url, pattern string) {
 }
 
 // nodes measures validation with and without the node cache, and
-// revocation propagation between two nodes, on a shared store.
-func (b *bench) nodes(name, store, peerStore string, rounds, revocations int) {
+// revocation propagation between two nodes, on a shared store. With a
+// baseline (and baselineStore, a schema or prefix of its own, since the
+// baseline's layout may differ), the baseline's cached node runs beside.
+func (b *bench) nodes(name, store, peerStore, baselineStore string, rounds, revocations int) {
 	defer b.stopFrom(len(b.procs))
 	tokenFile := filepath.Join(b.dir, "admin-token")
 	os.WriteFile(tokenFile, []byte("bench-admin-token-0123456789abcdef"), 0o600)
@@ -106,16 +108,20 @@ func (b *bench) nodes(name, store, peerStore string, rounds, revocations int) {
 		peer := b.start("scs-"+name, b.self(), "serve-scs-store", peerStore)
 		targets = slices.Insert(targets, 1, target{"peer: scs v2 LoadAndSave + GetString, its " + name + " store", peer + "/", scsLogin(peer)})
 	}
+	if b.baseline != "" && baselineStore != "" {
+		old := b.start(name+"-baseline", b.baselineBin(), "serve", "--demo", "--store", baselineStore, "--log-level", "warn")
+		targets = append(targets, target{"sessiond at " + b.baseline + " GET /api/auth/session-v2, " + name + ", node cache on", old + "/api/auth/session-v2", "sid=" + login(old, "test@example.com", "password")})
+	}
 	results := b.measure(name, targets, rounds, func(t target) []string {
 		return append(slices.Clone(b.wrkArgs), "-H", "Cookie: "+t.cookie)
 	})
 	fmt.Fprintf(b.out, "## %s: GET with a valid session, wrk at saturation (%d rounds, medians)\n\n", name, rounds)
-	fmt.Fprintln(b.out, "| target | requests/s | p50 ms | p99 ms | req/s vs trivial |")
-	fmt.Fprintln(b.out, "|---|---|---|---|---|")
+	fmt.Fprintln(b.out, "| target | requests/s | p50 ms | p99 ms | req/s vs trivial | server CPU µs/request |")
+	fmt.Fprintln(b.out, "|---|---|---|---|---|---|")
 	base := medianOf(results[0])
 	for i, t := range targets {
 		m := medianOf(results[i])
-		fmt.Fprintf(b.out, "| %s | %.0f | %.2f | %.2f | %.2f× |\n", t.name, m.rps, m.p50, m.p99, m.rps/base.rps)
+		fmt.Fprintf(b.out, "| %s | %.0f | %.2f | %.2f | %.2f× | %.1f |\n", t.name, m.rps, m.p50, m.p99, m.rps/base.rps, m.cpu)
 	}
 	fmt.Fprintln(b.out)
 	b.printRoundTrips(name, store, token)

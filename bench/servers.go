@@ -39,6 +39,28 @@ func (b *bench) sessiond() string { return filepath.Join(b.dir, "sessiond") }
 
 func (b *bench) self() string { return filepath.Join(b.dir, "bench") }
 
+func (b *bench) baselineBin() string { return filepath.Join(b.dir, "baseline", "sessiond") }
+
+// buildBaseline builds sessiond as it was at rev (git archive of the
+// repository, built in a directory of its own) as baselineBin.
+func (b *bench) buildBaseline(rev string) {
+	src := filepath.Join(b.dir, "baseline-src")
+	if err := os.MkdirAll(src, 0o755); err != nil {
+		fail(err)
+	}
+	archive := exec.Command("sh", "-c", `git -C .. archive --format=tar "$1" | tar -x -C "$2"`, "sh", rev, src)
+	archive.Stderr = os.Stderr
+	if err := archive.Run(); err != nil {
+		failf("git archive %s: %v", rev, err)
+	}
+	cmd := exec.Command("go", "build", "-o", b.baselineBin(), "./cmd/sessiond")
+	cmd.Dir, cmd.Stderr = src, os.Stderr
+	if err := cmd.Run(); err != nil {
+		failf("build of %s: %v", rev, err)
+	}
+	b.baseline = rev
+}
+
 // start runs a server on a free loopback port and waits until it answers.
 func (b *bench) start(name, bin string, args ...string) string {
 	addr := freeAddr()
@@ -59,10 +81,11 @@ func (b *bench) launch(name string, cmd *exec.Cmd, addr string) string {
 	if err := cmd.Start(); err != nil {
 		failf("start %s: %v", name, err)
 	}
+	url := "http://" + addr
 	b.mu.Lock()
 	b.procs = append(b.procs, cmd)
+	b.pids[url] = cmd.Process.Pid
 	b.mu.Unlock()
-	url := "http://" + addr
 	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
 		if res, err := http.Get(url + "/healthz"); err == nil {
 			res.Body.Close()

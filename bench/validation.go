@@ -31,16 +31,24 @@ func (b *bench) validation(rounds int) {
 		{"Go's httputil.ReverseProxy alone in front of the trivial handler", bare + "/", "sid=" + token},
 		{"peer: scs v2 LoadAndSave + GetString, memstore", peer + "/", peerCookie},
 	}
+	if b.baseline != "" {
+		// The baseline on a database of its own: its schema may differ.
+		old := b.start("sessiond-baseline", b.baselineBin(), "serve", "--demo", "--store", "sqlite:"+filepath.Join(b.dir, "validate-baseline.db"), "--log-level", "warn")
+		oldToken := login(old, "test@example.com", "password")
+		targets = append(targets,
+			target{"sessiond at " + b.baseline + " GET /api/auth/session-v2, SQLite, node cache on", old + "/api/auth/session-v2", "sid=" + oldToken},
+			target{"sessiond at " + b.baseline + " forward auth GET /auth/verify", old + "/auth/verify", "sid=" + oldToken})
+	}
 	results := b.measure("saturated", targets, rounds, func(t target) []string {
 		return append(slices.Clone(b.wrkArgs), "-H", "Cookie: "+t.cookie)
 	})
 	fmt.Fprintf(b.out, "## Throughput: GET with a valid session, wrk at saturation (%d interleaved rounds, medians)\n\n", rounds)
-	fmt.Fprintln(b.out, "| target | requests/s | p50 ms | p99 ms | req/s vs trivial | p99 vs trivial |")
-	fmt.Fprintln(b.out, "|---|---|---|---|---|---|")
+	fmt.Fprintln(b.out, "| target | requests/s | p50 ms | p99 ms | req/s vs trivial | p99 vs trivial | server CPU µs/request |")
+	fmt.Fprintln(b.out, "|---|---|---|---|---|---|---|")
 	base := medianOf(results[0])
 	for i, t := range targets {
 		m := medianOf(results[i])
-		fmt.Fprintf(b.out, "| %s | %.0f | %.2f | %.2f | %.2f× | %.2f× |\n", t.name, m.rps, m.p50, m.p99, m.rps/base.rps, m.p99/base.p99)
+		fmt.Fprintf(b.out, "| %s | %.0f | %.2f | %.2f | %.2f× | %.2f× | %.1f |\n", t.name, m.rps, m.p50, m.p99, m.rps/base.rps, m.p99/base.p99, m.cpu)
 	}
 	fmt.Fprintln(b.out)
 	fmt.Fprintln(b.out, "Store round trips per validation on SQLite: not counted (the store is in the process: no connection for the relay to count; the PostgreSQL and Redis rounds count theirs).")

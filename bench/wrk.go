@@ -17,6 +17,12 @@ type target struct {
 type result struct {
 	rps, p50, p99 float64 // requests/s, milliseconds
 	errors        string
+	requests      int64
+	// cpu is the CPU time (user and system) of the target's server
+	// process per request, in microseconds; 0 when unknown. Unlike
+	// requests/s it does not move with the machine's other load, only
+	// with the work a request costs the server.
+	cpu float64
 }
 
 // measure runs wrk with argsFor(target) against every target, rounds
@@ -26,12 +32,64 @@ func (b *bench) measure(label string, targets []target, rounds int, argsFor func
 	results := make([][]result, len(targets))
 	for r := range rounds {
 		for i, t := range targets {
+			pid := b.pidOf(t.url)
+			before := cpuTicks(pid)
 			res := b.wrkWith(argsFor(t), t.url)
+			if after := cpuTicks(pid); before >= 0 && after >= 0 && res.requests > 0 {
+				res.cpu = float64(after-before) * 1e6 / clockTicks / float64(res.requests)
+			}
 			results[i] = append(results[i], res)
-			fmt.Fprintf(os.Stderr, "%s round %d %-70s %10.0f req/s p50 %.2fms p99 %.2fms %s\n", label, r+1, t.name, res.rps, res.p50, res.p99, res.errors)
+			fmt.Fprintf(os.Stderr, "%s round %d %-70s %10.0f req/s p50 %.2fms p99 %.2fms cpu %.1fus/req %s\n", label, r+1, t.name, res.rps, res.p50, res.p99, res.cpu, res.errors)
 		}
 	}
 	return results
+}
+
+// pidOf returns the process serving url (a base URL and a path), or 0.
+func (b *bench) pidOf(url string) int {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for base, pid := range b.pids {
+		if url == base || strings.HasPrefix(url, base+"/") {
+			return pid
+		}
+	}
+	return 0
+}
+
+// clockTicks is USER_HZ, the unit of /proc/PID/stat's times: 100 on Linux.
+const clockTicks = 100
+
+// cpuTicks returns the user and system time of process pid so far, in
+// clock ticks, or -1.
+func cpuTicks(pid int) int64 {
+	if pid == 0 {
+		return -1
+	}
+	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return -1
+	}
+	return parseCPUTicks(string(stat))
+}
+
+// parseCPUTicks reads utime and stime (fields 14 and 15) of a
+// /proc/PID/stat line; the command name, field 2, may hold spaces.
+func parseCPUTicks(stat string) int64 {
+	i := strings.LastIndexByte(stat, ')')
+	if i < 0 {
+		return -1
+	}
+	f := strings.Fields(stat[i+1:]) // field 3 onwards
+	if len(f) < 13 {
+		return -1
+	}
+	utime, err1 := strconv.ParseInt(f[11], 10, 64)
+	stime, err2 := strconv.ParseInt(f[12], 10, 64)
+	if err1 != nil || err2 != nil {
+		return -1
+	}
+	return utime + stime
 }
 
 func (b *bench) wrkWith(args []string, url string) result {
@@ -43,9 +101,10 @@ func (b *bench) wrkWith(args []string, url string) result {
 }
 
 var (
-	rpsRE    = regexp.MustCompile(`Requests/sec:\s+([\d.]+)`)
-	latRE    = regexp.MustCompile(`(?m)^\s+(50|99)%\s+([\d.]+)(us|ms|s)\s*$`)
-	errorsRE = regexp.MustCompile(`(?m)^\s*(Non-2xx or 3xx responses: \d+|Socket errors: .*)$`)
+	requestsRE = regexp.MustCompile(`(?m)^\s*(\d+) requests in `)
+	rpsRE      = regexp.MustCompile(`Requests/sec:\s+([\d.]+)`)
+	latRE      = regexp.MustCompile(`(?m)^\s+(50|99)%\s+([\d.]+)(us|ms|s)\s*$`)
+	errorsRE   = regexp.MustCompile(`(?m)^\s*(Non-2xx or 3xx responses: \d+|Socket errors: .*)$`)
 )
 
 func parseWrk(out string) result {
@@ -55,6 +114,9 @@ func parseWrk(out string) result {
 		failf("cannot parse wrk output:\n%s", out)
 	}
 	r.rps, _ = strconv.ParseFloat(m[1], 64)
+	if m := requestsRE.FindStringSubmatch(out); m != nil {
+		r.requests, _ = strconv.ParseInt(m[1], 10, 64)
+	}
 	for _, l := range latRE.FindAllStringSubmatch(out, -1) {
 		v, _ := strconv.ParseFloat(l[2], 64)
 		switch l[3] {
@@ -90,5 +152,6 @@ func medianOf(rs []result) result {
 		rps: pick(func(r result) float64 { return r.rps }),
 		p50: pick(func(r result) float64 { return r.p50 }),
 		p99: pick(func(r result) float64 { return r.p99 }),
+		cpu: pick(func(r result) float64 { return r.cpu }),
 	}
 }
