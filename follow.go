@@ -50,9 +50,6 @@ func (m *Manager) Follow(s *Session) *Follower {
 	return f
 }
 
-// Following reports how many followers this Manager serves.
-func (m *Manager) Following() int { return m.followers.count() }
-
 // followers indexes the live followers by the change keys they wait for.
 type followers struct {
 	mu  sync.Mutex
