@@ -85,12 +85,6 @@ func (fs *followers) remove(f *Follower) {
 	}
 }
 
-func (fs *followers) count() int {
-	fs.mu.Lock()
-	defer fs.mu.Unlock()
-	return len(fs.all)
-}
-
 // changed signals the followers of c.
 func (fs *followers) changed(c Change) {
 	fs.mu.Lock()
