@@ -19,13 +19,16 @@ import (
 // logout every 1/3 s, and PATCHes of the session data from patchers
 // workers, each on its own session, pausing 5 ms between requests. Every
 // write is timed from request to answer; a write answered is committed.
+// All of it comes from one address: the per-client bounds (throttling,
+// connections) are lifted.
 func (b *bench) sqliteWrites(d time.Duration, patchers int) {
 	defer b.stopFrom(len(b.procs))
 	db := filepath.Join(b.dir, "writes.db")
 	tokenFile := filepath.Join(b.dir, "admin-token")
 	os.WriteFile(tokenFile, []byte("bench-admin-token-0123456789abcdef"), 0o600)
 	url := b.start("sessiond-writes", b.sessiond(), "serve", "--demo", "--store", "sqlite:"+db, "--log-level", "warn",
-		"--admin-token-file", tokenFile, "--throttle-account-attempts", "1000000", "--throttle-address-attempts", "1000000")
+		"--admin-token-file", tokenFile, "--throttle-account-attempts", "1000000", "--throttle-address-attempts", "1000000",
+		"--max-connections-per-client", "100000")
 
 	tokens := make([]string, patchers)
 	for i := range tokens {
