@@ -135,7 +135,6 @@ func ExampleMigrator() {
 		CredentialNames: []string{"dott_auth_session"},
 		Logger:          slog.New(slog.DiscardHandler),
 	}
-	migrator.Enabled.Store(true)
 	app := migrator.Middleware(sessions.Middleware(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		fmt.Fprint(w, "hello ", sessiond.FromContext(r.Context()).UserID)
 	})))

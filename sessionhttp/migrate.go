@@ -52,9 +52,8 @@ type Migrator struct {
 	// Now is the clock of the share window, the replay guard and the
 	// attempt counters. Default time.Now.
 	Now func() time.Time
-	// Enabled is the rollback switch: while it holds false, legacy cookies
-	// are left alone. Sessions already created are untouched.
-	Enabled atomic.Bool
+	// off is the rollback switch (SetEnabled): a Migrator starts on.
+	off atomic.Bool
 	// KeepLegacy is the shadow period: how long a migrated browser keeps
 	// its legacy cookies, so that switching the application back to the
 	// old scheme logs nobody out. Legacy cookies that come beside a valid
@@ -109,8 +108,18 @@ func (m *Migrator) legacy(r *http.Request) []*http.Cookie {
 // HasLegacy reports whether the request carries a legacy cookie and
 // migration is on.
 func (m *Migrator) HasLegacy(r *http.Request) bool {
-	return m.Enabled.Load() && len(m.legacy(r)) > 0
+	return m.Enabled() && len(m.legacy(r)) > 0
 }
+
+// Enabled reports whether migration is on. A Migrator starts on.
+func (m *Migrator) Enabled() bool { return !m.off.Load() }
+
+// SetEnabled turns migration on or off at run time, safely beside requests
+// in flight, and returns whether it was on. Off is the rollback switch:
+// legacy cookies are left alone (neither migrated nor expired), and
+// sessions already created are untouched. It switches this Migrator only:
+// every node of a deployment has its own.
+func (m *Migrator) SetEnabled(on bool) (was bool) { return !m.off.Swap(!on) }
 
 // Migrate runs the migration for the request's legacy cookies. With a
 // result of OutcomeMigrated or OutcomeDeduplicated the caller sets the

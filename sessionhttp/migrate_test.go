@@ -71,7 +71,6 @@ func newNode(t *testing.T, store *sqlitestore.Store, v sessionhttp.LegacyValidat
 	users := accounts.New(store, m, password.New(password.Options{}), accounts.Throttle{})
 	mig := &sessionhttp.Migrator{Sessions: sessions, Store: store, Validator: v, CookieNames: legacyNames,
 		CookieDomain: "example.com", Logger: slog.New(slog.DiscardHandler), Users: users}
-	mig.Enabled.Store(true)
 	app := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if s := sessiond.FromContext(r.Context()); s != nil {
 			fmt.Fprintf(w, "user=%s", s.UserID)
@@ -276,7 +275,7 @@ func TestMigration_AValidSidWinsAndLegacyCookiesStillGo(t *testing.T) {
 func TestMigration_RollbackLeavesLegacyCookiesAlone(t *testing.T) {
 	b := newOldBackend(t, 0)
 	n := newNode(t, openStore(t), &sessionhttp.HTTPValidator{URL: b.srv.URL})
-	n.migrator.Enabled.Store(false)
+	n.migrator.SetEnabled(false)
 	w := httptest.NewRecorder()
 	n.handler.ServeHTTP(w, legacyRequest("GET", "/", "dott_auth_session=good-1"))
 	if w.Code != 200 || len(setCookies(w)) != 0 || b.calls.Load() != 0 {

@@ -98,7 +98,7 @@ func serve(e env, cfg config.Config) (err error) {
 			Logger:          a.log,
 			Users:           a.accounts,
 		}
-		migrator.Enabled.Store(cfg.Migration == "on")
+		migrator.SetEnabled(cfg.Migration == "on")
 		a.log.Info("legacy migration", "enabled", cfg.Migration == "on", "cookies", strings.Join(cfg.LegacyCookies, ","),
 			"legacy_cookies_keep", cfg.LegacyCookiesKeep.String())
 	}

@@ -322,7 +322,7 @@ var settings = []setting{
 		c.LegacyCookiesKeep = d
 		return nil
 	}},
-	{"migration", "SESSIOND_MIGRATION", "on", "legacy migration: on (when a validate URL is set) or off, the rollback switch", Serve, func(c *Config, v string) error {
+	{"migration", "SESSIOND_MIGRATION", "on", "legacy migration at start: on (when a validate URL is set) or off, the rollback switch (PUT /admin/v1/migration flips it at run time, per node)", Serve, func(c *Config, v string) error {
 		switch v = strings.ToLower(v); v {
 		case "on", "off":
 			c.Migration = v

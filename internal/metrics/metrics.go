@@ -91,6 +91,20 @@ func (m *Metrics) ObserveStreams(open func() int) {
 	}, func() float64 { return float64(open()) }))
 }
 
+// ObserveMigration reports the migration switch through enabled: 1 when
+// this node migrates legacy cookies, 0 when it does not (switched off, or
+// not configured).
+func (m *Metrics) ObserveMigration(enabled func() bool) {
+	m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "sessiond_migration_enabled", Help: "1 when this node migrates legacy cookies (--migration, PUT /admin/v1/migration), 0 otherwise.",
+	}, func() float64 {
+		if enabled() {
+			return 1
+		}
+		return 0
+	}))
+}
+
 // Handler serves the metrics in the Prometheus text format.
 func (m *Metrics) Handler() http.Handler {
 	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{})

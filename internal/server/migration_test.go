@@ -6,10 +6,12 @@ import (
 	"net/http/cookiejar"
 	"net/http/httptest"
 	"net/url"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/sessiond/sessiond/internal/testenv"
 	"github.com/sessiond/sessiond/sessionhttp"
 )
 
@@ -153,5 +155,81 @@ func TestMigration_ShadowPeriodKeepsLegacyCookiesThenClearsThem_SEC25(t *testing
 		if st, _ := b.do(t, "GET", s.url+sessionPath); st != 200 {
 			t.Fatalf("%s after the period: the session ended (%d)", b.name, st)
 		}
+	}
+}
+
+// The migration switch flips at run time through the admin API, on the
+// node that answers only: two nodes on one store, one switched off, the
+// other still migrating; the state is a metric on each and every switch an
+// audit log line.
+func TestMigration_SwitchedAtRunTimeThroughTheAdminAPIPerNode(t *testing.T) {
+	old := legacyBackend(t)
+	app := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, "app saw "+r.Header.Get("X-User-Id"))
+	}))
+	defer app.Close()
+	up, _ := url.Parse(app.URL)
+	logs := &testenv.Buffer{}
+	one, st := withStore(t, options{legacyURL: old.URL, admin: adminToken, metrics: true, upstream: up, logs: logs})
+	two := start(t, options{store: st, legacyURL: old.URL, admin: adminToken, metrics: true})
+	gauge := func(s *testServer) string {
+		t.Helper()
+		m := regexp.MustCompile(`(?m)^sessiond_migration_enabled (\d)$`).FindStringSubmatch(s.do(t, "GET", "/metrics", "").body)
+		if m == nil {
+			t.Fatal("/metrics has no sessiond_migration_enabled")
+		}
+		return m[1]
+	}
+	if r := one.admin(t, "GET", "/admin/v1/migration", ""); r.status != 200 || r.body != `{"enabled":true,"scope":"node"}`+"\n" {
+		t.Fatalf("GET /admin/v1/migration: %d %q", r.status, r.body)
+	}
+	if g := gauge(one); g != "1" {
+		t.Fatalf("node one before the switch: sessiond_migration_enabled %s", g)
+	}
+
+	if r := one.admin(t, "PUT", "/admin/v1/migration", `{"enabled":false}`); r.status != 200 || r.body != `{"enabled":false,"scope":"node"}`+"\n" {
+		t.Fatalf("PUT /admin/v1/migration off: %d %q", r.status, r.body)
+	}
+	// Off: legacy cookies are left alone, by the API and by the proxy.
+	if r := one.do(t, "POST", "/api/auth/migrate-session", "", "Cookie", "dott_auth_session=good-off"); r.status != 404 || len(r.header.Values("Set-Cookie")) != 0 {
+		t.Fatalf("node one switched off, POST /api/auth/migrate-session: %d, Set-Cookie %q", r.status, r.header.Values("Set-Cookie"))
+	}
+	res := one.doNoRedirect(t, "GET", "/page", "Cookie", "dott_auth_session=good-off")
+	if res.StatusCode != 200 || len(res.Header.Values("Set-Cookie")) != 0 {
+		t.Fatalf("node one switched off, GET /page through the proxy: %d, Set-Cookie %q (want the application, cookies untouched)", res.StatusCode, res.Header.Values("Set-Cookie"))
+	}
+	if r := one.admin(t, "GET", "/admin/v1/migration", ""); r.body != `{"enabled":false,"scope":"node"}`+"\n" {
+		t.Fatalf("GET /admin/v1/migration after the switch: %q", r.body)
+	}
+	if g1, g2 := gauge(one), gauge(two); g1 != "0" || g2 != "1" {
+		t.Fatalf("sessiond_migration_enabled: node one %s (switched off), node two %s (untouched)", g1, g2)
+	}
+	// The other node was not switched: it still migrates.
+	if r := two.do(t, "POST", "/api/auth/migrate-session", "", "Cookie", "dott_auth_session=good-two"); r.status != 200 {
+		t.Fatalf("node two (not switched) did not migrate: %d %s", r.status, r.body)
+	}
+	if !strings.Contains(logs.String(), `msg=audit event=migration_switched enabled=false was=true via=admin_api`) {
+		t.Fatalf("no audit line for the switch in node one's log:\n%s", logs)
+	}
+
+	if r := one.admin(t, "PUT", "/admin/v1/migration", `{"enabled":true}`); r.status != 200 {
+		t.Fatalf("PUT /admin/v1/migration on: %d %s", r.status, r.body)
+	}
+	if r := one.do(t, "POST", "/api/auth/migrate-session", "", "Cookie", "dott_auth_session=good-off"); r.status != 200 {
+		t.Fatalf("node one switched on again did not migrate: %d %s", r.status, r.body)
+	}
+	if g := gauge(one); g != "1" {
+		t.Fatalf("node one switched on again: sessiond_migration_enabled %s", g)
+	}
+	if !strings.Contains(logs.String(), `msg=audit event=migration_switched enabled=true was=false via=admin_api`) {
+		t.Fatalf("no audit line for switching back in node one's log:\n%s", logs)
+	}
+	for _, body := range []string{`{}`, `{"enabled":"off"}`, `{"enabled":true,"extra":1}`} {
+		if r := one.admin(t, "PUT", "/admin/v1/migration", body); r.status != 400 {
+			t.Fatalf("PUT /admin/v1/migration %s: %d, want 400", body, r.status)
+		}
+	}
+	if g := gauge(one); g != "1" {
+		t.Fatalf("a refused PUT changed the switch: sessiond_migration_enabled %s", g)
 	}
 }

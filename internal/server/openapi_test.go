@@ -284,7 +284,6 @@ func TestOpenAPI_EveryAnswerOfEveryRouteMatchesTheDocument(t *testing.T) {
 			d.Migrator = &sessionhttp.Migrator{Store: aStore, Attempts: aStore, Validator: &sessionhttp.HTTPValidator{URL: legacy.URL},
 				CookieNames: []string{"dott_auth_session", "onboarding_status"}, CookieDomain: "example.com", Now: clk.Now, KeepLegacy: time.Minute,
 				AttemptBackoff: sessiond.Backoff{Free: 4, Base: time.Second, Max: time.Minute}, Logger: slog.New(slog.DiscardHandler)}
-			d.Migrator.Enabled.Store(true)
 		}})
 	api := func(want int, method, path, body, token string, headers ...string) response {
 		t.Helper()
@@ -509,6 +508,16 @@ func TestOpenAPI_EveryAnswerOfEveryRouteMatchesTheDocument(t *testing.T) {
 	adm(404, "POST", "/admin/v1/users/nobody/disable", "")
 	adm(200, "DELETE", "/admin/v1/users/"+bob, "")
 	adm(404, "DELETE", "/admin/v1/users/"+bob, "")
+	// The migration switch of this node.
+	adm(200, "GET", "/admin/v1/migration", "")
+	adm(200, "PUT", "/admin/v1/migration", `{"enabled":false}`)
+	api(404, "POST", "/api/auth/migrate-session", "", "", "Cookie", "dott_auth_session=good-switched-off")
+	adm(200, "PUT", "/admin/v1/migration", `{"enabled":true}`)
+	adm(400, "PUT", "/admin/v1/migration", `{}`)
+	adm(400, "PUT", "/admin/v1/migration", `{"enabled":"no"}`)
+	adm(400, "PUT", "/admin/v1/migration", `{"enabled":`)
+	adm(413, "PUT", "/admin/v1/migration", tooBig)
+	adm(415, "PUT", "/admin/v1/migration", `{"enabled":true}`, "Content-Type", "text/plain")
 	c.do(t, a.url, 200, "GET", "/metrics", "")
 
 	// Without the bearer token, every admin operation is 401; on a server
@@ -533,6 +542,9 @@ func TestOpenAPI_EveryAnswerOfEveryRouteMatchesTheDocument(t *testing.T) {
 	c.do(t, capped.url, 429, "POST", "/api/auth/reauth", `{"password":"wrong"}`, "Content-Type", json1, "Cookie", "sid="+ct)
 	c.do(t, capped.url, 429, "POST", "/api/auth/password", change("wrong", newPassword), "Content-Type", json1, "Cookie", "sid="+ct)
 	c.do(t, capped.url, 429, "POST", sessionPath, loginBody(userEmail, "wrong"), "Content-Type", json1)
+	// An admin API without migration configured.
+	c.do(t, capped.url, 404, "GET", "/admin/v1/migration", "", admin()...)
+	c.do(t, capped.url, 404, "PUT", "/admin/v1/migration", `{"enabled":true}`, admin("Content-Type", json1)...)
 
 	// With the store down, every route that needs it answers 503.
 	down, downStore := withStore(t, options{admin: adminToken, legacyURL: legacy.URL})

@@ -182,7 +182,7 @@ func stripCookie(h http.Header, name string) {
 // handleMigrateSession: POST /api/auth/migrate-session, the manual
 // migration for a fetch call: JSON instead of a redirect.
 func (s *server) handleMigrateSession(w http.ResponseWriter, r *http.Request) {
-	if s.Migrator == nil || !s.Migrator.Enabled.Load() {
+	if s.Migrator == nil || !s.Migrator.Enabled() {
 		writeError(w, sessiond.Errorf(sessiond.CodeNotFound, "legacy migration is off"))
 		return
 	}

@@ -88,6 +88,8 @@ func (s *server) adminRoutes(mux *http.ServeMux) {
 	mux.Handle("DELETE /admin/v1/users/{user_id}/sessions", s.adminOnly(s.handleAdminRevokeUser))
 	mux.Handle("POST /admin/v1/users/{user_id}/disable", s.adminOnly(s.handleAdminDisableUser))
 	mux.Handle("DELETE /admin/v1/tenants/{tenant_id}/sessions", s.adminOnly(s.handleAdminRevokeTenant))
+	mux.Handle("GET /admin/v1/migration", s.adminOnly(s.handleAdminGetMigration))
+	mux.Handle("PUT /admin/v1/migration", s.adminOnly(s.handleAdminPutMigration))
 	mux.Handle("/admin/", s.adminOnly(func(w http.ResponseWriter, r *http.Request) { writeError(w, errNotFound) }))
 	if s.Metrics != nil {
 		mux.Handle("GET /metrics", s.Metrics.Handler())

@@ -111,6 +111,7 @@ func NewServer(d Deps) http.Handler {
 	s := newServer(d)
 	if d.Metrics != nil {
 		d.Metrics.ObserveStreams(s.streams.count)
+		d.Metrics.ObserveMigration(func() bool { return d.Migrator != nil && d.Migrator.Enabled() })
 	}
 	mux := http.NewServeMux()
 	s.routes(mux)

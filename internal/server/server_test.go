@@ -189,7 +189,6 @@ func start(t *testing.T, o options) *testServer {
 		if deps.Metrics != nil {
 			deps.Migrator.Observe = deps.Metrics.Migration
 		}
-		deps.Migrator.Enabled.Store(true)
 		if o.migrator != nil {
 			o.migrator(deps.Migrator)
 		}

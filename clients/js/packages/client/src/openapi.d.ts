@@ -420,6 +420,30 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/admin/v1/migration": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Whether this node migrates legacy cookies
+         * @description The switch is per node: it is held in this node's memory, a PUT reaches only the node that answers it, and a restart takes --migration again. A deployment of several nodes calls each node (and changes --migration for the next restart).
+         */
+        get: operations["adminGetMigration"];
+        /**
+         * Turn legacy migration on or off on this node, at run time
+         * @description The rollback switch without a restart: off, legacy cookies are left alone (neither migrated nor expired) and POST /api/auth/migrate-session answers 404; sessions already created keep working. Each call is an audit log line (event migration_switched, with the previous state); sessiond_migration_enabled shows the state. The switch is per node: it is held in this node's memory, a PUT reaches only the node that answers it, and a restart takes --migration again. A deployment of several nodes calls each node (and changes --migration for the next restart).
+         */
+        put: operations["adminPutMigration"];
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/metrics": {
         parameters: {
             query?: never;
@@ -623,6 +647,18 @@ export interface components {
             /** @constant */
             disabled: true;
             revoked: number;
+        };
+        MigrationSwitch: {
+            /** @description Whether this node migrates legacy cookies. */
+            enabled: boolean;
+            /**
+             * @description What the switch covers: the node that answered, only.
+             * @constant
+             */
+            scope: "node";
+        };
+        MigrationSwitchRequest: {
+            enabled: boolean;
         };
         Event: {
             id: string;
@@ -3177,6 +3213,100 @@ export interface operations {
             401: components["responses"]["AdminAdminUnauthorized"];
             404: components["responses"]["AdminNotFoundEndpoint"];
             503: components["responses"]["AdminUnavailable"];
+        };
+    };
+    adminGetMigration: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The switch of this node. */
+            200: {
+                headers: {
+                    "Cache-Control": components["headers"]["NoStore"];
+                    "X-Content-Type-Options": components["headers"]["NoSniff"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["MigrationSwitch"];
+                };
+            };
+            401: components["responses"]["AdminAdminUnauthorized"];
+            /** @description The admin API is off (no --admin-token-file), or legacy migration is not configured on this node (no --legacy-validate-url). */
+            404: {
+                headers: {
+                    "Cache-Control": components["headers"]["NoStore"];
+                    "X-Content-Type-Options": components["headers"]["NoSniff"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        /** @enum {unknown} */
+                        error?: "not_found";
+                    };
+                };
+            };
+        };
+    };
+    adminPutMigration: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["MigrationSwitchRequest"];
+            };
+        };
+        responses: {
+            /** @description Switched (or already so): the state now. */
+            200: {
+                headers: {
+                    "Cache-Control": components["headers"]["NoStore"];
+                    "X-Content-Type-Options": components["headers"]["NoSniff"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["MigrationSwitch"];
+                };
+            };
+            /** @description malformed_json: not one JSON object of valid UTF-8; invalid_input: an unknown or mis-cased field, a duplicate key, enabled missing or not a boolean. */
+            400: {
+                headers: {
+                    "Cache-Control": components["headers"]["NoStore"];
+                    "X-Content-Type-Options": components["headers"]["NoSniff"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        /** @enum {unknown} */
+                        error?: "invalid_input" | "malformed_json";
+                    };
+                };
+            };
+            401: components["responses"]["AdminAdminUnauthorized"];
+            /** @description The admin API is off (no --admin-token-file), or legacy migration is not configured on this node (no --legacy-validate-url). */
+            404: {
+                headers: {
+                    "Cache-Control": components["headers"]["NoStore"];
+                    "X-Content-Type-Options": components["headers"]["NoSniff"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        /** @enum {unknown} */
+                        error?: "not_found";
+                    };
+                };
+            };
+            413: components["responses"]["AdminBodyTooLarge"];
+            415: components["responses"]["AdminUnsupportedMediaType"];
         };
     };
     metrics: {
