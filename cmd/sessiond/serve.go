@@ -87,6 +87,7 @@ func serve(e env, cfg config.Config) (err error) {
 	if cfg.LegacyValidateURL != "" {
 		bound := a.manager.Bound(a.store) // bounded and observed as the Manager's calls
 		migrator = &sessionhttp.Migrator{
+			Sessions:        &sessionhttp.Sessions{Manager: a.manager, Cookies: cookies, Client: sessionhttp.ClientFrom(cfg.TrustedProxies...)},
 			Store:           bound,
 			Validator:       &sessionhttp.HTTPValidator{URL: cfg.LegacyValidateURL},
 			CookieNames:     cfg.LegacyCookies,

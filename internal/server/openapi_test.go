@@ -281,7 +281,8 @@ func TestOpenAPI_EveryAnswerOfEveryRouteMatchesTheDocument(t *testing.T) {
 	a := start(t, options{store: aStore, admin: adminToken, metrics: true, origins: []string{appOrigin}, loginURL: loginPage, clock: clk,
 		deps: func(d *server.Deps) {
 			d.MaxStreamsPerUser = 1
-			d.Migrator = &sessionhttp.Migrator{Store: aStore, Attempts: aStore, Validator: &sessionhttp.HTTPValidator{URL: legacy.URL},
+			d.Migrator = &sessionhttp.Migrator{Sessions: &sessionhttp.Sessions{Manager: d.Manager, Cookies: d.Cookies, Client: sessionhttp.ClientFrom(d.TrustedProxies...)},
+				Store: aStore, Attempts: aStore, Validator: &sessionhttp.HTTPValidator{URL: legacy.URL},
 				CookieNames: []string{"dott_auth_session", "onboarding_status"}, CookieDomain: "example.com", Now: clk.Now, KeepLegacy: time.Minute,
 				AttemptBackoff: sessiond.Backoff{Free: 4, Base: time.Second, Max: time.Minute}, Logger: slog.New(slog.DiscardHandler)}
 		}})

@@ -45,7 +45,8 @@ type Deps struct {
 	LoginURL      string
 	RedirectHosts []string
 	// Migrator, when set, migrates legacy cookies (forward auth, the
-	// reverse proxy, POST /api/auth/migrate-session).
+	// reverse proxy, POST /api/auth/migrate-session). Its Sessions must be
+	// set, on the same Manager and Cookies; the server does not change it.
 	Migrator *sessionhttp.Migrator
 	// Upstream, when set, is the application sessiond proxies every path
 	// it does not serve itself to.
@@ -156,7 +157,7 @@ func newServer(d Deps) *server {
 		s.sessions.Observe = func(err error) { d.Metrics.Validation(err, errors.Is(err, sessiond.ErrUnavailable)) }
 	}
 	if d.Migrator != nil && d.Migrator.Sessions == nil {
-		d.Migrator.Sessions = s.sessions
+		panic("server: Deps.Migrator.Sessions is not set")
 	}
 	if d.AdminToken != "" {
 		sum := sha256.Sum256([]byte(d.AdminToken))

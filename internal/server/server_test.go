@@ -183,7 +183,8 @@ func start(t *testing.T, o options) *testServer {
 		deps.Metrics = metrics.New(m.CacheLen)
 	}
 	if o.legacyURL != "" {
-		deps.Migrator = &sessionhttp.Migrator{Store: p, Validator: &sessionhttp.HTTPValidator{URL: o.legacyURL},
+		deps.Migrator = &sessionhttp.Migrator{Sessions: &sessionhttp.Sessions{Manager: m, Cookies: cookies, Client: sessionhttp.ClientFrom(o.proxies...)},
+			Store: p, Validator: &sessionhttp.HTTPValidator{URL: o.legacyURL},
 			CookieNames: []string{"dott_auth_session", "session_token", "onboarding_status"}, CookieDomain: "example.com",
 			Logger: slog.New(slog.DiscardHandler), Users: acc}
 		if deps.Metrics != nil {
