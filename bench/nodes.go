@@ -104,6 +104,9 @@ func (b *bench) nodes(name, store, peerStore, baselineStore string, rounds, revo
 		{"sessiond GET /api/auth/session-v2, " + name + ", node cache on", a + "/api/auth/session-v2", "sid=" + token},
 		{"sessiond GET /api/auth/session-v2, " + name + ", --cache-size 0", nocache + "/api/auth/session-v2", "sid=" + token},
 	}
+	// The peer and the baseline stop once measured: the store's
+	// connections are shared (PostgreSQL's max_connections).
+	extras := len(b.procs)
 	if peerStore != "" {
 		peer := b.start("scs-"+name, b.self(), "serve-scs-store", peerStore)
 		targets = slices.Insert(targets, 1, target{"peer: scs v2 LoadAndSave + GetString, its " + name + " store", peer + "/", scsLogin(peer)})
@@ -124,6 +127,7 @@ func (b *bench) nodes(name, store, peerStore, baselineStore string, rounds, revo
 		fmt.Fprintf(b.out, "| %s | %.0f | %.2f | %.2f | %.2f× | %.1f |\n", t.name, m.rps, m.p50, m.p99, m.rps/base.rps, m.cpu)
 	}
 	fmt.Fprintln(b.out)
+	b.stopFrom(extras)
 	b.printRoundTrips(name, store, token)
 
 	// Revocation propagation: a session cached on node A is revoked on

@@ -63,6 +63,12 @@ func (b *bench) buildBaseline(rev string) {
 
 // start runs a server on a free loopback port and waits until it answers.
 func (b *bench) start(name, bin string, args ...string) string {
+	return must(b.tryStart(name, bin, args...))
+}
+
+// tryStart is start for a server whose failure to start is reported, not
+// fatal.
+func (b *bench) tryStart(name, bin string, args ...string) (string, error) {
 	addr := freeAddr()
 	if filepath.Base(bin) == "sessiond" {
 		args = append(args, "--listen", addr)
@@ -71,15 +77,19 @@ func (b *bench) start(name, bin string, args ...string) string {
 	}
 	cmd := exec.Command(bin, args...)
 	cmd.Dir = b.dir
-	return b.launch(name, cmd, addr)
+	return b.tryLaunch(name, cmd, addr)
 }
 
 // launch starts cmd, which will listen on addr, and waits until its /healthz
 // answers; stopAll ends it.
 func (b *bench) launch(name string, cmd *exec.Cmd, addr string) string {
+	return must(b.tryLaunch(name, cmd, addr))
+}
+
+func (b *bench) tryLaunch(name string, cmd *exec.Cmd, addr string) (string, error) {
 	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
 	if err := cmd.Start(); err != nil {
-		failf("start %s: %v", name, err)
+		return "", fmt.Errorf("start %s: %v", name, err)
 	}
 	url := "http://" + addr
 	b.mu.Lock()
@@ -89,11 +99,10 @@ func (b *bench) launch(name string, cmd *exec.Cmd, addr string) string {
 	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
 		if res, err := http.Get(url + "/healthz"); err == nil {
 			res.Body.Close()
-			return url
+			return url, nil
 		}
 	}
-	failf("%s did not start", name)
-	return ""
+	return "", fmt.Errorf("%s did not start", name)
 }
 
 func (b *bench) stopAll() { b.stopFrom(0) }
