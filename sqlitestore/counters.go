@@ -19,7 +19,10 @@ func (s *Store) IncrementCounter(ctx context.Context, key string, now time.Time,
 				last_at = excluded.last_at, expires_at = excluded.expires_at
 			RETURNING count`, key, micros(now), micros(now.Add(ttl))).Scan(&n)
 	})
-	return n, err
+	if err != nil {
+		return 0, err // a caller that gave up reads nothing the writer may still set
+	}
+	return n, nil
 }
 
 // ReserveCounter implements sessiond.CounterStore in one statement: the
@@ -41,7 +44,10 @@ func (s *Store) ReserveCounter(ctx context.Context, key string, now time.Time, t
 		}
 		return err
 	})
-	return reserved && err == nil, err
+	if err != nil {
+		return false, err // a caller that gave up reads nothing the writer may still set
+	}
+	return reserved, nil
 }
 
 // ReleaseCounter implements sessiond.CounterStore.

@@ -23,5 +23,8 @@ func (s *Store) SeenDevice(ctx context.Context, userID, fingerprint string, at t
 			micros(at), userID, fingerprint)
 		return err
 	})
-	return isNew, err
+	if err != nil {
+		return false, err // a caller that gave up reads nothing the writer may still set
+	}
+	return isNew, nil
 }

@@ -199,7 +199,10 @@ func (s *Store) DeleteUserSessions(ctx context.Context, userID, except string) (
 		}
 		return logChange(t, sessiond.Change{UserID: userID})
 	})
-	return int(n), err
+	if err != nil {
+		return 0, err // a caller that gave up reads nothing the writer may still set
+	}
+	return int(n), nil
 }
 
 // CreateSessionLimited implements sessiond.SessionStore. The transaction
@@ -281,7 +284,10 @@ func (s *Store) DeleteTenantSessions(ctx context.Context, tenantID string) (int,
 		}
 		return logChange(t, sessiond.Change{TenantID: tenantID})
 	})
-	return int(n), err
+	if err != nil {
+		return 0, err // a caller that gave up reads nothing the writer may still set
+	}
+	return int(n), nil
 }
 
 // DeleteExpiredSessions implements sessiond.SessionStore. It also deletes
@@ -306,7 +312,7 @@ func (s *Store) DeleteExpiredSessions(ctx context.Context, now, idleBefore time.
 		return nil
 	})
 	if err != nil {
-		return int(n), err
+		return 0, err // a caller that gave up reads nothing the writer may still set
 	}
 	for _, q := range []struct {
 		sql   string
