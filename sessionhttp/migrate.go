@@ -31,7 +31,11 @@ type Migrator struct {
 	Store     sessiond.MigrationStore
 	Validator LegacyValidator
 	// CookieNames are the legacy cookies; CookieDomain, when set, is the
-	// parent domain they were also set on.
+	// parent domain they were also set on. A name may be a pattern, as
+	// path.Match reads it: "dott_*" is every cookie whose name starts with
+	// dott_ ("*" any run of characters, "?" one, "[a-z]" a class, "\\"
+	// escapes). CheckCookiePattern checks one. The session cookie is never
+	// a legacy cookie, whatever a pattern matches.
 	CookieNames  []string
 	CookieDomain string
 	// CredentialNames are the legacy cookies that identify a legacy
@@ -39,7 +43,7 @@ type Migrator struct {
 	// (onboarding flags). One legacy credential migrates once: the replay
 	// guard keys on these alone, so that adding or changing another
 	// legacy cookie does not make a stolen credential new again. Empty:
-	// all of CookieNames.
+	// all of CookieNames. These are exact names, never patterns.
 	CredentialNames []string
 	// Attempts, when set, limits the legacy credentials one client
 	// address may submit that do not migrate (invalid, refused by the old
@@ -92,7 +96,7 @@ type UserSyncer interface {
 func (m *Migrator) legacy(r *http.Request) []*http.Cookie {
 	var out []*http.Cookie
 	for _, c := range r.Cookies() {
-		if c.Value != "" && slices.Contains(m.CookieNames, c.Name) {
+		if c.Value != "" && m.isLegacy(c.Name) {
 			out = append(out, c)
 		}
 	}
@@ -103,6 +107,18 @@ func (m *Migrator) legacy(r *http.Request) []*http.Cookie {
 		return strings.Compare(a.Value, b.Value)
 	})
 	return out
+}
+
+// isLegacy reports whether a cookie of that name is a legacy cookie: one
+// of CookieNames, or matched by one of its patterns, and not the session
+// cookie.
+func (m *Migrator) isLegacy(name string) bool {
+	for _, n := range m.CookieNames {
+		if n == name || isPattern(n) && matchCookie(n, name) {
+			return m.Sessions == nil || m.Sessions.Cookies == nil || !isSessionCookie(m.Sessions.Cookies.Name(), name)
+		}
+	}
+	return false
 }
 
 // HasLegacy reports whether the request carries a legacy cookie and

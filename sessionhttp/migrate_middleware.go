@@ -2,17 +2,38 @@ package sessionhttp
 
 import (
 	"net/http"
+	"slices"
 
 	"github.com/sessiond/sessiond"
 )
 
 // ExpireLegacy adds Set-Cookie headers that expire every legacy cookie,
-// host-only and, when configured, on the parent domain.
-func (m *Migrator) ExpireLegacy(w http.ResponseWriter) {
-	for _, name := range m.CookieNames {
+// host-only and, when configured, on the parent domain: each name of
+// CookieNames, and for a pattern among them, each name of r's cookies that
+// it matches.
+func (m *Migrator) ExpireLegacy(w http.ResponseWriter, r *http.Request) {
+	expire := func(name string) {
 		w.Header().Add("Set-Cookie", name+"=; Path=/; Max-Age=0; Expires=Thu, 01 Jan 1970 00:00:00 GMT")
 		if m.CookieDomain != "" {
 			w.Header().Add("Set-Cookie", name+"=; Path=/; Domain="+m.CookieDomain+"; Max-Age=0; Expires=Thu, 01 Jan 1970 00:00:00 GMT")
+		}
+	}
+	patterns := false
+	for _, name := range m.CookieNames {
+		if isPattern(name) {
+			patterns = true
+			continue
+		}
+		expire(name)
+	}
+	if !patterns {
+		return
+	}
+	var seen []string
+	for _, c := range r.Cookies() {
+		if !slices.Contains(seen, c.Name) && !slices.Contains(m.CookieNames, c.Name) && m.isLegacy(c.Name) {
+			seen = append(seen, c.Name)
+			expire(c.Name)
 		}
 	}
 }
@@ -24,7 +45,7 @@ func (m *Migrator) ExpireLegacy(w http.ResponseWriter) {
 // period.
 func (m *Migrator) ExpireBeside(w http.ResponseWriter, r *http.Request, sess *sessiond.Session) {
 	if !m.keeps(sess) && m.HasLegacy(r) {
-		m.ExpireLegacy(w)
+		m.ExpireLegacy(w, r)
 	}
 }
 
@@ -49,13 +70,13 @@ func (m *Migrator) Middleware(next http.Handler) http.Handler {
 		}
 		if sess, _, err := m.Sessions.Cookies.Session(r.Context(), m.Sessions.Manager, r, sessiond.Client{}); err == nil {
 			if !m.keeps(sess) {
-				m.ExpireLegacy(w)
+				m.ExpireLegacy(w, r)
 			}
 			next.ServeHTTP(w, r)
 			return
 		}
 		res := m.Migrate(r.Context(), r)
-		m.Finish(w, res)
+		m.Finish(w, r, res)
 		if res.Outcome.Migrated() {
 			// Back to where the request was going, but only ever a local
 			// path: a request target such as "//evil.example/x" would
@@ -77,15 +98,15 @@ func (m *Migrator) Middleware(next http.Handler) http.Handler {
 // cookies, an unknown one leaves them. It is the one place that turns an
 // outcome into cookies, for the middleware and for the server's endpoints
 // alike.
-func (m *Migrator) Finish(w http.ResponseWriter, res Result) {
+func (m *Migrator) Finish(w http.ResponseWriter, r *http.Request, res Result) {
 	switch {
 	case res.Outcome.Migrated():
 		if !m.keeps(res.Session) {
-			m.ExpireLegacy(w)
+			m.ExpireLegacy(w, r)
 		}
 		m.Sessions.Cookies.Set(w, res.Token, res.Session.ExpiresAt, m.now())
 	case res.Outcome.Refused():
-		m.ExpireLegacy(w)
+		m.ExpireLegacy(w, r)
 	}
 }
 

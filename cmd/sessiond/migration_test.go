@@ -12,12 +12,12 @@ import (
 	"testing"
 )
 
-// TestServe_MigrationSwitchAndShadowPeriodFlags: the server as started
-// from the command line: --migration off holds until PUT
-// /admin/v1/migration turns it on, sessiond_migration_enabled follows, the
-// switch is an audit line, and --legacy-cookies-keep leaves the legacy
-// cookies beside the new session.
-func TestServe_MigrationSwitchAndShadowPeriodFlags(t *testing.T) {
+// TestServe_MigrationFlags: the server as started from the command line:
+// --migration off holds until PUT /admin/v1/migration turns it on,
+// sessiond_migration_enabled follows, the switch is an audit line,
+// --legacy-cookies-keep leaves the legacy cookies beside the new session,
+// and --migrate-on-get with a pattern in --legacy-cookies migrates a read.
+func TestServe_MigrationFlags(t *testing.T) {
 	old := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if c, err := r.Cookie("dott_auth_session"); err != nil || !strings.HasPrefix(c.Value, "good-") {
 			w.WriteHeader(http.StatusUnauthorized)
@@ -30,7 +30,8 @@ func TestServe_MigrationSwitchAndShadowPeriodFlags(t *testing.T) {
 	tokenFile := filepath.Join(dir, "admin-token")
 	os.WriteFile(tokenFile, []byte("an-admin-token-that-is-long-enough"), 0o600)
 	p := startServer(t, filepath.Join(dir, "s.db"), "--admin-token-file", tokenFile, "--legacy-validate-url", old.URL,
-		"--migration", "off", "--legacy-cookies-keep", "7d")
+		"--migration", "off", "--legacy-cookies-keep", "7d", "--migrate-on-get",
+		"--legacy-cookies", "dott_*", "--legacy-credential-cookies", "dott_auth_session")
 
 	call := func(method, path, body string, headers ...string) (int, http.Header, string) {
 		t.Helper()
@@ -82,5 +83,14 @@ func TestServe_MigrationSwitchAndShadowPeriodFlags(t *testing.T) {
 	}
 	if sc := h.Values("Set-Cookie"); len(sc) != 1 || !strings.HasPrefix(sc[0], "sid=") {
 		t.Fatalf("--legacy-cookies-keep 7d: the migration answered Set-Cookie %q, want the session cookie alone (legacy cookies kept)", sc)
+	}
+	// --migrate-on-get with a pattern: a read with legacy cookies only
+	// answers the session at once.
+	st, h, body = call("GET", "/api/auth/session-v2", "", "Cookie", "dott_auth_session=good-2; dott_step=3")
+	if st != 200 || !strings.Contains(body, `"id":"legacy-7"`) || len(h.Values("Set-Cookie")) != 1 {
+		t.Fatalf("--migrate-on-get: GET /api/auth/session-v2 with legacy cookies: %d %s, Set-Cookie %q", st, body, h.Values("Set-Cookie"))
+	}
+	if !strings.Contains(p.stderr.String(), `"legacy_cookies_keep":"168h0m0s","migrate_on_get":true`) {
+		t.Fatalf("the start's log does not say the migration settings:\n%s", p.stderr)
 	}
 }

@@ -37,6 +37,12 @@ func TestConfig_ConfigurationThatCannotWorkIsRefusedNamingTheFlag(t *testing.T) 
 		{"shadow period past the replay guard", []string{"--legacy-cookies-keep", "31d"}, "--legacy-cookies-keep"},
 		{"negative shadow period", []string{"--legacy-cookies-keep", "-1h"}, "--legacy-cookies-keep"},
 		{"shadow period in weeks", []string{"--legacy-cookies-keep", "1w"}, "--legacy-cookies-keep"},
+		{"legacy cookie pattern without a literal prefix", []string{"--legacy-cookies", "*"}, "--legacy-cookies"},
+		{"malformed legacy cookie pattern", []string{"--legacy-cookies", "dott_[a-"}, "--legacy-cookies"},
+		{"legacy cookie pattern that takes the session cookie", []string{"--legacy-cookies", "dott_*,s*"}, "--legacy-cookies"},
+		{"legacy cookie pattern that takes a __Host- session cookie", []string{"--cookie-name", "__Host-sid", "--legacy-cookies", "__*"}, "--legacy-cookies"},
+		{"credential cookie as a pattern", []string{"--legacy-cookies", "dott_*", "--legacy-credential-cookies", "dott_*"}, "--legacy-credential-cookies"},
+		{"migration on GET without an old backend", []string{"--migrate-on-get"}, "--migrate-on-get"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

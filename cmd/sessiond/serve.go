@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"path"
 	"slices"
 	"strings"
 	"sync/atomic"
@@ -101,12 +102,13 @@ func serve(e env, cfg config.Config) (err error) {
 		}
 		migrator.SetEnabled(cfg.Migration == "on")
 		a.log.Info("legacy migration", "enabled", cfg.Migration == "on", "cookies", strings.Join(cfg.LegacyCookies, ","),
-			"legacy_cookies_keep", cfg.LegacyCookiesKeep.String())
+			"legacy_cookies_keep", cfg.LegacyCookiesKeep.String(), "migrate_on_get", cfg.MigrateOnGet)
 	}
 	shutdown := make(chan struct{}) // closed when the server starts shutting down: streams end
 	deps := server.Deps{
 		Identity:       cfg.IdentityHeaders,
 		Migrator:       migrator,
+		MigrateOnGet:   cfg.MigrateOnGet,
 		Upstream:       cfg.Upstream,
 		Metrics:        met,
 		LoginURL:       cfg.LoginURL,
@@ -228,12 +230,13 @@ func drain(servers []*http.Server, work *atomic.Int64, log *slog.Logger) error {
 }
 
 // credentialCookies returns the legacy cookies that identify a legacy
-// session: the configured credential names that are legacy cookies. With
+// session: the configured credential names that are legacy cookies (named,
+// or matched by a pattern of --legacy-cookies). With
 // none, every legacy cookie counts, as before the setting existed.
 func credentialCookies(cfg config.Config, log *slog.Logger) []string {
 	var out []string
 	for _, n := range cfg.LegacyCredentialCookies {
-		if slices.Contains(cfg.LegacyCookies, n) {
+		if slices.ContainsFunc(cfg.LegacyCookies, func(p string) bool { ok, _ := path.Match(p, n); return ok }) {
 			out = append(out, n)
 		}
 	}

@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"net/netip"
 	"net/url"
+	"path"
 	"strconv"
 	"strings"
 	"time"
@@ -78,6 +79,7 @@ type Config struct {
 	// at the migration).
 	LegacyCookiesKeep time.Duration
 	Migration         string // --migration, SESSIOND_MIGRATION, "on" (or "off", the rollback switch)
+	MigrateOnGet      bool   // --migrate-on-get, SESSIOND_MIGRATE_ON_GET, false
 
 	LoginVerifyURL        string                      // --login-verify-url, SESSIOND_LOGIN_VERIFY_URL, none (delegated login off)
 	LoginVerifyMode       string                      // --login-verify-mode, SESSIOND_LOGIN_VERIFY_MODE, "missing" (or "all")
@@ -284,20 +286,23 @@ var settings = []setting{
 		c.LegacyValidateURL = v
 		return nil
 	}},
-	{"legacy-cookies", "SESSIOND_LEGACY_COOKIES", "dott_auth_session,session_token,onboarding_status,businessInfoCompleted,onboardingStep", "comma-separated names of the legacy cookies", Serve, func(c *Config, v string) error {
+	{"legacy-cookies", "SESSIOND_LEGACY_COOKIES", "dott_auth_session,session_token,onboarding_status,businessInfoCompleted,onboardingStep", "comma-separated names of the legacy cookies; a name may be a pattern after a literal prefix (dott_*: * any characters, ? one, [a-z] a class, \\ escapes)", Serve, func(c *Config, v string) error {
 		c.LegacyCookies = splitList(v)
 		for _, n := range c.LegacyCookies {
-			if strings.ContainsAny(n, "=;, \t\r\n\"") {
-				return fmt.Errorf("%q is not a cookie name", n)
+			if err := sessionhttp.CheckCookiePattern(n); err != nil {
+				return err
 			}
 		}
 		return nil
 	}},
-	{"legacy-credential-cookies", "SESSIOND_LEGACY_CREDENTIAL_COOKIES", "dott_auth_session,session_token", "the legacy cookies that identify a legacy session (one migration each); the others are state, expired with them", Serve, func(c *Config, v string) error {
+	{"legacy-credential-cookies", "SESSIOND_LEGACY_CREDENTIAL_COOKIES", "dott_auth_session,session_token", "the legacy cookies that identify a legacy session (one migration each; exact names, not patterns); the others are state, expired with them", Serve, func(c *Config, v string) error {
 		c.LegacyCredentialCookies = splitList(v)
 		for _, n := range c.LegacyCredentialCookies {
-			if strings.ContainsAny(n, "=;, \t\r\n\"") {
-				return fmt.Errorf("%q is not a cookie name", n)
+			if err := sessionhttp.CheckCookiePattern(n); err != nil {
+				return err
+			}
+			if strings.ContainsAny(n, "*?[\\") {
+				return fmt.Errorf("%q: credential cookies are exact names, not patterns", n)
 			}
 		}
 		return nil
@@ -322,6 +327,7 @@ var settings = []setting{
 		c.LegacyCookiesKeep = d
 		return nil
 	}},
+	{"migrate-on-get", "SESSIOND_MIGRATE_ON_GET", "false", "GET /api/auth/session-v2 without a valid session migrates the request's legacy cookies and answers with the new session, as POST /api/auth/migrate-session does (needs --legacy-validate-url)", Serve, boolSetter(func(c *Config) *bool { return &c.MigrateOnGet })},
 	{"migration", "SESSIOND_MIGRATION", "on", "legacy migration at start: on (when a validate URL is set) or off, the rollback switch (PUT /admin/v1/migration flips it at run time, per node)", Serve, func(c *Config, v string) error {
 		switch v = strings.ToLower(v); v {
 		case "on", "off":
@@ -468,6 +474,17 @@ func (c Config) validate() error {
 	}
 	if c.CacheTTL <= 0 {
 		return errors.New("invalid --cache-ttl (SESSIOND_CACHE_TTL): must be positive")
+	}
+	if c.MigrateOnGet && c.LegacyValidateURL == "" {
+		return errors.New("invalid --migrate-on-get (SESSIOND_MIGRATE_ON_GET): needs --legacy-validate-url, the old backend that checks legacy cookies")
+	}
+	base := strings.TrimPrefix(strings.TrimPrefix(c.CookieName, "__Host-"), "__Secure-")
+	for _, n := range c.LegacyCookies {
+		for _, sid := range []string{base, "__Host-" + base, "__Secure-" + base} {
+			if ok, _ := path.Match(n, sid); ok {
+				return fmt.Errorf("invalid --legacy-cookies (SESSIOND_LEGACY_COOKIES): %q names the session cookie %q", n, sid)
+			}
+		}
 	}
 	return nil
 }

@@ -77,3 +77,23 @@ func TestLegacyCookiesKeep_TakesDaysOrADuration(t *testing.T) {
 		}
 	}
 }
+
+func TestLegacyCookies_NamesAndPatterns(t *testing.T) {
+	c, err := parse(t, []string{"--legacy-cookies", "dott_*,session_token,onboard?ng,x[0-9]", "--legacy-credential-cookies", "dott_auth_session",
+		"--legacy-validate-url", "http://old.example/check", "--migrate-on-get"}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Join(c.LegacyCookies, ",") != "dott_*,session_token,onboard?ng,x[0-9]" || !c.MigrateOnGet {
+		t.Fatalf("%+v", c)
+	}
+	for _, args := range [][]string{
+		{"--legacy-cookies", "*"}, {"--legacy-cookies", "?x"}, {"--legacy-cookies", "a[b"}, {"--legacy-cookies", "a b"},
+		{"--legacy-cookies", "a/b*"}, {"--legacy-cookies", "si*"}, {"--legacy-cookies", "__Secure-s*"},
+		{"--legacy-credential-cookies", "dott_*"}, {"--migrate-on-get"},
+	} {
+		if _, err := parse(t, args, nil); err == nil || !strings.Contains(err.Error(), args[0]) {
+			t.Errorf("%v: error %v, want one naming %s", args, err, args[0])
+		}
+	}
+}

@@ -1,16 +1,21 @@
 package server_test
 
 import (
+	"encoding/json"
 	"io"
 	"net/http"
 	"net/http/cookiejar"
 	"net/http/httptest"
 	"net/url"
 	"regexp"
+	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
+	"github.com/sessiond/sessiond"
+	"github.com/sessiond/sessiond/internal/server"
 	"github.com/sessiond/sessiond/internal/testenv"
 	"github.com/sessiond/sessiond/sessionhttp"
 )
@@ -231,5 +236,163 @@ func TestMigration_SwitchedAtRunTimeThroughTheAdminAPIPerNode(t *testing.T) {
 	}
 	if g := gauge(one); g != "1" {
 		t.Fatalf("a refused PUT changed the switch: sessiond_migration_enabled %s", g)
+	}
+}
+
+// countingBackend validates dott_auth_session=good-* as legacyBackend does,
+// and records how often it was asked and which cookie names it was sent.
+type countingBackend struct {
+	*httptest.Server
+	mu    sync.Mutex
+	calls int
+	names map[string]bool
+}
+
+func newCountingBackend(t *testing.T) *countingBackend {
+	b := &countingBackend{names: map[string]bool{}}
+	b.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b.mu.Lock()
+		b.calls++
+		for _, c := range r.Cookies() {
+			b.names[c.Name] = true
+		}
+		b.mu.Unlock()
+		c, err := r.Cookie("dott_auth_session")
+		if err != nil || !strings.HasPrefix(c.Value, "good-") {
+			w.WriteHeader(http.StatusUnauthorized)
+			return
+		}
+		json.NewEncoder(w).Encode(map[string]any{"user_id": "legacy-" + c.Value, "email": c.Value + "@example.com", "tenant_id": "acme"})
+	}))
+	t.Cleanup(b.Close)
+	return b
+}
+
+func (b *countingBackend) count() int {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.calls
+}
+
+// With --migrate-on-get, GET /api/auth/session-v2 migrates a request that
+// carries legacy cookies and no valid session, so a single-page app reads
+// its session at once: the parallel reads of one page load share one call
+// to the old backend and one session, a replay after the share window is
+// refused, failed credentials are limited per address. Legacy cookie names
+// are patterns here (dott_*, s*), which never take the session cookie nor
+// the application's own cookies.
+func TestMigration_OnGETWithCookiePatterns_SEC25(t *testing.T) {
+	old := newCountingBackend(t)
+	clk := &clock{t: time.Now()}
+	s := start(t, options{legacyURL: old.URL, clock: clk, deps: func(d *server.Deps) { d.MigrateOnGet = true },
+		migrator: func(m *sessionhttp.Migrator) {
+			m.CookieNames = []string{"dott_*", "s*"}
+			m.CredentialNames = []string{"dott_auth_session"}
+			m.Now = clk.Now
+			m.Attempts = m.Store.(sessiond.CounterStore)
+			m.AttemptBackoff = sessiond.Backoff{Free: 2, Base: time.Second, Max: time.Minute}
+		}})
+	get := func(cookie string) response {
+		t.Helper()
+		return s.do(t, "GET", sessionPath, "", "Cookie", cookie)
+	}
+
+	// No legacy cookie: no migration, the old backend is not asked. The
+	// session cookie (matched by s*) and the application's cookies are
+	// not legacy cookies.
+	for _, cookie := range []string{"theme=dark", "sid=AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA; theme=dark"} {
+		if r := get(cookie); r.status != 401 {
+			t.Fatalf("GET with %q: %d, want 401", cookie, r.status)
+		}
+	}
+	if n := old.count(); n != 0 {
+		t.Fatalf("the old backend was asked %d times for requests without legacy cookies", n)
+	}
+
+	// One page load: eight parallel reads with the same legacy cookies (and
+	// a stale session cookie, which is neither legacy nor sent on).
+	const page = "dott_auth_session=good-a; dott_onboarding=done; session_token=t-1; theme=dark; sid=AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"
+	var wg sync.WaitGroup
+	answers := make([]response, 8)
+	for i := range answers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			req, _ := http.NewRequest("GET", s.url+sessionPath, nil)
+			req.Header.Set("Cookie", page)
+			res, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Errorf("read %d: %v", i, err)
+				return
+			}
+			defer res.Body.Close()
+			b, _ := io.ReadAll(res.Body)
+			answers[i] = response{status: res.StatusCode, header: res.Header, body: string(b)}
+		}()
+	}
+	wg.Wait()
+	var id string
+	for i, r := range answers {
+		if r.status != 200 {
+			t.Fatalf("parallel read %d of one page load: %d %s", i, r.status, r.body)
+		}
+		sess := r.json(t)["session"].(map[string]any)["id"].(string)
+		if id == "" {
+			id = sess
+		}
+		if sess != id || !strings.Contains(r.body, `"email":"good-a@example.com"`) {
+			t.Fatalf("parallel read %d: session %s, read 0 had %s: %s", i, sess, id, r.body)
+		}
+		cookies := strings.Join(r.header.Values("Set-Cookie"), "\n")
+		for _, name := range []string{"dott_auth_session", "dott_onboarding", "session_token"} {
+			if !strings.Contains(cookies, name+"=; Path=/; Max-Age=0") || !strings.Contains(cookies, name+"=; Path=/; Domain=example.com; Max-Age=0") {
+				t.Fatalf("read %d did not expire the legacy cookie %s: %q", i, name, cookies)
+			}
+		}
+		if strings.Contains(cookies, "theme=") || strings.Contains(cookies, "sid=;") || !strings.HasPrefix(r.header.Values("Set-Cookie")[len(r.header.Values("Set-Cookie"))-1], "sid=") {
+			t.Fatalf("read %d: Set-Cookie %q (want the legacy cookies expired, then the new sid; theme untouched)", i, cookies)
+		}
+	}
+	if n := old.count(); n != 1 {
+		t.Fatalf("eight parallel reads of one page load asked the old backend %d times, want 1", n)
+	}
+	old.mu.Lock()
+	if old.names["theme"] || old.names["sid"] || !old.names["dott_onboarding"] || !old.names["session_token"] {
+		t.Errorf("the old backend was sent the cookies %v: want the legacy ones (dott_*, s*) only", old.names)
+	}
+	old.mu.Unlock()
+
+	// After the share window, the same legacy credential is a replay: 401,
+	// its cookies expired, nothing asked.
+	clk.Advance(31 * time.Second)
+	if r := get("dott_auth_session=good-a"); r.status != 401 || !strings.Contains(strings.Join(r.header.Values("Set-Cookie"), "\n"), "dott_auth_session=; Path=/; Max-Age=0") {
+		t.Fatalf("a replay of a migrated credential: %d, Set-Cookie %q", r.status, r.header.Values("Set-Cookie"))
+	}
+	if n := old.count(); n != 1 {
+		t.Fatalf("a replay asked the old backend (%d calls)", n)
+	}
+
+	// Credentials that do not migrate: two free from this address, then 429.
+	for i, want := range []int{401, 401, 429} {
+		r := get("dott_auth_session=bad-" + strconv.Itoa(i))
+		if r.status != want {
+			t.Fatalf("invalid legacy credential %d: %d %s, want %d", i, r.status, r.body, want)
+		}
+		if want == 429 && r.header.Get("Retry-After") == "" {
+			t.Fatalf("429 without Retry-After")
+		}
+	}
+	if n := old.count(); n != 3 {
+		t.Fatalf("the old backend was asked %d times, want 3 (the throttled credential is not sent)", n)
+	}
+
+	// Without --migrate-on-get, a read with legacy cookies is 401 and asks
+	// nothing.
+	plain := start(t, options{legacyURL: old.URL})
+	if r := plain.do(t, "GET", sessionPath, "", "Cookie", "dott_auth_session=good-b"); r.status != 401 {
+		t.Fatalf("GET without --migrate-on-get: %d, want 401", r.status)
+	}
+	if n := old.count(); n != 3 {
+		t.Fatalf("GET without --migrate-on-get asked the old backend")
 	}
 }

@@ -281,6 +281,7 @@ func TestOpenAPI_EveryAnswerOfEveryRouteMatchesTheDocument(t *testing.T) {
 	a := start(t, options{store: aStore, admin: adminToken, metrics: true, origins: []string{appOrigin}, loginURL: loginPage, clock: clk,
 		deps: func(d *server.Deps) {
 			d.MaxStreamsPerUser = 1
+			d.MigrateOnGet = true
 			d.Migrator = &sessionhttp.Migrator{Sessions: &sessionhttp.Sessions{Manager: d.Manager, Cookies: d.Cookies, Client: sessionhttp.ClientFrom(d.TrustedProxies...)},
 				Store: aStore, Attempts: aStore, Validator: &sessionhttp.HTTPValidator{URL: legacy.URL},
 				CookieNames: []string{"dott_auth_session", "onboarding_status"}, CookieDomain: "example.com", Now: clk.Now, KeepLegacy: time.Minute,
@@ -446,6 +447,14 @@ func TestOpenAPI_EveryAnswerOfEveryRouteMatchesTheDocument(t *testing.T) {
 	}
 	if !throttled {
 		t.Errorf("10 invalid legacy credentials from one address were never answered 429")
+	}
+	// Migration on GET /api/auth/session-v2 (--migrate-on-get): the same
+	// limit, then, once its window has passed, a refusal and a migration.
+	api(429, "GET", sessionPath, "", "", "Cookie", "dott_auth_session=bad-get-throttled")
+	clk.Advance(11 * time.Minute)
+	api(401, "GET", sessionPath, "", "", "Cookie", "dott_auth_session=bad-get")
+	if r := api(200, "GET", sessionPath, "", "", "Cookie", "dott_auth_session=good-get"); sidFrom(t, r) == "" {
+		t.Errorf("GET %s migrated without a session cookie: %q", sessionPath, r.header.Values("Set-Cookie"))
 	}
 
 	// The admin API.

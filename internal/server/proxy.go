@@ -205,7 +205,29 @@ func (s *server) handleMigrateSession(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	res := s.Migrator.Migrate(r.Context(), r)
-	s.Migrator.Finish(w, res)
+	s.Migrator.Finish(w, r, res)
+	s.answerMigration(w, r, res)
+}
+
+// migrateOnGet answers GET /api/auth/session-v2 for a request without a
+// valid session that carries legacy cookies (Deps.MigrateOnGet): as POST
+// /api/auth/migrate-session would, so that a single-page app reads its
+// session without calling that first. The same replay guard and per-address
+// limit apply; a session cookie that names no live session is expired
+// unless the migration sets a new one.
+func (s *server) migrateOnGet(w http.ResponseWriter, r *http.Request) {
+	res := s.Migrator.Migrate(r.Context(), r)
+	s.Migrator.Finish(w, r, res)
+	if !res.Outcome.Migrated() && s.Cookies.HasCookie(r) {
+		s.Cookies.Clear(w)
+	}
+	s.answerMigration(w, r, res)
+}
+
+// answerMigration answers a migration's outcome: the session (200), or 401
+// (refused), 429 (throttled) or 503 (the old backend or the store could
+// not tell).
+func (s *server) answerMigration(w http.ResponseWriter, r *http.Request, res sessionhttp.Result) {
 	switch {
 	case res.Outcome.Migrated():
 		s.answerSession(w, r, res.Session)
@@ -253,7 +275,7 @@ func (s *server) handleForwardMigrate(w http.ResponseWriter, r *http.Request) {
 	}
 	if s.Migrator != nil && s.Migrator.HasLegacy(r) {
 		res := s.Migrator.Migrate(r.Context(), r)
-		s.Migrator.Finish(w, res)
+		s.Migrator.Finish(w, r, res)
 		switch {
 		case res.Outcome.Migrated():
 			http.Redirect(w, r, target, sessionhttp.BackStatus(r.Header.Get("X-Forwarded-Method")))

@@ -48,6 +48,10 @@ type Deps struct {
 	// reverse proxy, POST /api/auth/migrate-session). Its Sessions must be
 	// set, on the same Manager and Cookies; the server does not change it.
 	Migrator *sessionhttp.Migrator
+	// MigrateOnGet, with a Migrator, migrates the legacy cookies of a
+	// GET /api/auth/session-v2 that has no valid session, as POST
+	// /api/auth/migrate-session does.
+	MigrateOnGet bool
 	// Upstream, when set, is the application sessiond proxies every path
 	// it does not serve itself to.
 	Upstream *url.URL

@@ -133,9 +133,16 @@ func (s *server) handleLogin(w http.ResponseWriter, r *http.Request) {
 }
 
 // handleGetSession: GET /api/auth/session-v2, the current session and user.
+// With Deps.MigrateOnGet, a request without a valid session that carries
+// legacy cookies is migrated and answered with its new session.
 func (s *server) handleGetSession(w http.ResponseWriter, r *http.Request) {
-	sess, ok := s.requireSession(w, r)
-	if !ok {
+	sess, err := s.sessions.Session(r)
+	if err != nil {
+		if s.MigrateOnGet && errors.Is(err, sessiond.ErrUnauthenticated) && s.Migrator != nil && s.Migrator.HasLegacy(r) {
+			s.migrateOnGet(w, r)
+			return
+		}
+		s.refuseSession(w, r, err)
 		return
 	}
 	if s.Migrator != nil && s.Migrator.KeepLegacy > 0 {
@@ -169,7 +176,7 @@ func (s *server) handleLogout(w http.ResponseWriter, r *http.Request) {
 		// Legacy cookies kept for a shadow period (or never migrated)
 		// must not log the user in again: by a migration on the next
 		// request, or by the old backend after a rollback.
-		s.Migrator.ExpireLegacy(w)
+		s.Migrator.ExpireLegacy(w, r)
 	}
 	if failed != nil {
 		s.logIfInternal(r, failed)
@@ -211,14 +218,20 @@ func (s *server) handlePatchSession(w http.ResponseWriter, r *http.Request) {
 func (s *server) requireSession(w http.ResponseWriter, r *http.Request) (*sessiond.Session, bool) {
 	sess, err := s.sessions.Session(r)
 	if err != nil {
-		if errors.Is(err, sessiond.ErrUnauthenticated) && s.Cookies.HasCookie(r) {
-			s.Cookies.Clear(w)
-		}
-		s.logIfInternal(r, err)
-		writeError(w, err)
+		s.refuseSession(w, r, err)
 		return nil, false
 	}
 	return sess, true
+}
+
+// refuseSession answers a request whose session could not be read: 401
+// (expiring a cookie that names no live session) or 503.
+func (s *server) refuseSession(w http.ResponseWriter, r *http.Request, err error) {
+	if errors.Is(err, sessiond.ErrUnauthenticated) && s.Cookies.HasCookie(r) {
+		s.Cookies.Clear(w)
+	}
+	s.logIfInternal(r, err)
+	writeError(w, err)
 }
 
 // dataPatch is the body of a session data update: a JSON merge patch and,

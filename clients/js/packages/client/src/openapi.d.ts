@@ -11,7 +11,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** The current session and its user */
+        /**
+         * The current session and its user
+         * @description With --migrate-on-get, a request without a valid session that carries legacy cookies (--legacy-cookies) is migrated as by POST /api/auth/migrate-session, under the same replay guard and per-address limit, and answered with its new session; without that flag, or without legacy cookies, no session is 401.
+         */
         get: operations["getSession"];
         /** Any other method */
         put: operations["sessionMethodNotAllowed"];
@@ -1146,8 +1149,8 @@ export interface components {
         SetCookieMigration: string;
         /** @description After a migration, sets the new session cookie and expires every legacy cookie (with a shadow period, --legacy-cookies-keep, keeps them). */
         SetCookieMaybe: string;
-        /** @description Once the session is older than the shadow period (--legacy-cookies-keep), expires the legacy cookies that came with it, host-only and on --legacy-cookie-domain (one Set-Cookie header each); within the period, and without one, none. */
-        SetCookieLegacyExpired: string;
+        /** @description With --migrate-on-get, a migration's new session cookie and (without a shadow period) every legacy cookie expired, host-only and on --legacy-cookie-domain; with a shadow period (--legacy-cookies-keep), a session older than the period has the legacy cookies beside it expired. One Set-Cookie header each; none otherwise. */
+        SetCookieOnGet: string;
         /** @description The request's Origin, when it is in --allowed-origins. */
         AccessControlAllowOrigin: string;
         /** @description With Access-Control-Allow-Origin. */
@@ -1191,7 +1194,7 @@ export interface operations {
                     "Access-Control-Allow-Origin": components["headers"]["AccessControlAllowOrigin"];
                     "Access-Control-Allow-Credentials": components["headers"]["AccessControlAllowCredentials"];
                     "Access-Control-Expose-Headers": components["headers"]["AccessControlExposeHeaders"];
-                    "Set-Cookie": components["headers"]["SetCookieLegacyExpired"];
+                    "Set-Cookie": components["headers"]["SetCookieOnGet"];
                     "X-Content-Type-Options": components["headers"]["NoSniff"];
                     [name: string]: unknown;
                 };
@@ -1199,8 +1202,61 @@ export interface operations {
                     "application/json": components["schemas"]["SessionAnswer"];
                 };
             };
-            401: components["responses"]["ApiUnauthenticated"];
-            503: components["responses"]["ApiUnavailable"];
+            /** @description No valid session: the cookie is missing, malformed, unknown, expired or revoked. When the request carried a session cookie, it is expired (Set-Cookie). With --migrate-on-get, legacy cookies the old backend refused (or a replayed credential) are expired too. */
+            401: {
+                headers: {
+                    "Access-Control-Allow-Credentials": components["headers"]["AccessControlAllowCredentials"];
+                    "Access-Control-Allow-Origin": components["headers"]["AccessControlAllowOrigin"];
+                    "Access-Control-Expose-Headers": components["headers"]["AccessControlExposeHeaders"];
+                    "Cache-Control": components["headers"]["NoStore"];
+                    "Set-Cookie": components["headers"]["SetCookieCleared"];
+                    "X-Content-Type-Options": components["headers"]["NoSniff"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        /** @enum {unknown} */
+                        error?: "unauthenticated";
+                    };
+                };
+            };
+            /** @description With --migrate-on-get: too many legacy credentials from this address did not migrate; wait Retry-After seconds. */
+            429: {
+                headers: {
+                    "Cache-Control": components["headers"]["NoStore"];
+                    "Access-Control-Allow-Origin": components["headers"]["AccessControlAllowOrigin"];
+                    "Access-Control-Allow-Credentials": components["headers"]["AccessControlAllowCredentials"];
+                    "Access-Control-Expose-Headers": components["headers"]["AccessControlExposeHeaders"];
+                    "Retry-After": components["headers"]["RetryAfter"];
+                    "X-Content-Type-Options": components["headers"]["NoSniff"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        /** @enum {unknown} */
+                        error?: "too_many_requests";
+                    };
+                };
+            };
+            /** @description unavailable: the store did not answer in time, or (with --migrate-on-get) the old backend could not check the legacy cookies, which are left alone; never a logout. Retry after Retry-After seconds. */
+            503: {
+                headers: {
+                    "Access-Control-Allow-Credentials": components["headers"]["AccessControlAllowCredentials"];
+                    "Access-Control-Allow-Origin": components["headers"]["AccessControlAllowOrigin"];
+                    "Access-Control-Expose-Headers": components["headers"]["AccessControlExposeHeaders"];
+                    "Cache-Control": components["headers"]["NoStore"];
+                    "Retry-After": components["headers"]["RetryAfter"];
+                    "X-Content-Type-Options": components["headers"]["NoSniff"];
+                    "Set-Cookie": components["headers"]["SetCookieCleared"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        /** @enum {unknown} */
+                        error?: "unavailable";
+                    };
+                };
+            };
         };
     };
     sessionMethodNotAllowed: {
