@@ -54,6 +54,10 @@ func serveSCSStore(store, addr string) error {
 		db := stdlib.OpenDB(*cfg)
 		db.SetMaxOpenConns(64)
 		db.SetMaxIdleConns(64)
+		// Its connections close once idle, between its turns, so that
+		// sessiond's pool (pgstore.DefaultMaxConns per node) fits beside
+		// them under a default max_connections (100).
+		db.SetConnMaxIdleTime(time.Second)
 		for _, q := range []string{"CREATE SCHEMA IF NOT EXISTS " + pgx.Identifier{schema}.Sanitize(),
 			`CREATE TABLE IF NOT EXISTS sessions (token TEXT PRIMARY KEY, data BYTEA NOT NULL, expiry TIMESTAMPTZ NOT NULL)`,
 			`CREATE INDEX IF NOT EXISTS sessions_expiry_idx ON sessions (expiry)`} {

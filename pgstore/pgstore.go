@@ -11,6 +11,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -27,13 +28,23 @@ type Options struct {
 	Schema string
 	// StatementTimeout bounds every statement on the server. Default 5s.
 	StatementTimeout time.Duration
-	// MaxConns bounds the pool. Default pgxpool's (max(4, CPUs)).
+	// MaxConns bounds the pool. Default: the URL's pool_max_conns, or
+	// DefaultMaxConns.
 	MaxConns int32
 	// ConnectTimeout bounds each connection attempt, so that a server
 	// that accepts connections and never answers is an error, not a hang.
 	// Default 5s; the URL's connect_timeout wins.
 	ConnectTimeout time.Duration
 }
+
+// DefaultMaxConns is the pool's size when neither Options.MaxConns nor the
+// URL's pool_max_conns sets it. A validation that misses the node cache
+// holds a connection for one round trip; with pgxpool's default (4 on two
+// cores), concurrent validations wait for a connection in the pool, and
+// each cost more CPU than the whole request of the peer (scs) did
+// (#15, BENCHMARKS.md). Count it, per node, against the server's
+// max_connections.
+const DefaultMaxConns = 16
 
 // Store is a sessiond.Store on PostgreSQL.
 type Store struct {
@@ -66,8 +77,11 @@ func Open(ctx context.Context, url string, opts Options) (*Store, error) {
 		// channel (whose name is at most 63 bytes) in another (#16.6).
 		return nil, fmt.Errorf("pgstore: schema %q (search_path): want 1 to 54 lower-case letters, digits or '_', starting with a letter or '_'", opts.Schema)
 	}
-	if opts.MaxConns > 0 {
+	switch {
+	case opts.MaxConns > 0:
 		cfg.MaxConns = opts.MaxConns
+	case !strings.Contains(url, "pool_max_conns"):
+		cfg.MaxConns = DefaultMaxConns
 	}
 	if cfg.ConnConfig.ConnectTimeout == 0 {
 		cfg.ConnConfig.ConnectTimeout = cmp.Or(opts.ConnectTimeout, 5*time.Second)
