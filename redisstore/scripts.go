@@ -282,16 +282,50 @@ if not id then return {} end
 return {id, record(ARGV[1], id)}
 `)
 
-// userSessionsScript returns {id, record, id, record…} for every session
-// in the user ARGV[2]'s indexes of part ARGV[1]; a record is nil when
-// Redis expired it.
-var userSessionsScript = sessionScript(`
+// recordsScript returns {id, record, id, record…} for the sessions ARGV[2…]
+// of part ARGV[1]; a record is nil when the session is gone.
+var recordsScript = sessionScript(`
 local out = {}
-for _, id in ipairs(userIDs(ARGV[1], ARGV[2])) do
-  table.insert(out, id)
-  table.insert(out, record(ARGV[1], id))
+for i = 2, #ARGV do
+  table.insert(out, ARGV[i])
+  table.insert(out, record(ARGV[1], ARGV[i]))
 end
 return out
+`)
+
+// userBatch is how many sessions one call of userBatchScript deletes, as
+// tenantBatch (SEC-38).
+const userBatch = 100
+
+// userBatchScript deletes up to ARGV[6] sessions of the user ARGV[4] in
+// part ARGV[1], all but the session ARGV[5]: ARGV = prefix, channel,
+// message, user, except, count. It takes them from the user's indexes of
+// both formats and deletes each with its index entries; an id whose
+// session Redis already expired leaves the user's index too (its tenant
+// and deadline entries are the purge's). The message (or "" for none) is
+// published when a session existed. It returns {sessions that existed,
+// ids left in the user's indexes but the exception}: each call is atomic,
+// and a revocation cut short resumes with the ids still indexed.
+var userBatchScript = sessionScript(`
+local p, ch, msg, u, except, count = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], tonumber(ARGV[6])
+local zkey, skey = p .. 'us:' .. u, p .. 'u:' .. u
+local n, taken = 0, 0
+local function take(ids)
+  for _, id in ipairs(ids) do
+    if id ~= except and taken < count then
+      taken = taken + 1
+      n = n + drop(p, id, loadSession(p, id))
+      redis.call('ZREM', zkey, id)
+      redis.call('SREM', skey, id)
+    end
+  end
+end
+take(redis.call('ZRANGE', zkey, 0, count))
+if taken < count then take(redis.call('SRANDMEMBER', skey, count + 1)) end
+if n > 0 and msg ~= '' then redis.call('PUBLISH', ch, msg) end
+local left = redis.call('ZCARD', zkey) + redis.call('SCARD', skey)
+if redis.call('ZSCORE', zkey, except) or redis.call('SISMEMBER', skey, except) == 1 then left = left - 1 end
+return {n, left}
 `)
 
 // sessionUserScript reads, in one call, the session that the token hash

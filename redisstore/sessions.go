@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -207,25 +208,36 @@ func (s *Store) sessionIn(ctx context.Context, bp, id string) (*sessiond.Session
 	return readRecord(id, m)
 }
 
-// SessionsByUser implements sessiond.SessionStore: one script reads the
-// user's indexes and every record they name.
+// SessionsByUser implements sessiond.SessionStore: the user's indexes,
+// then their records, read by short scripts of up to userBatch sessions
+// each, sent together.
 func (s *Store) SessionsByUser(ctx context.Context, userID string) ([]*sessiond.Session, error) {
 	bp := s.part(userID)
-	res, err := userSessionsScript.Exec(ctx, s.c, []string{bp}, []string{bp, userID}).ToArray()
-	if err != nil {
-		return nil, translate(err)
+	ids, err := s.userIDs(ctx, bp, userID)
+	if err != nil || len(ids) == 0 {
+		return nil, err
+	}
+	var execs []rueidis.LuaExec
+	for chunk := range slices.Chunk(ids, userBatch) {
+		execs = append(execs, rueidis.LuaExec{Keys: []string{bp}, Args: append([]string{bp}, chunk...)})
 	}
 	var out []*sessiond.Session
-	for i := 0; i+1 < len(res); i += 2 {
-		if res[i+1].IsNil() {
-			continue // expired since the index was written
-		}
-		id, _ := res[i].ToString()
-		sess, err := readRecord(id, res[i+1])
+	for _, r := range recordsScript.ExecMulti(ctx, s.c, execs...) {
+		res, err := r.ToArray()
 		if err != nil {
-			return nil, err
+			return nil, translate(err)
 		}
-		out = append(out, sess)
+		for i := 0; i+1 < len(res); i += 2 {
+			if res[i+1].IsNil() {
+				continue // deleted or expired since the index was read
+			}
+			id, _ := res[i].ToString()
+			sess, err := readRecord(id, res[i+1])
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, sess)
+		}
 	}
 	return out, nil
 }
@@ -329,25 +341,47 @@ func (s *Store) DeleteSession(ctx context.Context, id string) error {
 	return scriptResult(n, err)
 }
 
-// DeleteUserSessions implements sessiond.SessionStore in one script that
-// publishes the user's change once, when it deleted something.
+// DeleteUserSessions implements sessiond.SessionStore in batches of
+// userBatch sessions, each one short atomic script, so that a user with
+// any number of sessions never blocks Redis for long (SEC-38, as
+// DeleteTenantSessions). The first batch that deletes a session publishes
+// the user's change in the same script, so that every node drops the
+// user's cached sessions at once; when more batches followed, it is
+// published again after the last: a node that read a session between the
+// two, before its batch deleted it, drops it then. The deletion is
+// idempotent and resumable: an error or a deadline leaves the ids not yet
+// deleted in the user's indexes, and calling again finishes the work.
 func (s *Store) DeleteUserSessions(ctx context.Context, userID, except string) (int, error) {
 	bp := s.part(userID)
-	ids, err := s.userIDs(ctx, bp, userID)
-	if err != nil {
-		return 0, err
-	}
-	args := []string{bp, s.events, sessiond.Change{UserID: userID}.String()}
-	for _, id := range ids {
-		if id != except {
-			args = append(args, id)
+	c := sessiond.Change{UserID: userID}
+	total, batches := 0, 0
+	for left := int64(1); left > 0; {
+		msg := ""
+		if total == 0 {
+			msg = c.String()
 		}
+		res, err := userBatchScript.Exec(ctx, s.c, []string{bp}, []string{bp, s.events, msg, userID, except, strconv.Itoa(userBatch)}).AsIntSlice()
+		if err == nil && len(res) != 2 {
+			err = fmt.Errorf("redisstore: user batch answered %v", res)
+		}
+		if err != nil {
+			if batches > 0 {
+				// As DeleteTenantSessions: a node that cached one of these
+				// sessions since the first message must drop it now.
+				s.announce(context.WithoutCancel(ctx), c)
+			}
+			return total, translate(err)
+		}
+		if res[0] > 0 {
+			batches++
+		}
+		total += int(res[0])
+		left = res[1]
 	}
-	if len(args) == 3 {
-		return 0, nil
+	if batches > 1 {
+		return total, s.announce(ctx, c)
 	}
-	n, err := deleteScript.Exec(ctx, s.c, []string{bp}, args).ToInt64()
-	return int(n), translate(err)
+	return total, nil
 }
 
 // DeleteTenantSessions implements sessiond.SessionStore in batches of
