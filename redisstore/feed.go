@@ -2,6 +2,8 @@ package redisstore
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"time"
@@ -13,7 +15,42 @@ import (
 
 // announce publishes a change that concerns many sessions at once.
 func (s *Store) announce(ctx context.Context, c sessiond.Change) error {
-	return translate(s.c.Do(ctx, s.c.B().Publish().Channel(s.events).Message(c.String()).Build()).Error())
+	return translate(s.c.Do(ctx, s.c.B().Publish().Channel(s.events).Message(s.conceal(c)).Build()).Error())
+}
+
+// ConcealChange implements sessiond.ChangeConcealer with the key stored
+// at {prefix}:feedkey, which only clients that may read sessiond's keys
+// can read: a client allowed to SUBSCRIBE to the channel and nothing else
+// learns that something changed, not what (SEC-39).
+func (s *Store) ConcealChange(c sessiond.Change) sessiond.Change {
+	return sessiond.ConcealChange(s.feedKey, c)
+}
+
+// conceal is the message that announces c.
+func (s *Store) conceal(c sessiond.Change) string { return s.ConcealChange(c).String() }
+
+// loadFeedKey reads the feed's key, drawing it at the deployment's first
+// start: 32 random bytes, in hex, set only if absent so that every node
+// reads the same one.
+func (s *Store) loadFeedKey(ctx context.Context) error {
+	var b [32]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return err
+	}
+	key := s.k("feedkey")
+	if err := s.c.Do(ctx, s.c.B().Set().Key(key).Value(hex.EncodeToString(b[:])).Nx().Build()).Error(); err != nil && !rueidis.IsRedisNil(err) {
+		return translate(err)
+	}
+	v, err := s.c.Do(ctx, s.c.B().Get().Key(key).Build()).ToString()
+	if err != nil {
+		return translate(err)
+	}
+	k, err := hex.DecodeString(v)
+	if err != nil || len(k) < 16 {
+		return fmt.Errorf("redisstore: %s does not hold a feed key", key)
+	}
+	s.feedKey = k
+	return nil
 }
 
 // WatchChanges implements sessiond.ChangeWatcher with SUBSCRIBE on a

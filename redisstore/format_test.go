@@ -68,7 +68,7 @@ func TestUpgrade_Format1ToFormat2(t *testing.T) {
 // TestFormat2_NoIndexEntryOutlivesItsSession: sessions of both formats,
 // deleted every way there is (one by one, by user, by tenant, by the cap,
 // by rotation, and by Redis's own expiry followed by the purge), leave no
-// key behind but the store's shard count (and, with shards, the pointers
+// key behind but the store's shard count and feed key (and, with shards, the pointers
 // that expire with their sessions): no user, tenant or deadline index
 // entry, no owner record.
 func TestFormat2_NoIndexEntryOutlivesItsSession(t *testing.T) {
@@ -158,7 +158,7 @@ func TestFormat2_NoIndexEntryOutlivesItsSession(t *testing.T) {
 			// stay until their session's deadline, as they always have (a
 			// pointer leads nowhere once its session is gone).
 			keys = slices.DeleteFunc(keys, func(k string) bool {
-				return strings.HasSuffix(k, "}:shards") || strings.Contains(k, "}:pi:") || strings.Contains(k, "}:ph:")
+				return strings.HasSuffix(k, "}:shards") || strings.HasSuffix(k, "}:feedkey") || strings.Contains(k, "}:pi:") || strings.Contains(k, "}:ph:")
 			})
 			if len(keys) != 0 {
 				t.Errorf("keys left after every session was deleted: %q", keys)

@@ -2,7 +2,8 @@
 // are Lua scripts, so each one is atomic, and every script touches keys of
 // one hash tag only, so that it is legal on Redis Cluster. Session keys
 // expire at the session's absolute deadline; counters and migration records
-// have TTLs too. Every change is PUBLISHed for the other nodes' caches.
+// have TTLs too. Every change is PUBLISHed for the other nodes' caches,
+// naming the session, user or tenant by a keyed hash only (SEC-39).
 //
 // Key layout. By default every key carries one hash tag, {prefix}: on a
 // Cluster, one deployment lives on one shard. With Shards > 1, sessions are
@@ -62,6 +63,7 @@ type Store struct {
 	events   string        // channel of changes
 	sentinel bool          // the master is found through Sentinel and can change
 	writer   recordWriter  // how new and rotated sessions are written
+	feedKey  []byte        // conceals the ids on the channel ({prefix}:feedkey)
 }
 
 // Open connects to the Redis at url (redis://, rediss://; Sentinel and
@@ -124,6 +126,10 @@ func Open(ctx context.Context, url string, opts Options) (*Store, error) {
 		return nil, err
 	}
 	if err := s.checkEviction(ctx); err != nil {
+		c.Close()
+		return nil, err
+	}
+	if err := s.loadFeedKey(ctx); err != nil {
 		c.Close()
 		return nil, err
 	}
@@ -250,7 +256,8 @@ func translate(err error) error {
 }
 
 var (
-	_ sessiond.Store         = (*Store)(nil)
-	_ sessiond.ChangeWatcher = (*Store)(nil)
-	_ sessiond.FeedProber    = (*Store)(nil)
+	_ sessiond.Store           = (*Store)(nil)
+	_ sessiond.ChangeWatcher   = (*Store)(nil)
+	_ sessiond.FeedProber      = (*Store)(nil)
+	_ sessiond.ChangeConcealer = (*Store)(nil)
 )

@@ -106,11 +106,13 @@ func sessionScript(body string) *rueidis.Lua { return rueidis.NewLuaScript(sessi
 
 // createScript inserts a session: ARGV = prefix, lim (0: none), evict
 // (0/1), now, idleBefore, channel, then the session: id, token hash (hex),
-// user, tenant, expires and last activity (µs), and its format-2 record.
-// It returns {"ok", evicted ids…}, {"conflict"} or {"limit"}.
+// user, tenant, expires and last activity (µs), and its format-2 record;
+// last, the message that announces evictions (the user's change,
+// concealed: the script cannot compute a keyed hash). It returns {"ok",
+// evicted ids…}, {"conflict"} or {"limit"}.
 var createScript = sessionScript(`
 local p, lim, evict, now, idle, ch = ARGV[1], tonumber(ARGV[2]), ARGV[3], tonumber(ARGV[4]), tonumber(ARGV[5]), ARGV[6]
-local id, th, u, t, e, la, rec = ARGV[7], ARGV[8], ARGV[9], ARGV[10], ARGV[11], ARGV[12], ARGV[13]
+local id, th, u, t, e, la, rec, msg = ARGV[7], ARGV[8], ARGV[9], ARGV[10], ARGV[11], ARGV[12], ARGV[13], ARGV[#ARGV]
 if redis.call('EXISTS', p .. 's:' .. id) == 1 or redis.call('EXISTS', p .. 'h:' .. th) == 1 then return {'conflict'} end
 local out = {'ok'}
 if lim > 0 then
@@ -125,9 +127,9 @@ if lim > 0 then
     table.sort(live, function(a, b) if a[2] == b[2] then return a[1] < b[1] end return a[2] < b[2] end)
     for i = 1, over do
       drop(p, live[i][1], live[i][3])
-      redis.call('PUBLISH', ch, 's:' .. live[i][1])
       table.insert(out, live[i][1])
     end
+    redis.call('PUBLISH', ch, msg)
   end
 end
 put(p, id, th, u, t, e, la, rec)
@@ -190,7 +192,8 @@ return {n, redis.call('SCARD', tkey)}
 `)
 
 // rotateScript: ARGV = prefix, channel, oldID, then the new session as
-// createScript takes it; returns 1, 0 (old gone) or -1 (conflict).
+// createScript takes it, last the old session's change (concealed);
+// returns 1, 0 (old gone) or -1 (conflict).
 var rotateScript = sessionScript(`
 local p, ch, oldID = ARGV[1], ARGV[2], ARGV[3]
 local id, th, u, t, e, la, rec = ARGV[4], ARGV[5], ARGV[6], ARGV[7], ARGV[8], ARGV[9], ARGV[10]
@@ -200,7 +203,7 @@ if th ~= old.th and redis.call('EXISTS', p .. 'h:' .. th) == 1 then return -1 en
 if id ~= oldID and redis.call('EXISTS', p .. 's:' .. id) == 1 then return -1 end
 drop(p, oldID, old)
 put(p, id, th, u, t, e, la, rec)
-redis.call('PUBLISH', ch, 's:' .. oldID)
+redis.call('PUBLISH', ch, ARGV[#ARGV])
 return 1
 `)
 
@@ -229,8 +232,9 @@ end
 return 0
 `)
 
-// updateDataScript: ARGV = prefix, channel, id, version, hasData, data;
-// returns 1, 0 (gone) or -1 (stale version).
+// updateDataScript: ARGV = prefix, channel, id, version, hasData, data,
+// the session's change (concealed); returns 1, 0 (gone) or -1 (stale
+// version).
 var updateDataScript = sessionScript(`
 local p, ch, id = ARGV[1], ARGV[2], ARGV[3]
 local key = p .. 's:' .. id
@@ -248,11 +252,12 @@ elseif ty == 'hash' then
 else
   return 0
 end
-redis.call('PUBLISH', ch, 's:' .. id)
+redis.call('PUBLISH', ch, ARGV[7])
 return 1
 `)
 
-// flagsScript: ARGV = prefix, channel, id, flags; returns 1 or 0 (gone).
+// flagsScript: ARGV = prefix, channel, id, flags, the session's change
+// (concealed); returns 1 or 0 (gone).
 var flagsScript = sessionScript(`
 local p, ch, id = ARGV[1], ARGV[2], ARGV[3]
 local key = p .. 's:' .. id
@@ -266,7 +271,7 @@ elseif ty == 'hash' then
 else
   return 0
 end
-redis.call('PUBLISH', ch, 's:' .. id)
+redis.call('PUBLISH', ch, ARGV[5])
 return 1
 `)
 
@@ -350,28 +355,29 @@ return 0
 `)
 
 // userScript creates (ARGV[3] = "create"), updates ("update") or deletes
-// ("delete", ARGV[4] = id) a user, keeping the email index unique and the
+// ("delete", ARGV[5] = id) a user, keeping the email index unique and the
 // id index ({prefix}:users, a sorted set of score 0 listed by
-// lexicographic range) complete: ARGV = prefix, channel, mode, fields…. An
+// lexicographic range) complete: ARGV = prefix, channel, mode, the user's
+// change (concealed; published by updates and deletes), fields…. An
 // update applies only when the stored version ("v", absent on users
 // stored before versions existed: 0) equals the given one, and stores it
 // plus one. It returns 1, 0 (update or delete of a missing user) or -1 (id
 // or email key taken, or a stale version).
 var userScript = rueidis.NewLuaScript(`
-local p, ch, mode = ARGV[1], ARGV[2], ARGV[3]
+local p, ch, mode, msg = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
 if mode == 'delete' then
-  local id = ARGV[4]
+  local id = ARGV[5]
   local ukey = p .. 'user:' .. id
   local key = redis.call('HGET', ukey, 'key')
   if not key then return 0 end
   redis.call('DEL', ukey)
   if redis.call('GET', p .. 'email:' .. key) == id then redis.call('DEL', p .. 'email:' .. key) end
   redis.call('ZREM', p .. 'users', id)
-  redis.call('PUBLISH', ch, 'u:' .. id)
+  redis.call('PUBLISH', ch, msg)
   return 1
 end
 local f = {}
-for i = 4, #ARGV, 2 do f[ARGV[i]] = ARGV[i+1] end
+for i = 5, #ARGV, 2 do f[ARGV[i]] = ARGV[i+1] end
 local ukey = p .. 'user:' .. f.id
 local exists = redis.call('EXISTS', ukey) == 1
 if mode == 'create' and exists then return -1 end
@@ -389,7 +395,7 @@ end
 for k, v in pairs(f) do redis.call('HSET', ukey, k, v) end
 redis.call('SET', p .. 'email:' .. f.key, f.id)
 redis.call('ZADD', p .. 'users', 0, f.id)
-if mode ~= 'create' then redis.call('PUBLISH', ch, 'u:' .. f.id) end
+if mode ~= 'create' then redis.call('PUBLISH', ch, msg) end
 return 1
 `)
 

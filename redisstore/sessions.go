@@ -35,6 +35,9 @@ func (s *Store) CreateSessionLimited(ctx context.Context, sess *sessiond.Session
 		return nil, err
 	}
 	args := append([]string{bp, strconv.Itoa(lim.Max), evict, micros(lim.Now), micros(lim.IdleBefore), s.events}, rec...)
+	// Evictions are announced as the user's change: the script decides
+	// which sessions go and cannot compute their keyed hashes.
+	args = append(args, s.conceal(sessiond.Change{UserID: sess.UserID}))
 	// The evicted sessions are read first (outside the script) only to
 	// report them; the script decides.
 	before := map[string]*sessiond.Session{}
@@ -296,7 +299,7 @@ func (s *Store) UpdateSessionData(ctx context.Context, id string, data json.RawM
 	if err != nil {
 		return err
 	}
-	n, err := updateDataScript.Exec(ctx, s.c, []string{bp}, []string{bp, s.events, id, strconv.FormatInt(version, 10), has, string(data)}).ToInt64()
+	n, err := updateDataScript.Exec(ctx, s.c, []string{bp}, []string{bp, s.events, id, strconv.FormatInt(version, 10), has, string(data), s.conceal(sessiond.Change{SessionID: id})}).ToInt64()
 	return scriptResult(n, err)
 }
 
@@ -317,7 +320,7 @@ func (s *Store) RotateSession(ctx context.Context, oldID string, sess *sessiond.
 	if err != nil {
 		return err
 	}
-	args := append([]string{bp, s.events, oldID}, rec...)
+	args := append(append([]string{bp, s.events, oldID}, rec...), s.conceal(sessiond.Change{SessionID: oldID}))
 	n, err := s.writer.rotate.Exec(ctx, s.c, []string{bp}, args).ToInt64()
 	if err == nil && n != 1 {
 		// A definite no (old session gone, or a conflict). After an error
@@ -337,7 +340,7 @@ func (s *Store) DeleteSession(ctx context.Context, id string) error {
 	if err != nil {
 		return err
 	}
-	n, err := deleteScript.Exec(ctx, s.c, []string{bp}, []string{bp, s.events, sessiond.Change{SessionID: id}.String(), id}).ToInt64()
+	n, err := deleteScript.Exec(ctx, s.c, []string{bp}, []string{bp, s.events, s.conceal(sessiond.Change{SessionID: id}), id}).ToInt64()
 	return scriptResult(n, err)
 }
 
@@ -358,7 +361,7 @@ func (s *Store) DeleteUserSessions(ctx context.Context, userID, except string) (
 	for left := int64(1); left > 0; {
 		msg := ""
 		if total == 0 {
-			msg = c.String()
+			msg = s.conceal(c)
 		}
 		res, err := userBatchScript.Exec(ctx, s.c, []string{bp}, []string{bp, s.events, msg, userID, except, strconv.Itoa(userBatch)}).AsIntSlice()
 		if err == nil && len(res) != 2 {
@@ -426,7 +429,7 @@ func (s *Store) SetSessionFlags(ctx context.Context, id string, flags []string) 
 	if err != nil {
 		return err
 	}
-	n, err := flagsScript.Exec(ctx, s.c, []string{bp}, []string{bp, s.events, id, strings.Join(flags, ",")}).ToInt64()
+	n, err := flagsScript.Exec(ctx, s.c, []string{bp}, []string{bp, s.events, id, strings.Join(flags, ","), s.conceal(sessiond.Change{SessionID: id})}).ToInt64()
 	return scriptResult(n, err)
 }
 

@@ -26,14 +26,14 @@ func attributes(u *sessiond.User) string {
 
 // CreateUser implements sessiond.UserStore.
 func (s *Store) CreateUser(ctx context.Context, u *sessiond.User) error {
-	n, err := userScript.Exec(ctx, s.c, []string{s.p}, append([]string{s.p, s.events, "create"}, userFields(u)...)).ToInt64()
+	n, err := userScript.Exec(ctx, s.c, []string{s.p}, append([]string{s.p, s.events, "create", ""}, userFields(u)...)).ToInt64()
 	return scriptResult(n, err)
 }
 
 // UpdateUser implements sessiond.UserStore: the version check and the
 // write are one script.
 func (s *Store) UpdateUser(ctx context.Context, u *sessiond.User) error {
-	n, err := userScript.Exec(ctx, s.c, []string{s.p}, append([]string{s.p, s.events, "update"}, userFields(u)...)).ToInt64()
+	n, err := userScript.Exec(ctx, s.c, []string{s.p}, append([]string{s.p, s.events, "update", s.conceal(sessiond.Change{UserID: u.ID})}, userFields(u)...)).ToInt64()
 	if err = scriptResult(n, err); err == nil {
 		u.Version++
 	}
@@ -42,7 +42,7 @@ func (s *Store) UpdateUser(ctx context.Context, u *sessiond.User) error {
 
 // DeleteUser implements sessiond.UserStore.
 func (s *Store) DeleteUser(ctx context.Context, id string) error {
-	n, err := userScript.Exec(ctx, s.c, []string{s.p}, []string{s.p, s.events, "delete", id}).ToInt64()
+	n, err := userScript.Exec(ctx, s.c, []string{s.p}, []string{s.p, s.events, "delete", s.conceal(sessiond.Change{UserID: id}), id}).ToInt64()
 	return scriptResult(n, err)
 }
 
