@@ -196,6 +196,15 @@ type Login struct {
 	// refused or throttled login costs no lookups of them, and they are
 	// revoked: a login never keeps a token it was given (SEC-06, SEC-33).
 	Presented func(context.Context) []*sessiond.Session
+	// EndOldestSession asks, for a user at the per-user cap of a Manager
+	// that refuses logins there (sessiond.Config.RefuseAtLimit), to end
+	// the user's least recently active session to make room, as the evict
+	// policy would: a user who lost the device holding the other session is
+	// not locked out. It applies only once the password is proved; the
+	// ended session is an audit event (session_revoked, reason
+	// session_limit, by login). Without a cap, or with the evict policy,
+	// it changes nothing.
+	EndOldestSession bool
 }
 
 // Login checks the credentials and creates a new session. Unknown email,
@@ -229,12 +238,25 @@ func (s *Service) Login(ctx context.Context, in Login) (string, *sessiond.Sessio
 		return "", nil, nil, err
 	}
 	s.succeeded(ctx, keys)
-	token, sess, err := s.sessions.Create(ctx, sessiond.SessionParams{
+	params := sessiond.SessionParams{
 		UserID:    u.ID,
 		TenantID:  u.TenantID,
 		IPAddress: in.IPAddress,
 		UserAgent: in.UserAgent,
-	})
+	}
+	token, sess, err := s.sessions.Create(ctx, params)
+	// At a cap that refuses, end the least recently active session and
+	// try again: a few times, since a parallel login of the same user may
+	// take the room first (the store never lets the cap be exceeded).
+	for try := 0; try < 3 && in.EndOldestSession && errors.Is(err, sessiond.ErrLimitReached); try++ {
+		if ended, eerr := s.endOldest(ctx, u.ID, in); eerr != nil || !ended {
+			if eerr != nil {
+				err = eerr
+			}
+			break
+		}
+		token, sess, err = s.sessions.Create(ctx, params)
+	}
 	if err != nil {
 		return "", nil, nil, err
 	}
@@ -265,6 +287,23 @@ func (s *Service) Login(ctx context.Context, in Login) (string, *sessiond.Sessio
 	s.sessions.Record(ctx, sessiond.Event{Type: sessiond.EventLogin, UserID: u.ID, SessionID: sess.ID, IPAddress: in.IPAddress, UserAgent: in.UserAgent})
 	s.noteDevice(ctx, sess)
 	return token, sess, u, nil
+}
+
+// endOldest ends the user's least recently active live session, for a
+// login that proved the password at a cap that refuses (Login's
+// EndOldestSession). ended is false when there was none to end.
+func (s *Service) endOldest(ctx context.Context, userID string, in Login) (ended bool, err error) {
+	live, err := s.sessions.List(ctx, userID)
+	if err != nil || len(live) == 0 {
+		return false, err
+	}
+	oldest := live[len(live)-1] // most recently active first
+	if err := s.sessions.Revoke(context.WithoutCancel(ctx), oldest.ID); err != nil {
+		return false, err
+	}
+	s.sessions.Record(context.WithoutCancel(ctx), sessiond.Event{Type: sessiond.EventRevoked, UserID: userID, SessionID: oldest.ID,
+		IPAddress: in.IPAddress, UserAgent: in.UserAgent, Detail: map[string]string{"reason": "session_limit", "by": "login"}})
+	return true, nil
 }
 
 // stillValid reads u again from the store, past every cache, and reports

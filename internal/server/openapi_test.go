@@ -546,6 +546,8 @@ func TestOpenAPI_EveryAnswerOfEveryRouteMatchesTheDocument(t *testing.T) {
 		throttle: accounts.Throttle{AccountAttempts: 1, AddressAttempts: 100}})
 	ct := sidFrom(t, c.do(t, capped.url, 200, "POST", sessionPath, loginBody(userEmail, userPassword), "Content-Type", json1))
 	c.do(t, capped.url, 409, "POST", sessionPath, loginBody(userEmail, userPassword), "Content-Type", json1)
+	// The same login asking to end the least recently used session.
+	ct = sidFrom(t, c.do(t, capped.url, 200, "POST", sessionPath, endOldestBody(userPassword), "Content-Type", json1))
 	c.do(t, capped.url, 201, "POST", "/admin/v1/sessions", `{"user_id":"ext-1"}`, admin("Content-Type", json1)...)
 	c.do(t, capped.url, 409, "POST", "/admin/v1/sessions", `{"user_id":"ext-1"}`, admin("Content-Type", json1)...)
 	c.do(t, capped.url, 403, "POST", "/api/auth/reauth", `{"password":"wrong"}`, "Content-Type", json1, "Cookie", "sid="+ct)

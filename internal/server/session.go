@@ -94,11 +94,15 @@ func (s *server) sessionBody(sess *sessiond.Session, u *sessiond.User) sessionRe
 	return resp
 }
 
-// handleLogin: POST /api/auth/session-v2 {email, password}.
+// handleLogin: POST /api/auth/session-v2 {email, password,
+// end_oldest_session?}.
 func (s *server) handleLogin(w http.ResponseWriter, r *http.Request) {
 	var in struct {
 		Email    string `json:"email"`
 		Password string `json:"password"`
+		// At --at-limit refuse, end the least recently used session
+		// instead of refusing (once the password is proved).
+		EndOldestSession bool `json:"end_oldest_session"`
 	}
 	if err := decodeJSON(r, &in); err != nil {
 		writeError(w, err)
@@ -107,10 +111,11 @@ func (s *server) handleLogin(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	c := s.client(r)
 	token, sess, user, err := s.Accounts.Login(ctx, accounts.Login{
-		Email:     in.Email,
-		Password:  in.Password,
-		IPAddress: c.IPAddress,
-		UserAgent: c.UserAgent,
+		Email:            in.Email,
+		Password:         in.Password,
+		EndOldestSession: in.EndOldestSession,
+		IPAddress:        c.IPAddress,
+		UserAgent:        c.UserAgent,
 		// Every session the client already holds is ended by the login
 		// (SEC-06), also those planted on a parent domain (SEC-33).
 		// Failing to read them does not stop the login.

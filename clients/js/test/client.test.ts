@@ -4,6 +4,7 @@ import sessionManager, {
   FocusManager,
   OnlineManager,
   InvalidCredentialsError,
+  ConflictError,
   type Session,
 } from '@sessiond/client'
 import { Jar, browserFetch, demo, startSessiond, stopAll, waitFor, type Sessiond } from './harness.js'
@@ -175,5 +176,30 @@ describe('devices', () => {
     expect(rotated.user.email).toBe(demo.email)
     phone.m.close()
     laptop.m.close()
+  })
+})
+
+describe('the per-user cap (--at-limit refuse)', () => {
+  test('createSession with endOldestSession ends the least recently used session instead of a ConflictError', async () => {
+    const capped = await startSessiond(['--max-sessions-per-user', '1', '--at-limit', 'refuse'])
+    const device = () => {
+      const jar = new Jar()
+      return { jar, m: createSessionManager({ baseUrl: capped.url, fetch: browserFetch(jar).fetch, broadcast: false }) }
+    }
+    const lost = device()
+    const found = device()
+    const first = await lost.m.createSession(demo.email, demo.password)
+    const refused = await found.m.createSession(demo.email, demo.password).catch((e: unknown) => e)
+    expect(refused).toBeInstanceOf(ConflictError)
+    expect((refused as ConflictError).code).toBe('session_limit_reached')
+    await expect(found.m.createSession(demo.email, 'wrong password', { endOldestSession: true })).rejects.toBeInstanceOf(InvalidCredentialsError)
+    const s = await found.m.createSession(demo.email, demo.password, { endOldestSession: true })
+    expect(s.session.id).not.toBe(first.session.id)
+    lost.m.clearCache()
+    expect(await lost.m.getSession()).toBeNull()
+    found.m.clearCache()
+    expect((await found.m.getSession())?.session.id).toBe(s.session.id)
+    lost.m.close()
+    found.m.close()
   })
 })

@@ -13,6 +13,7 @@ export {
   createSessionManager,
   channelName,
   paths,
+  type CreateSessionOptions,
   type SessionManagerOptions,
   type SessionState,
   type SessionStatus,

@@ -85,6 +85,17 @@ export interface SubscribeOptions {
   revalidateOnFocus?: boolean
 }
 
+/**
+ * CreateSessionOptions: `endOldestSession`, when sessiond refuses logins at
+ * the per-user cap (`--at-limit refuse`), ends the user's least recently
+ * used session to make room instead of throwing ConflictError
+ * (`session_limit_reached`), so a user who lost the device holding it is not
+ * locked out. sessiond acts on it only once the password is proved.
+ */
+export interface CreateSessionOptions {
+  endOldestSession?: boolean
+}
+
 /** UpdateDataOptions: `version` makes the update conditional (409 ConflictError otherwise). */
 export interface UpdateDataOptions {
   version?: number
@@ -216,9 +227,16 @@ export class SessionManager {
     this.#inflight = null
   }
 
-  /** createSession logs in: POST /api/auth/session-v2. It throws InvalidCredentialsError or ThrottledError on refusal. */
-  async createSession(email: string, password: string): Promise<Session> {
-    const res = await this.#request('POST', paths.session, { email, password })
+  /**
+   * createSession logs in: POST /api/auth/session-v2. It throws
+   * InvalidCredentialsError or ThrottledError on refusal, ConflictError
+   * (`session_limit_reached`) at a cap that refuses unless
+   * `{ endOldestSession: true }` asks to end the least recently used session.
+   */
+  async createSession(email: string, password: string, options: CreateSessionOptions = {}): Promise<Session> {
+    const body: { email: string; password: string; end_oldest_session?: boolean } = { email, password }
+    if (options.endOldestSession) body.end_oldest_session = true
+    const res = await this.#request('POST', paths.session, body)
     const s = toSession(await readJSON(res))
     this.#changed(s, 'login')
     return s

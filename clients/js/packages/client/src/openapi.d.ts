@@ -686,6 +686,11 @@ export interface components {
             email: string;
             /** @description Checked exactly as received (SEC-17). */
             password: string;
+            /**
+             * @description At --at-limit refuse, end the user's least recently used session to make room instead of answering 409 (a user who lost the device holding it is not locked out). It acts only once the password is proved; the ended session is an audit event (session_revoked, reason session_limit, by login). Without a cap, or with --at-limit evict, it changes nothing.
+             * @default false
+             */
+            end_oldest_session: boolean;
         };
         ReauthRequest: {
             password: string;
@@ -1351,7 +1356,7 @@ export interface operations {
                 };
             };
             403: components["responses"]["ApiCrossOriginDenied"];
-            /** @description The user has --max-sessions-per-user live sessions and --at-limit is refuse (SEC-19). */
+            /** @description The user has --max-sessions-per-user live sessions and --at-limit is refuse (SEC-19), and the login did not ask end_oldest_session (or a parallel login took the room it made, three times). */
             409: {
                 headers: {
                     "Cache-Control": components["headers"]["NoStore"];
