@@ -65,7 +65,13 @@ type Migrator struct {
 	// are left alone; beside an older one they are expired (ExpireBeside).
 	// Zero expires them at the migration itself. A credential that was
 	// refused (invalid, or a replay) is expired at once whatever the
-	// period.
+	// period. A kept credential is remembered by the replay guard for
+	// KeepLegacy + ReplayRetention: a device whose session was revoked
+	// meanwhile meets the guard, not a new session, however late it
+	// comes back within that time (and has the cookies expired then).
+	// Past it, a credential the old backend still accepts migrates
+	// again: end the legacy session on the old backend too when revoking
+	// a device during a shadow period.
 	KeepLegacy time.Duration
 	// ShareWindow defaults to 30s; ReplayRetention to 720h (30 days).
 	ShareWindow     time.Duration
@@ -124,8 +130,12 @@ func (m *Migrator) isLegacy(name string) bool {
 // HasLegacy reports whether the request carries a legacy cookie and
 // migration is on.
 func (m *Migrator) HasLegacy(r *http.Request) bool {
-	return m.Enabled() && len(m.legacy(r)) > 0
+	return m.Enabled() && m.CarriesLegacy(r)
 }
+
+// CarriesLegacy reports whether the request carries a legacy cookie,
+// whether migration is on or off: a logout expires them either way.
+func (m *Migrator) CarriesLegacy(r *http.Request) bool { return len(m.legacy(r)) > 0 }
 
 // Enabled reports whether migration is on. A Migrator starts on.
 func (m *Migrator) Enabled() bool { return !m.off.Load() }
@@ -253,7 +263,7 @@ func (m *Migrator) migrate(ctx context.Context, r *http.Request) Result {
 		sealed, err := sealToken(seals[i], token)
 		if err == nil {
 			err = m.finish(ctx, &sessiond.Migration{Key: key, State: sessiond.MigrationDone, Sealed: sealed,
-				ShareUntil: now.Add(m.shareWindow()), ExpiresAt: now.Add(m.replayRetention())})
+				ShareUntil: now.Add(m.shareWindow()), ExpiresAt: now.Add(m.KeepLegacy + m.replayRetention())})
 		}
 		if err != nil {
 			m.logger().Warn("migration record not saved; parallel requests may not share the session", "err", err)

@@ -1,6 +1,7 @@
 package server_test
 
 import (
+	"context"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -394,5 +395,62 @@ func TestMigration_OnGETWithCookiePatterns_SEC25(t *testing.T) {
 	}
 	if n := old.count(); n != 3 {
 		t.Fatalf("GET without --migrate-on-get asked the old backend")
+	}
+}
+
+// A kept legacy credential of a device whose session was revoked during
+// the shadow period meets the replay guard however late it comes back
+// within the period plus the guard's retention: it mints no new session
+// and has its cookies expired (review finding: the guard forgot it 30 days
+// after the migration, whatever the period, and the device got a new
+// session from a cookie kept only for a rollback).
+func TestMigration_AKeptCredentialOfARevokedSessionNeverMigratesAgain_SEC25(t *testing.T) {
+	const keep = 7 * 24 * time.Hour
+	old := legacyBackend(t)
+	migrated := time.Now()
+	clk := &clock{t: migrated}
+	s := start(t, options{legacyURL: old.URL, clock: clk, cookie: sessionhttp.CookieConfig{Insecure: true},
+		migrator: func(m *sessionhttp.Migrator) { m.KeepLegacy = keep; m.Now = clk.Now }})
+	lost := newBrowser(t, "lost", s.url, "dott_auth_session", "good-lost")
+	if st, body := lost.do(t, "POST", s.url+"/api/auth/migrate-session"); st != 200 {
+		t.Fatalf("POST /api/auth/migrate-session: %d %s", st, body)
+	}
+	if n, err := s.manager.RevokeUser(context.Background(), "legacy-1", ""); err != nil || n != 1 {
+		t.Fatalf("revoking the migrated user's sessions: %d, %v", n, err)
+	}
+	for _, after := range []time.Duration{24 * time.Hour, 31 * 24 * time.Hour} {
+		clk.Advance(after - clk.Now().Sub(migrated))
+		st, body := lost.do(t, "POST", s.url+"/api/auth/migrate-session")
+		if st != 401 {
+			t.Fatalf("%v after the migration, the revoked device's kept legacy cookie: POST /api/auth/migrate-session = %d %s, want 401 (replay)", after, st, body)
+		}
+		if v := lost.cookie(s.url, "dott_auth_session"); v != "" {
+			t.Fatalf("%v after the migration: the refused legacy cookie was left: %q", after, v)
+		}
+		lost = newBrowser(t, "lost", s.url, "dott_auth_session", "good-lost") // the cookie copied before it was expired
+	}
+}
+
+// A logout expires the legacy cookies also while migration is switched off,
+// which is the rollback itself (review finding: it left them, and the old
+// backend would have logged the user in again).
+func TestMigration_ALogoutWhileSwitchedOffExpiresTheKeptLegacyCookies_SEC25(t *testing.T) {
+	old := legacyBackend(t)
+	var mig *sessionhttp.Migrator
+	s := start(t, options{legacyURL: old.URL, cookie: sessionhttp.CookieConfig{Insecure: true},
+		migrator: func(m *sessionhttp.Migrator) { m.KeepLegacy = 7 * 24 * time.Hour; mig = m }})
+	b := newBrowser(t, "laptop", s.url, "dott_auth_session", "good-laptop")
+	if st, body := b.do(t, "POST", s.url+"/api/auth/migrate-session"); st != 200 {
+		t.Fatalf("POST /api/auth/migrate-session: %d %s", st, body)
+	}
+	mig.SetEnabled(false)
+	if st, _ := b.do(t, "DELETE", s.url+sessionPath); st != 204 {
+		t.Fatalf("logout: %d", st)
+	}
+	if v := b.cookie(s.url, "dott_auth_session"); v != "" {
+		t.Fatalf("a logout while migration is off left the legacy cookie %q", v)
+	}
+	if st, _ := b.do(t, "GET", old.URL); st != 401 {
+		t.Fatalf("after the logout the old backend answered %d, want 401: a rollback would log this browser in again", st)
 	}
 }

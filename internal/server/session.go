@@ -177,10 +177,12 @@ func (s *server) handleLogout(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	s.Cookies.Clear(w)
-	if s.Migrator != nil && s.Migrator.HasLegacy(r) {
+	if s.Migrator != nil && s.Migrator.CarriesLegacy(r) {
 		// Legacy cookies kept for a shadow period (or never migrated)
 		// must not log the user in again: by a migration on the next
-		// request, or by the old backend after a rollback.
+		// request, or by the old backend after a rollback. Also, and
+		// above all, while migration is switched off: that is the
+		// rollback itself.
 		s.Migrator.ExpireLegacy(w, r)
 	}
 	if failed != nil {
