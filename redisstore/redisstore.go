@@ -62,6 +62,9 @@ type Store struct {
 	purgeAt  atomic.Uint32 // the part where the next purge starts
 	events   string        // channel of changes
 	sentinel bool          // the master is found through Sentinel and can change
+	cluster  bool          // a Redis Cluster
+	probes   probeState    // the feed's probes (feed.go)
+	avoid    atomic.Value  // the Cluster node the last watch left, not to subscribe to again
 	writer   recordWriter  // how new and rotated sessions are written
 	feedKey  []byte        // conceals the ids on the channel ({prefix}:feedkey)
 }
@@ -132,6 +135,16 @@ func Open(ctx context.Context, url string, opts Options) (*Store, error) {
 	if err := s.loadFeedKey(ctx); err != nil {
 		c.Close()
 		return nil, err
+	}
+	info, err := c.Do(ctx, c.B().Info().Section("cluster").Build()).ToString()
+	if err != nil {
+		c.Close()
+		return nil, translate(err)
+	}
+	s.cluster = strings.Contains(info, "cluster_enabled:1")
+	s.probes.parts = 1
+	if s.cluster {
+		s.probes.parts = len(s.parts())
 	}
 	return s, nil
 }

@@ -347,6 +347,14 @@ if not s then return {} end
 return {id, record(p, id), redis.call('HGETALL', p .. 'user:' .. s.u)}
 `)
 
+// probeScript publishes ARGV[2] on the channel ARGV[1] from the node that
+// holds KEYS[1], a part's root key: a probe then travels as the part's
+// changes do.
+var probeScript = rueidis.NewLuaScript(`
+redis.call('PUBLISH', ARGV[1], ARGV[2])
+return 0
+`)
+
 // unlockScript deletes the lock KEYS[1] only if it still holds the token
 // ARGV[1].
 var unlockScript = rueidis.NewLuaScript(`
