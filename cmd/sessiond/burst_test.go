@@ -332,22 +332,7 @@ func TestTwoNodes_PostgreSQL_TheChannelNamesNoSessionUserOrTenant_SEC39(t *testi
 	if _, err := conn.Exec(ctx, `LISTEN `+pgx.Identifier{"sessiond_" + schema}.Sanitize()); err != nil {
 		t.Fatal(err)
 	}
-	one, oneID := ca.adminSession("user-one@example.com", "tenant-one")
-	two, _ := ca.adminSession("user-two@example.com", "tenant-two")
-	three, _ := ca.adminSession("user-three@example.com", "tenant-three")
-	for _, tok := range []string{one, two, three} {
-		waitStatus(t, ca, tok, 200)
-	}
-	for _, path := range []string{"/admin/v1/sessions/" + oneID, "/admin/v1/users/user-two@example.com/sessions",
-		"/admin/v1/tenants/tenant-three/sessions"} {
-		if code, body := cb.adminDo("DELETE", path, ""); code != 200 && code != 204 {
-			t.Fatalf("DELETE %s on node B: %d %s", path, code, body)
-		}
-	}
-	for _, tok := range []string{one, two, three} {
-		waitStatus(t, ca, tok, 401)
-	}
-	secrets := []string{oneID, "user-one", "user-two", "user-three", "tenant-one", "tenant-two", "tenant-three"}
+	secrets := revokeThreeWays(t, ca, cb)
 	var kinds []string
 	// Probes keep coming every 250ms: listen for two seconds.
 	heard := time.Now().Add(2 * time.Second)
@@ -377,4 +362,27 @@ func TestTwoNodes_PostgreSQL_TheChannelNamesNoSessionUserOrTenant_SEC39(t *testi
 			t.Errorf("no %q change heard on the channel (heard %v)", k, kinds)
 		}
 	}
+}
+
+// revokeThreeWays makes three sessions on node A (ca), revokes them on node
+// B (cb) one each way (the session, the user's, the tenant's), waits until A
+// refuses them, and returns the ids that a change channel must not name.
+func revokeThreeWays(t *testing.T, ca, cb client) []string {
+	t.Helper()
+	one, oneID := ca.adminSession("user-one@example.com", "tenant-one")
+	two, _ := ca.adminSession("user-two@example.com", "tenant-two")
+	three, _ := ca.adminSession("user-three@example.com", "tenant-three")
+	for _, tok := range []string{one, two, three} {
+		waitStatus(t, ca, tok, 200)
+	}
+	for _, path := range []string{"/admin/v1/sessions/" + oneID, "/admin/v1/users/user-two@example.com/sessions",
+		"/admin/v1/tenants/tenant-three/sessions"} {
+		if code, body := cb.adminDo("DELETE", path, ""); code != 200 && code != 204 {
+			t.Fatalf("DELETE %s on node B: %d %s", path, code, body)
+		}
+	}
+	for _, tok := range []string{one, two, three} {
+		waitStatus(t, ca, tok, 401)
+	}
+	return []string{oneID, "user-one", "user-two", "user-three", "tenant-one", "tenant-two", "tenant-three"}
 }

@@ -58,22 +58,7 @@ func TestTwoNodes_Redis_TheChannelNamesNoSessionUserOrTenant_SEC39(t *testing.T)
 		t.Fatal("no message on the channel in 10 s: the nodes probe it every 250 ms")
 	}
 
-	one, oneID := ca.adminSession("user-one@example.com", "tenant-one")
-	two, _ := ca.adminSession("user-two@example.com", "tenant-two")
-	three, _ := ca.adminSession("user-three@example.com", "tenant-three")
-	for _, tok := range []string{one, two, three} {
-		waitStatus(t, ca, tok, 200)
-	}
-	for _, path := range []string{"/admin/v1/sessions/" + oneID, "/admin/v1/users/user-two@example.com/sessions",
-		"/admin/v1/tenants/tenant-three/sessions"} {
-		if code, body := cb.adminDo("DELETE", path, ""); code != 200 && code != 204 {
-			t.Fatalf("DELETE %s on node B: %d %s", path, code, body)
-		}
-	}
-	for _, tok := range []string{one, two, three} {
-		waitStatus(t, ca, tok, 401)
-	}
-	secrets := []string{oneID, "user-one", "user-two", "user-three", "tenant-one", "tenant-two", "tenant-three"}
+	secrets := revokeThreeWays(t, ca, cb)
 	var kinds []string
 	deadline := time.Now().Add(10 * time.Second)
 	for {
