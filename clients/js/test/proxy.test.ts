@@ -4,7 +4,7 @@ import { createServer, type Server } from 'node:http'
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
 import { NextRequest, NextResponse } from 'next/server.js'
 import { createSessionManager } from '@sessiond/client'
-import { safeNextPath, sessionMiddleware } from '@sessiond/next'
+import { legacyCookieMatcher, safeNextPath, sessionMiddleware } from '@sessiond/next'
 import { Jar, browserFetch, demo, startSessiond, stopAll, type Sessiond } from './harness.js'
 
 const UA = 'Mozilla/5.0 (Macintosh; Intel Mac OS X 14_5) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.5 Safari/605.1.15'
@@ -239,3 +239,29 @@ function withAddr(f: typeof fetch): typeof fetch {
     return f(input, { ...init, headers })
   }
 }
+
+describe('legacy cookie names as patterns (sessiond --legacy-cookies)', () => {
+  test('legacyCookieMatcher reads sessiond\'s path.Match syntax and never takes the session cookie', () => {
+    const m = legacyCookieMatcher(['dott_*', 'session_token', 'step?', 'flag[0-9]', 'x[^a]y', 'lit\\*', 'bad['])
+    for (const name of ['dott_auth_session', 'dott_', 'session_token', 'step1', 'flag7', 'xby', 'lit*', 'bad[']) {
+      expect(m(name), name).toBe(true)
+    }
+    for (const name of ['dot_auth', 'session_tokens', 'step12', 'flagx', 'xay', 'litx', 'bad', 'sid', 'theme']) {
+      expect(m(name), name).toBe(false)
+    }
+    expect(legacyCookieMatcher(['s*'])('sid')).toBe(false)
+    expect(legacyCookieMatcher(['s*'], '__Host-sid')('sid')).toBe(true)
+  })
+
+  test('a pattern migrates a cookie it matches, as sessiond does', async () => {
+    const before = legacyCalls.length
+    const res = await sessionMiddleware(request('http://app.example/dashboard', 'session_token=good-5; theme=dark'), {
+      legacyCookies: ['session_*', 'onboarding*'],
+    })
+    expect(res.status).toBe(303)
+    expect(cookiesOf(res).get('sid')).toMatch(/^[A-Za-z0-9_-]{36}$/)
+    expect(legacyCalls.length - before).toBe(1)
+    const none = await sessionMiddleware(request('http://app.example/dashboard', 'session_token=good-6'), { legacyCookies: ['dott_*'] })
+    expect(passes(none)).toBe(true)
+  })
+})

@@ -11,7 +11,7 @@ export {
   type PagesApiHandler,
   type SessionRouteOptions,
 } from './route.js'
-export { sessionMiddleware, defaultLegacyCookies, type SessionMiddlewareOptions } from './proxy.js'
+export { sessionMiddleware, defaultLegacyCookies, legacyCookieMatcher, type SessionMiddlewareOptions } from './proxy.js'
 export { safeNextPath } from './redirect.js'
 export { validateSession, sessionCookies, type ServerOptions, type ForwardedRequest } from './validate.js'
 export {

@@ -24,7 +24,12 @@ export interface SessionMiddlewareOptions extends ServerOptions {
   protect?: Array<string | RegExp> | ((pathname: string) => boolean)
   /** Where browsers without a session go, with the requested path in `next`. Default "/login". */
   loginUrl?: string
-  /** Names of the legacy cookies (as sessiond's --legacy-cookies). Default: defaultLegacyCookies. */
+  /**
+   * Names of the legacy cookies, as sessiond's --legacy-cookies: exact names
+   * or patterns in its syntax (`dott_*`: `*` any run of characters, `?` one,
+   * `[...]` a class, `\\` escapes). The session cookie is never one.
+   * Default: defaultLegacyCookies.
+   */
   legacyCookies?: readonly string[]
   /** Migrate legacy cookies (false: leave them alone). Default true. */
   migrate?: boolean
@@ -62,7 +67,8 @@ export async function sessionMiddleware(request: NextRequest, options: SessionMi
   const isProtected = pathname !== loginPath && matches(options.protect, pathname)
   const cookieHeader = request.headers.get('cookie')
   const names = cookieNames(cookieHeader)
-  const legacy = (options.legacyCookies ?? defaultLegacyCookies).some((n) => names.has(n))
+  const isLegacy = legacyCookieMatcher(options.legacyCookies ?? defaultLegacyCookies, cookieNameOf(options))
+  const legacy = [...names].some(isLegacy)
   const wantsMigration = legacy && options.migrate !== false
   if (!isProtected && !wantsMigration) return NextResponse.next()
 
@@ -162,4 +168,65 @@ function matches(protect: SessionMiddlewareOptions['protect'], rawPath: string):
     const prefix = p.endsWith('/') ? p.slice(0, -1) : p
     return pathname === prefix || pathname.startsWith(prefix + '/') || prefix === ''
   })
+}
+
+/**
+ * legacyCookieMatcher returns whether a cookie name is a legacy cookie: one
+ * of names, or matched by one of them as a pattern in sessiond's syntax (Go's
+ * path.Match: `*` any run of characters, `?` one character, `[...]` a class,
+ * `[^...]` its complement, `\\` escapes the next character). The session
+ * cookie (sessionCookie) is never a legacy cookie, as in sessiond. A
+ * malformed pattern matches only itself (sessiond refuses it at start).
+ */
+export function legacyCookieMatcher(names: readonly string[], sessionCookie = 'sid'): (name: string) => boolean {
+  const exact = new Set<string>()
+  const patterns: RegExp[] = []
+  for (const n of names) {
+    const re = /[*?[\\]/.test(n) ? globToRegExp(n) : null
+    if (re) patterns.push(re)
+    else exact.add(n)
+  }
+  return (name) => name !== sessionCookie && (exact.has(name) || patterns.some((re) => re.test(name)))
+}
+
+// globToRegExp translates a path.Match pattern into an anchored RegExp, or
+// returns null for a malformed one (an unclosed class, a trailing escape).
+function globToRegExp(pattern: string): RegExp | null {
+  const special = /[.*+?^${}()|[\]\\/-]/g
+  let out = '^'
+  for (let i = 0; i < pattern.length; i++) {
+    const c = pattern[i]!
+    if (c === '*') out += '[^/]*'
+    else if (c === '?') out += '[^/]'
+    else if (c === '\\') {
+      if (++i >= pattern.length) return null
+      out += pattern[i]!.replace(special, '\\$&')
+    } else if (c === '[') {
+      let j = i + 1
+      let cls = '['
+      if (pattern[j] === '^') {
+        cls += '^'
+        j++
+      }
+      let closed = false
+      let members = 0
+      for (; j < pattern.length; j++) {
+        const d = pattern[j]!
+        if (d === ']' && members > 0) {
+          closed = true
+          break
+        }
+        members++
+        if (d === '\\') {
+          if (++j >= pattern.length) return null
+          cls += '\\' + pattern[j]!
+        } else if (d === '-') cls += '-'
+        else cls += d.replace(special, '\\$&')
+      }
+      if (!closed) return null
+      out += cls + ']'
+      i = j
+    } else out += c.replace(special, '\\$&')
+  }
+  return new RegExp(out + '$')
 }
