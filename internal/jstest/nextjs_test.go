@@ -117,7 +117,7 @@ func step(ctx context.Context, t *testing.T, dir string, env []string, name stri
 // the packages just built in clients/js, or "" when it does not.
 func staleCopies(js, app string) string {
 	for _, pkg := range []string{"client", "react", "next"} {
-		src := filepath.Join(js, "packages", pkg)
+		src := filepath.Join(js, pkg)
 		dst := filepath.Join(app, "node_modules", "@sessiond", pkg)
 		for _, rel := range []string{"package.json", "dist"} {
 			err := filepath.WalkDir(filepath.Join(src, rel), func(p string, d fs.DirEntry, err error) error {

@@ -11,7 +11,7 @@ import (
 )
 
 // TestOpenAPITypes_AreWhatTheDocumentGenerates: the TypeScript types of
-// @sessiond/client (packages/client/src/openapi.d.ts) are exactly what
+// @sessiond/client (client/src/openapi.d.ts) are exactly what
 // openapi-typescript generates from the repository's openapi.json, so the
 // JavaScript packages cannot drift from the API contract that
 // internal/server's tests hold the server to. openapi-typescript has an

@@ -1,4 +1,4 @@
-// Generates packages/client/src/openapi.d.ts from the repository's
+// Generates client/src/openapi.d.ts from the repository's
 // openapi.json with openapi-typescript, or checks that the committed file is
 // what it generates (the default), so that the types cannot drift from the
 // API contract.
@@ -14,7 +14,7 @@ import { fileURLToPath } from "node:url";
 
 const here = (p) => fileURLToPath(new URL(p, import.meta.url));
 const spec = here("../../../openapi.json");
-const target = here("../packages/client/src/openapi.d.ts");
+const target = here("../client/src/openapi.d.ts");
 // openapi-typescript is installed on its own (tools/openapi-types, npm ci
 // there): it runs on TypeScript 5's compiler API, the workspace on 7.
 const cli = join(createRequire(here("../tools/openapi-types/package.json")).resolve("openapi-typescript/package.json"), "..", "bin", "cli.js");
@@ -29,7 +29,7 @@ if (process.argv.includes("--write")) {
     const fresh = join(dir, "openapi.d.ts");
     generate(fresh);
     if (readFileSync(fresh, "utf8") !== readFileSync(target, "utf8")) {
-      console.error("packages/client/src/openapi.d.ts is not what openapi.json generates: run npm run openapi:types");
+      console.error("client/src/openapi.d.ts is not what openapi.json generates: run npm run openapi:types");
       process.exit(1);
     }
   } finally {
