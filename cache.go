@@ -165,6 +165,17 @@ func (c *cache) get(h TokenHash, now time.Time) *Session {
 	return e.s
 }
 
+// answering reports whether the cache answers at all now: it is on and
+// the feed was proven live within the lease.
+func (c *cache) answering() bool {
+	if c == nil {
+		return false
+	}
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	return c.enabled && c.trusted()
+}
+
 // trusted reports whether the feed was proven live within the lease.
 func (c *cache) trusted() bool {
 	return c.lease <= 0 || c.sinceProven() < c.lease
@@ -289,17 +300,17 @@ func (c *cache) removeAll(set map[TokenHash]struct{}) {
 }
 
 // put caches s unless s, its user or its tenant was invalidated since epoch
-// was taken.
-func (c *cache) put(s *Session, epoch uint64, now time.Time) {
+// was taken, and reports whether it did.
+func (c *cache) put(s *Session, epoch uint64, now time.Time) bool {
 	if c == nil {
-		return
+		return false
 	}
 	e := cacheEntry{s: s, until: now.Add(c.ttl), sid: c.key(Change{SessionID: s.ID}),
 		uid: c.key(Change{UserID: s.UserID}), tid: c.key(Change{TenantID: s.TenantID})}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.stale(epoch, e.sid, e.uid, e.tid) {
-		return
+		return false
 	}
 	if _, ok := c.byHash[s.TokenHash]; !ok && len(c.byHash) >= c.max {
 		// Evict an arbitrary entry (map order is random): cheap, and
@@ -317,6 +328,7 @@ func (c *cache) put(s *Session, epoch uint64, now time.Time) {
 	c.byID[e.sid] = s.TokenHash
 	index(c.byUser, e.uid, s.TokenHash)
 	index(c.byTenant, e.tid, s.TokenHash)
+	return true
 }
 
 // getUser returns the cached user, or nil.

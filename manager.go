@@ -8,6 +8,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"golang.org/x/sync/singleflight"
 )
 
 // Manager is the session engine: it creates, validates, touches, rotates,
@@ -34,6 +36,9 @@ type Manager struct {
 
 	touchMu sync.Mutex
 	pending map[string]pendingTouch
+
+	// loads and anomalies share concurrent work on one session (flight.go).
+	loads, anomalies singleflight.Group
 
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
@@ -219,18 +224,13 @@ func (m *Manager) Validate(ctx context.Context, token string, c Client) (*Sessio
 	now := m.cfg.Now()
 	s := m.cache.get(h, now)
 	if s == nil {
-		epoch := m.cache.snapshot()
 		var err error
-		s, err = m.load(ctx, h)
+		s, err = m.validLoad(ctx, h)
 		if errors.Is(err, ErrNotFound) {
 			return nil, ErrUnauthenticated
 		}
 		if err != nil {
 			return nil, m.storeErr("load session", err)
-		}
-		m.cache.put(s, epoch, now)
-		if s.user != nil {
-			m.cache.putUser(s.user, epoch, now)
 		}
 	}
 	if !now.Before(s.ExpiresAt) {

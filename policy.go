@@ -5,7 +5,6 @@ import (
 	"errors"
 	"net/netip"
 	"slices"
-	"strings"
 )
 
 // AnomalyAction is what the Manager does when a session is presented with
@@ -66,33 +65,7 @@ func (m *Manager) checkAnomaly(ctx context.Context, s *Session, c Client) (*Sess
 	if len(found) == 0 {
 		return s, nil
 	}
-	for _, f := range found {
-		m.Record(ctx, Event{Type: EventAnomaly, UserID: s.UserID, SessionID: s.ID, IPAddress: c.IPAddress, UserAgent: c.UserAgent,
-			Detail: map[string]string{"flag": f, "action": string(m.cfg.Anomaly), "login_ip": s.IPAddress, "login_agent": browserFamily(s.UserAgent)}})
-	}
-	if m.cfg.Anomaly == AnomalyRevoke {
-		if err := m.Revoke(ctx, s.ID); err != nil {
-			return nil, err
-		}
-		m.Record(ctx, Event{Type: EventRevoked, UserID: s.UserID, SessionID: s.ID, IPAddress: c.IPAddress, UserAgent: c.UserAgent,
-			Detail: map[string]string{"reason": "anomaly", "flags": strings.Join(found, ",")}})
-		return nil, ErrUnauthenticated
-	}
-	flags := append(slices.Clone(s.Flags), found...)
-	if m.cfg.Anomaly == AnomalyReauth && !slices.Contains(flags, FlagReauthRequired) {
-		flags = append(flags, FlagReauthRequired)
-	}
-	err := m.store.SetSessionFlags(ctx, s.ID, flags)
-	m.changed(Change{SessionID: s.ID})
-	if errors.Is(err, ErrNotFound) {
-		return nil, ErrUnauthenticated
-	}
-	if err != nil {
-		return nil, m.storeErr("flag session", err)
-	}
-	c2 := s.clone()
-	c2.Flags = flags
-	return c2, nil
+	return m.anomalyFlight(ctx, s, c, found)
 }
 
 // sameNetwork reports whether a and b share the configured prefix. Anything

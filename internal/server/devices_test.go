@@ -325,6 +325,48 @@ func TestAnomaly_FlagsAgentAndNetworkChanges_SEC20(t *testing.T) {
 	}
 }
 
+// A page that fires a burst of calls from a new browser (or a stolen cookie
+// replayed in parallel) records the change once, with or without the node
+// cache, and every call is answered.
+func TestAnomaly_ABurstFromANewBrowserIsRecordedOnce_SEC20(t *testing.T) {
+	for _, cache := range []bool{false, true} {
+		s := start(t, options{cache: cache})
+		token := s.loginAs(t, userEmail, userPassword, "User-Agent", firefoxLinux)
+		if s.call(t, "GET", sessionPath, "", token, "User-Agent", firefoxLinux).status != http.StatusOK {
+			t.Fatal("the session is not valid in its own browser")
+		}
+		const n = 24
+		statuses := make([]int, n)
+		var wg sync.WaitGroup
+		for i := range n {
+			wg.Go(func() {
+				req, _ := http.NewRequest("GET", s.url+sessionPath, nil)
+				req.Header.Set("Cookie", "sid="+token)
+				req.Header.Set("User-Agent", chromeMac)
+				res, err := http.DefaultClient.Do(req)
+				if err != nil {
+					return
+				}
+				res.Body.Close()
+				statuses[i] = res.StatusCode
+			})
+		}
+		wg.Wait()
+		for i, st := range statuses {
+			if st != http.StatusOK {
+				t.Fatalf("cache %v: request %d of the burst answered %d", cache, i, st)
+			}
+		}
+		events := s.call(t, "GET", "/api/auth/events", "", token, "User-Agent", chromeMac).body
+		if got := strings.Count(events, `"type":"anomaly"`); got != 1 {
+			t.Fatalf("cache %v: %d anomaly events for one new browser, want 1: %s", cache, got, events)
+		}
+		if r := s.call(t, "GET", sessionPath, "", token, "User-Agent", chromeMac); !strings.Contains(r.body, `"flags":["agent_changed"]`) {
+			t.Fatalf("cache %v: flags after the burst: %s", cache, r.body)
+		}
+	}
+}
+
 func TestAnomaly_ForwardedHeadersOnlyFromTrustedProxies_SEC20(t *testing.T) {
 	s := start(t, options{})
 	token := s.loginAs(t, userEmail, userPassword, "X-Forwarded-For", "198.51.100.7")

@@ -1,0 +1,166 @@
+package sessiond_test
+
+import (
+	"context"
+	"errors"
+	"runtime"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/sessiond/sessiond"
+)
+
+// inValidLoad counts the goroutines inside the Manager's shared read of a
+// missed session (waiting for it, or leading it).
+func inValidLoad() int {
+	buf := make([]byte, 1<<20)
+	for {
+		n := runtime.Stack(buf, true)
+		if n < len(buf) {
+			return strings.Count(string(buf[:n]), "sessiond.(*Manager).validLoad(")
+		}
+		buf = make([]byte, 2*len(buf))
+	}
+}
+
+// burst validates token from n goroutines at once while the store's reads
+// are held (f.store.block), runs between() once every goroutine is inside
+// the read (shared or its own, as want says), then lets the reads finish.
+func burst(t *testing.T, f *fixture, token string, n int, ready func() bool, between func()) []error {
+	t.Helper()
+	f.store.block = make(chan struct{})
+	defer func() { f.store.block = nil }()
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() { _, errs[i] = f.m.Validate(context.Background(), token, sessiond.Client{}) })
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for !ready() {
+		if time.Now().After(deadline) {
+			close(f.store.block)
+			wg.Wait()
+			t.Fatalf("the %d validations never all reached the store: %d store reads, %d in the shared read", n, f.store.lookups.Load(), inValidLoad())
+		}
+		time.Sleep(time.Millisecond)
+	}
+	between()
+	close(f.store.block)
+	wg.Wait()
+	return errs
+}
+
+func TestCache_ConcurrentMissesShareOneStoreRead(t *testing.T) {
+	const n = 16
+	f := newFixture(t, sessiond.Config{})
+	token, s := f.create(t)
+	// A change drops the session from the cache: the next requests miss.
+	if _, err := f.m.UpdateData(context.Background(), s.ID, []byte(`{"a":1}`)); err != nil {
+		t.Fatal(err)
+	}
+	f.store.lookups.Store(0)
+	errs := burst(t, f, token, n, func() bool { return f.store.lookups.Load() == 1 && inValidLoad() == n }, func() {})
+	for i, err := range errs {
+		if err != nil {
+			t.Fatalf("validation %d of the burst: %v", i, err)
+		}
+	}
+	if got := f.store.lookups.Load(); got != 1 {
+		t.Fatalf("%d concurrent misses made %d store reads, want 1", n, got)
+	}
+	// The shared read was cached: the next request asks nothing.
+	if _, err := f.m.Validate(context.Background(), token, sessiond.Client{}); err != nil || f.store.lookups.Load() != 1 {
+		t.Fatalf("after the burst: %v, %d store reads", err, f.store.lookups.Load())
+	}
+}
+
+// A revocation while the shared read is under way: the read may have
+// missed it, so those who joined read again, and find the session gone.
+func TestCache_ARevocationDuringASharedReadSendsTheJoinersBackToTheStore_SEC21(t *testing.T) {
+	const n = 8
+	f := newFixture(t, sessiond.Config{})
+	token, s := f.create(t)
+	if _, err := f.m.UpdateData(context.Background(), s.ID, []byte(`{"a":1}`)); err != nil {
+		t.Fatal(err)
+	}
+	f.store.lookups.Store(0)
+	errs := burst(t, f, token, n, func() bool { return f.store.lookups.Load() == 1 && inValidLoad() == n }, func() {
+		if err := f.m.Revoke(context.Background(), s.ID); err != nil {
+			t.Fatal(err)
+		}
+	})
+	refused := 0
+	for _, err := range errs {
+		switch {
+		case errors.Is(err, sessiond.ErrUnauthenticated):
+			refused++
+		case err != nil:
+			t.Fatalf("validation in the burst: %v", err)
+		}
+	}
+	// The one that led the read started before the revocation and may be
+	// answered with it; every other one read the store again.
+	if refused < n-1 || f.store.lookups.Load() != n {
+		t.Fatalf("%d of %d refused after %d store reads; want at least %d refused and %d reads", refused, n, f.store.lookups.Load(), n-1, n)
+	}
+}
+
+// Without the cache, every request reads the store itself: a read started
+// before a request arrived may miss a revocation made before it.
+func TestValidate_WithoutTheCacheEveryRequestReadsTheStore(t *testing.T) {
+	const n = 8
+	f := newFixture(t, sessiond.Config{CacheSize: -1})
+	token, _ := f.create(t)
+	f.store.lookups.Store(0)
+	errs := burst(t, f, token, n, func() bool { return f.store.lookups.Load() == n }, func() {})
+	for _, err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func TestAnomaly_ConcurrentRequestsRecordEachChangeOnceAndKeepEveryFlag_SEC20(t *testing.T) {
+	for _, cacheSize := range []int{0, -1} {
+		var anomalies atomic.Int64
+		var mu sync.Mutex
+		seen := map[string]int{}
+		f := newFixture(t, sessiond.Config{CacheSize: cacheSize, OnEvent: func(e sessiond.Event) {
+			if e.Type == sessiond.EventAnomaly {
+				anomalies.Add(1)
+				mu.Lock()
+				seen[e.Detail["flag"]]++
+				mu.Unlock()
+			}
+		}})
+		token, s := f.create(t) // 192.0.2.1, agent "test"
+		newBrowser := sessiond.Client{IPAddress: "192.0.2.1", UserAgent: "Mozilla/5.0 (X11; Linux x86_64; rv:140.0) Gecko/20100101 Firefox/140.0"}
+		newNetwork := sessiond.Client{IPAddress: "203.0.113.9", UserAgent: "test"}
+		var wg sync.WaitGroup
+		for i := range 32 {
+			c := newBrowser
+			if i%2 == 1 {
+				c = newNetwork
+			}
+			wg.Go(func() {
+				if _, err := f.m.Validate(context.Background(), token, c); err != nil {
+					t.Errorf("cache size %d: %v", cacheSize, err)
+				}
+			})
+		}
+		wg.Wait()
+		got, err := f.m.Lookup(context.Background(), s.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !got.HasFlag(sessiond.FlagAgentChanged) || !got.HasFlag(sessiond.FlagNetworkChanged) || len(got.Flags) != 2 {
+			t.Errorf("cache size %d: stored flags %q, want both changes once", cacheSize, got.Flags)
+		}
+		if anomalies.Load() != 2 || seen[sessiond.FlagAgentChanged] != 1 || seen[sessiond.FlagNetworkChanged] != 1 {
+			t.Errorf("cache size %d: anomaly events %v, want one per change", cacheSize, seen)
+		}
+	}
+}
