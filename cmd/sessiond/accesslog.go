@@ -1,10 +1,11 @@
 package main
 
 import (
-	"crypto/rand"
+	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
 	"log/slog"
+	"math/rand/v2"
 	"net/http"
 	"time"
 
@@ -22,11 +23,9 @@ func accessLog(h http.Handler, log *slog.Logger) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		id := r.Header.Get("X-Request-Id")
 		if !wellFormedRequestID(id) {
-			var b [16]byte
-			rand.Read(b[:])
-			id = hex.EncodeToString(b[:])
+			id = newRequestID()
 		}
-		w.Header().Set("X-Request-Id", id)
+		w.Header()["X-Request-Id"] = []string{id}
 		if !log.Enabled(r.Context(), slog.LevelInfo) {
 			h.ServeHTTP(w, r)
 			return
@@ -55,6 +54,19 @@ func accessLog(h http.Handler, log *slog.Logger) http.Handler {
 // refused are the statuses whose reason is logged at debug level.
 func refused(status int) bool {
 	return status == http.StatusUnauthorized || status == http.StatusForbidden || status == http.StatusTooManyRequests
+}
+
+// newRequestID returns 32 random hex digits. A request id names a request
+// in the logs and is no secret: math/rand/v2's generator (ChaCha8, seeded
+// by the runtime) is enough, and about 0.1 µs a request cheaper than
+// crypto/rand with hex.EncodeToString (BenchmarkAccessLog/warn-new-id).
+func newRequestID() string {
+	var raw [16]byte
+	binary.LittleEndian.PutUint64(raw[:8], rand.Uint64())
+	binary.LittleEndian.PutUint64(raw[8:], rand.Uint64())
+	var out [32]byte
+	hex.Encode(out[:], raw[:])
+	return string(out[:])
 }
 
 func wellFormedRequestID(id string) bool {

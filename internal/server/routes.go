@@ -2,6 +2,7 @@ package server
 
 import (
 	"net/http"
+	"net/url"
 
 	"github.com/sessiond/sessiond"
 	"github.com/sessiond/sessiond/sessionhttp"
@@ -94,4 +95,44 @@ func (s *server) adminRoutes(mux *http.ServeMux) {
 	if s.Metrics != nil {
 		mux.Handle("GET /metrics", s.Metrics.Handler())
 	}
+}
+
+// hotRoutes are the requests that come with every page view or proxied
+// request: GET of the session and the forward-auth check.
+var hotRoutes = []string{"/api/auth/session-v2", "/auth/verify"}
+
+// exactRoutes serves the GETs of hotRoutes through a map lookup, and
+// everything else through mux: ServeMux's matching costs about 0.8 µs a
+// request, a tenth of a cached GET's handler time. The handler and the
+// pattern of each path are the mux's own, asked of it once, so the two
+// cannot disagree; only a GET of exactly that path (already clean, nothing
+// escaped) takes the shortcut.
+type exactRoutes struct {
+	mux *http.ServeMux
+	get map[string]exactRoute
+}
+
+type exactRoute struct {
+	h       http.Handler
+	pattern string
+}
+
+func newExactRoutes(mux *http.ServeMux) *exactRoutes {
+	e := &exactRoutes{mux: mux, get: make(map[string]exactRoute)}
+	for _, p := range hotRoutes {
+		h, pattern := mux.Handler(&http.Request{Method: http.MethodGet, URL: &url.URL{Path: p}})
+		e.get[p] = exactRoute{h: h, pattern: pattern}
+	}
+	return e
+}
+
+func (e *exactRoutes) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.Method == http.MethodGet && r.URL.RawPath == "" {
+		if rt, ok := e.get[r.URL.Path]; ok {
+			r.Pattern = rt.pattern
+			rt.h.ServeHTTP(w, r)
+			return
+		}
+	}
+	e.mux.ServeHTTP(w, r)
 }

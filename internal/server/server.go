@@ -122,7 +122,7 @@ func NewServer(d Deps) http.Handler {
 	s.routes(mux)
 	// Store calls are bounded by the Manager's StoreTimeout, not here: a
 	// request served from the cache should not pay for a timer.
-	var h http.Handler = mux
+	var h http.Handler = newExactRoutes(mux)
 	if d.Metrics != nil {
 		h = d.Metrics.Instrument(h)
 	}
