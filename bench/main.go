@@ -176,6 +176,7 @@ var servers = map[string]struct {
 	run  func(args []string) error
 }{
 	"serve-trivial":   {1, func(a []string) error { return serveTrivial(a[0]) }},
+	"serve-answer":    {2, func(a []string) error { return serveAnswer(a[0], a[1]) }},
 	"serve-proxy":     {2, func(a []string) error { return serveProxy(a[0], a[1]) }},
 	"serve-app":       {1, func(a []string) error { return serveApp(a[0]) }},
 	"serve-scs":       {1, func(a []string) error { return serveSCS(a[0]) }},

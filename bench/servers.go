@@ -227,6 +227,59 @@ func serveTrivial(addr string) error {
 	return http.ListenAndServe(addr, mux)
 }
 
+// serveAnswer is the trivial handler writing a recorded answer of
+// sessiond's (recordAnswer): the same headers and body for a request with a
+// sid cookie, so that what the answer's size costs (the kernel's copy, wrk's
+// parsing) is measured apart from what sessiond does to make it.
+func serveAnswer(file, addr string) error {
+	var a recorded
+	if err := json.Unmarshal(must(os.ReadFile(file)), &a); err != nil {
+		return err
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		if c, err := r.Cookie("sid"); err != nil || c.Value == "" {
+			w.WriteHeader(http.StatusUnauthorized)
+			return
+		}
+		h := w.Header()
+		for k, v := range a.Header {
+			h[k] = v
+		}
+		w.Write(a.Body)
+	})
+	mux.HandleFunc("/healthz", func(w http.ResponseWriter, r *http.Request) {})
+	return http.ListenAndServe(addr, mux)
+}
+
+// recorded is one answer of sessiond, its headers (but those net/http
+// writes itself) and its body.
+type recorded struct {
+	Header http.Header
+	Body   []byte
+}
+
+// recordAnswer saves the answer of a GET of url with the cookie to file,
+// for serveAnswer.
+func recordAnswer(url, cookie, file string) {
+	req, _ := http.NewRequest("GET", url, nil)
+	req.Header.Set("Cookie", cookie)
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		fail(err)
+	}
+	defer res.Body.Close()
+	body := must(io.ReadAll(res.Body))
+	if res.StatusCode != http.StatusOK {
+		failf("recording the answer of %s: %d %s", url, res.StatusCode, body)
+	}
+	res.Header.Del("Date")
+	res.Header.Del("Content-Length")
+	if err := os.WriteFile(file, must(json.Marshal(recorded{Header: res.Header, Body: body})), 0o600); err != nil {
+		fail(err)
+	}
+}
+
 // serveProxy is the reference hop: Go's httputil.ReverseProxy with nothing
 // else, configured as sessiond's is (idle connections kept, pooled buffers).
 func serveProxy(upstream, addr string) error {

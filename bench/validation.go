@@ -22,8 +22,12 @@ func (b *bench) validation(rounds int) {
 
 	token := login(cached, "test@example.com", "password")
 	peerCookie := scsLogin(peer)
+	answerFile := filepath.Join(b.dir, "answer.json")
+	recordAnswer(cached+"/api/auth/session-v2", "sid="+token, answerFile)
+	answer := b.start("trivial-answer", b.self(), "serve-answer", answerFile)
 	targets := []target{
 		{"trivial handler (reads sid, writes 200)", trivial + "/", "sid=" + token},
+		{"trivial handler writing sessiond's answer (its headers and body, recorded)", answer + "/", "sid=" + token},
 		{"sessiond GET /api/auth/session-v2, SQLite, node cache on (default)", cached + "/api/auth/session-v2", "sid=" + token},
 		{"sessiond GET /api/auth/session-v2, SQLite, --cache-size 0", uncached + "/api/auth/session-v2", "sid=" + token},
 		{"sessiond forward auth GET /auth/verify (nginx auth_request's call)", cached + "/auth/verify", "sid=" + token},
