@@ -11,6 +11,7 @@ import (
 	redigo "github.com/gomodule/redigo/redis"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/stdlib"
+	"github.com/sessiond/sessiond/pgstore"
 )
 
 // serveSCS is the peer: scs v2 with its in-memory store, reading one value
@@ -52,11 +53,13 @@ func serveSCSStore(store, addr string) error {
 		}
 		schema := cfg.RuntimeParams["search_path"]
 		db := stdlib.OpenDB(*cfg)
-		db.SetMaxOpenConns(64)
-		db.SetMaxIdleConns(64)
-		// Its connections close once idle, between its turns, so that
-		// sessiond's pool (pgstore.DefaultMaxConns per node) fits beside
-		// them under a default max_connections (100).
+		// The pool sessiond's nodes have (pgstore.DefaultMaxConns): the
+		// same budget for both, and with the four sessiond processes of
+		// the round it fits a default max_connections (100); 64 did not
+		// ("too many clients" in the peer's turns). Its connections also
+		// close once idle, between its turns.
+		db.SetMaxOpenConns(pgstore.DefaultMaxConns)
+		db.SetMaxIdleConns(pgstore.DefaultMaxConns)
 		db.SetConnMaxIdleTime(time.Second)
 		for _, q := range []string{"CREATE SCHEMA IF NOT EXISTS " + pgx.Identifier{schema}.Sanitize(),
 			`CREATE TABLE IF NOT EXISTS sessions (token TEXT PRIMARY KEY, data BYTEA NOT NULL, expiry TIMESTAMPTZ NOT NULL)`,
