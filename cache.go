@@ -300,17 +300,17 @@ func (c *cache) removeAll(set map[TokenHash]struct{}) {
 }
 
 // put caches s unless s, its user or its tenant was invalidated since epoch
-// was taken, and reports whether it did.
-func (c *cache) put(s *Session, epoch uint64, now time.Time) bool {
+// was taken.
+func (c *cache) put(s *Session, epoch uint64, now time.Time) {
 	if c == nil {
-		return false
+		return
 	}
 	e := cacheEntry{s: s, until: now.Add(c.ttl), sid: c.key(Change{SessionID: s.ID}),
 		uid: c.key(Change{UserID: s.UserID}), tid: c.key(Change{TenantID: s.TenantID})}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.stale(epoch, e.sid, e.uid, e.tid) {
-		return false
+		return
 	}
 	if _, ok := c.byHash[s.TokenHash]; !ok && len(c.byHash) >= c.max {
 		// Evict an arbitrary entry (map order is random): cheap, and
@@ -328,7 +328,6 @@ func (c *cache) put(s *Session, epoch uint64, now time.Time) bool {
 	c.byID[e.sid] = s.TokenHash
 	index(c.byUser, e.uid, s.TokenHash)
 	index(c.byTenant, e.tid, s.TokenHash)
-	return true
 }
 
 // getUser returns the cached user, or nil.

@@ -13,22 +13,28 @@ import (
 	"github.com/sessiond/sessiond"
 )
 
-// inValidLoad counts the goroutines inside the Manager's shared read of a
-// missed session (waiting for it, or leading it).
+// inValidLoad counts the goroutines waiting in the Manager's shared read of
+// a missed session (for a read they lead or joined): blocked in its select.
 func inValidLoad() int {
 	buf := make([]byte, 1<<20)
 	for {
 		n := runtime.Stack(buf, true)
 		if n < len(buf) {
-			return strings.Count(string(buf[:n]), "sessiond.(*Manager).validLoad(")
+			waiting := 0
+			for _, g := range strings.Split(string(buf[:n]), "\n\n") {
+				if strings.Contains(g, "[select") && strings.Contains(g, "sessiond.(*Manager).validLoad(") {
+					waiting++
+				}
+			}
+			return waiting
 		}
 		buf = make([]byte, 2*len(buf))
 	}
 }
 
 // burst validates token from n goroutines at once while the store's reads
-// are held (f.store.block), runs between() once every goroutine is inside
-// the read (shared or its own, as want says), then lets the reads finish.
+// are held (f.store.block), runs between() once ready() says every
+// goroutine is where the test wants it, then lets the reads finish.
 func burst(t *testing.T, f *fixture, token string, n int, ready func() bool, between func()) []error {
 	t.Helper()
 	f.store.block = make(chan struct{})
@@ -161,6 +167,135 @@ func TestAnomaly_ConcurrentRequestsRecordEachChangeOnceAndKeepEveryFlag_SEC20(t 
 		}
 		if anomalies.Load() != 2 || seen[sessiond.FlagAgentChanged] != 1 || seen[sessiond.FlagNetworkChanged] != 1 {
 			t.Errorf("cache size %d: anomaly events %v, want one per change", cacheSize, seen)
+		}
+	}
+}
+
+// joinable reads sessions and their users in one call (SessionUserReader)
+// and names changes as they are (a ChangeConcealer that conceals nothing),
+// so that the test can hold the shared read after the cache took its
+// answer: the second naming of a user, while armed, is putUser's.
+type joinable struct {
+	*probe
+	armed   atomic.Bool
+	users   atomic.Int64
+	reached chan struct{}
+	release chan struct{}
+}
+
+func (j *joinable) SessionAndUserByTokenHash(ctx context.Context, h sessiond.TokenHash) (*sessiond.Session, *sessiond.User, error) {
+	s, err := j.probe.Store.SessionByTokenHash(ctx, h)
+	if err != nil {
+		return nil, nil, err
+	}
+	u, err := j.probe.Store.UserByID(ctx, s.UserID)
+	if errors.Is(err, sessiond.ErrNotFound) {
+		return s, nil, nil
+	}
+	return s, u, err
+}
+
+func (j *joinable) ConcealChange(c sessiond.Change) sessiond.Change {
+	if c.UserID != "" && j.armed.Load() && j.users.Add(1) == 2 {
+		j.reached <- struct{}{}
+		<-j.release
+	}
+	return c
+}
+
+// A request that arrives after a revocation answered must not be given the
+// answer of a read that started before it, even one the cache had taken
+// before the revocation dropped it (found by review).
+func TestCache_ARequestAfterARevocationNeverJoinsTheReadBeforeIt_SEC10(t *testing.T) {
+	f := newFixture(t, sessiond.Config{CacheSize: -1})
+	j := &joinable{probe: f.store, reached: make(chan struct{}), release: make(chan struct{})}
+	m := sessiond.NewManager(j, sessiond.Config{Now: f.clock.Now, PurgeInterval: -1, FlushInterval: time.Hour})
+	defer m.Close()
+	ctx := context.Background()
+	u := &sessiond.User{ID: "u1", Email: "u1@example.com", EmailKey: "u1@example.com", CreatedAt: f.clock.Now(), UpdatedAt: f.clock.Now()}
+	if err := j.CreateUser(ctx, u); err != nil {
+		t.Fatal(err)
+	}
+	token, s, err := m.Create(ctx, sessiond.SessionParams{UserID: "u1", TenantID: "t1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := m.UpdateData(ctx, s.ID, []byte(`{"a":1}`)); err != nil { // out of the cache
+		t.Fatal(err)
+	}
+	j.armed.Store(true)
+	lead := make(chan error, 1)
+	go func() { _, err := m.Validate(ctx, token, sessiond.Client{}); lead <- err }()
+	<-j.reached // the cache took the read's answer; the read is still open
+	if err := m.Revoke(ctx, s.ID); err != nil {
+		t.Fatal(err)
+	}
+	joined := make(chan error, 1)
+	go func() { _, err := m.Validate(ctx, token, sessiond.Client{}); joined <- err }()
+	deadline := time.Now().Add(10 * time.Second)
+	for inValidLoad() < 2 {
+		if time.Now().After(deadline) {
+			t.Fatal("the second request never reached the shared read")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	close(j.release)
+	<-lead // it started before the revocation: either answer is right
+	if err := <-joined; !errors.Is(err, sessiond.ErrUnauthenticated) {
+		t.Fatalf("a request made after the revocation answered got %v, want ErrUnauthenticated", err)
+	}
+}
+
+// A read left hanging by a caller that went away is not shared with the
+// requests that come once the store is back: they read it themselves.
+func TestCache_ARequestAfterTheStoreRecoveredDoesNotWaitForAHungRead_SEC23(t *testing.T) {
+	f := newFixture(t, sessiond.Config{StoreTimeout: 20 * time.Second})
+	ctx := context.Background()
+	token, s := f.create(t)
+	if _, err := f.m.UpdateData(ctx, s.ID, []byte(`{"a":1}`)); err != nil {
+		t.Fatal(err)
+	}
+	f.store.hang.Store(true)
+	gone, cancel := context.WithTimeout(ctx, 50*time.Millisecond)
+	defer cancel()
+	if _, err := f.m.Validate(gone, token, sessiond.Client{}); err == nil || errors.Is(err, sessiond.ErrUnauthenticated) {
+		t.Fatalf("a validation while the store hangs: %v, want unavailable", err)
+	}
+	f.store.hang.Store(false)
+	done := make(chan error, 1)
+	go func() { _, err := f.m.Validate(ctx, token, sessiond.Client{}); done <- err }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("after the store recovered: %v", err)
+		}
+	case <-time.After(10 * time.Second): // half the store timeout the hung read holds
+		t.Fatal("a request after the store recovered waited for the hung read")
+	}
+}
+
+// panics reads no session but panics, as a store with a bug would.
+type panics struct{ *probe }
+
+func (p panics) SessionByTokenHash(context.Context, sessiond.TokenHash) (*sessiond.Session, error) {
+	panic("store bug")
+}
+
+// A panic in a shared read is the caller's to recover (the server answers
+// 500), as it was before the read was shared, never a crash of the node.
+func TestCache_APanicInASharedReadIsRaisedInTheCaller(t *testing.T) {
+	for _, size := range []int{-1, 0} {
+		f := newFixture(t, sessiond.Config{CacheSize: size})
+		token, _ := f.create(t)
+		m := sessiond.NewManager(panics{f.store}, sessiond.Config{CacheSize: size, PurgeInterval: -1, FlushInterval: time.Hour})
+		got := func() (p any) {
+			defer func() { p = recover() }()
+			m.Validate(context.Background(), token, sessiond.Client{})
+			return nil
+		}()
+		m.Close()
+		if got != "store bug" {
+			t.Fatalf("cache size %d: recovered %v, want the store's panic", size, got)
 		}
 	}
 }

@@ -40,6 +40,7 @@ type Manager struct {
 	// loads and anomalies share concurrent work on one session (flight.go).
 	loads, anomalies singleflight.Group
 
+	life   context.Context // ends at Close
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 	closed sync.Once
@@ -70,7 +71,7 @@ func NewManager(store SessionStore, cfg Config) *Manager {
 	}
 
 	ctx, cancel := context.WithCancel(context.Background())
-	m.cancel = cancel
+	m.life, m.cancel = ctx, cancel
 	m.goLoop(ctx, cfg.FlushInterval, func(ctx context.Context) { m.flushTouches(ctx) })
 	if cfg.PurgeInterval > 0 {
 		m.goLoop(ctx, cfg.PurgeInterval, func(ctx context.Context) {
