@@ -127,6 +127,7 @@ func (b *bench) nodes(name, store, peerStore, baselineStore string, rounds, revo
 		fmt.Fprintf(b.out, "| %s | %.0f | %.2f | %.2f | %.2f× | %.1f |\n", t.name, m.rps, m.p50, m.p99, m.rps/base.rps, m.cpu)
 	}
 	fmt.Fprintln(b.out)
+	b.warnErrors(targets, results)
 	b.stopFrom(extras)
 	b.printRoundTrips(name, store, token)
 

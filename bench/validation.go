@@ -76,6 +76,12 @@ func (b *bench) validation(rounds int) {
 		fmt.Fprintf(b.out, "| %s | %.0f | %.2f | %.2f | %.2f× | %.2f× |\n", t.name, m.rps, m.p50, m.p99, m.p50/pbase.p50, m.p99/pbase.p99)
 	}
 	fmt.Fprintln(b.out)
+	b.warnErrors(targets, results)
+}
+
+// warnErrors reports the runs in which wrk saw errors (refused or reset
+// connections, answers other than 2xx and 3xx): their figures are suspect.
+func (b *bench) warnErrors(targets []target, results [][]result) {
 	for i, t := range targets {
 		for _, r := range results[i] {
 			if r.errors != "" {
