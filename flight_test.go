@@ -171,32 +171,20 @@ func TestAnomaly_ConcurrentRequestsRecordEachChangeOnceAndKeepEveryFlag_SEC20(t 
 	}
 }
 
-// joinable reads sessions and their users in one call (SessionUserReader)
+// joinable reads sessions and their users in one call (a joined store)
 // and names changes as they are (a ChangeConcealer that conceals nothing),
 // so that the test can hold the shared read after the cache took its
 // answer: the second naming of a user, while armed, is putUser's.
 type joinable struct {
-	*probe
+	*joined
 	armed   atomic.Bool
-	users   atomic.Int64
+	named   atomic.Int64
 	reached chan struct{}
 	release chan struct{}
 }
 
-func (j *joinable) SessionAndUserByTokenHash(ctx context.Context, h sessiond.TokenHash) (*sessiond.Session, *sessiond.User, error) {
-	s, err := j.probe.Store.SessionByTokenHash(ctx, h)
-	if err != nil {
-		return nil, nil, err
-	}
-	u, err := j.probe.Store.UserByID(ctx, s.UserID)
-	if errors.Is(err, sessiond.ErrNotFound) {
-		return s, nil, nil
-	}
-	return s, u, err
-}
-
 func (j *joinable) ConcealChange(c sessiond.Change) sessiond.Change {
-	if c.UserID != "" && j.armed.Load() && j.users.Add(1) == 2 {
+	if c.UserID != "" && j.armed.Load() && j.named.Add(1) == 2 {
 		j.reached <- struct{}{}
 		<-j.release
 	}
@@ -208,7 +196,7 @@ func (j *joinable) ConcealChange(c sessiond.Change) sessiond.Change {
 // before the revocation dropped it (found by review).
 func TestCache_ARequestAfterARevocationNeverJoinsTheReadBeforeIt_SEC10(t *testing.T) {
 	f := newFixture(t, sessiond.Config{CacheSize: -1})
-	j := &joinable{probe: f.store, reached: make(chan struct{}), release: make(chan struct{})}
+	j := &joinable{joined: &joined{probe: f.store}, reached: make(chan struct{}), release: make(chan struct{})}
 	m := sessiond.NewManager(j, sessiond.Config{Now: f.clock.Now, PurgeInterval: -1, FlushInterval: time.Hour})
 	defer m.Close()
 	ctx := context.Background()
