@@ -16,22 +16,75 @@ import (
 // changed, a page that fires twenty calls at once) makes one store read,
 // and a burst of requests from a new browser records one anomaly.
 
-// shareFor bounds how long a read is shared: requests that miss later than
-// that after it started read the store themselves, and a request that
-// joined it waits for it no longer than that before reading itself, so
-// that a read stuck on one connection (its caller gone, the store since
-// back) holds nobody else.
-const shareFor = 100 * time.Millisecond
+// shareFor bounds how long work is shared: a caller that comes later than
+// that after it started does its own, and one that joined waits for it no
+// longer than that before doing its own, so that work stuck on one
+// connection (its caller gone, the store since back) holds nobody else. A
+// variable for the tests (export_test.go); each Manager takes its value.
+var shareFor = 100 * time.Millisecond
+
+// shared is a caller's outcome of share.
+type shared struct {
+	val    any
+	err    error
+	led    bool // the work ran for this caller
+	gaveUp bool // it waited shareFor: the caller does the work itself
+}
+
+// share runs work once for the concurrent callers of key in g: the first
+// runs it on a context detached from its own (the work goes on for the
+// others if it leaves; it ends at Close), the others join it for at most
+// m.shareFor. A panic in work is raised again in every caller's goroutine
+// (singleflight's DoChan would raise it in one of its own, where nothing
+// can recover it). The error is ctx's, when the caller left first.
+func (m *Manager) share(ctx context.Context, g *singleflight.Group, key string, work func(context.Context) (any, error)) (shared, error) {
+	leads := make(chan struct{}) // closed when the work runs for this caller
+	ch := g.DoChan(key, func() (any, error) {
+		close(leads)
+		t := time.AfterFunc(m.shareFor, func() { g.Forget(key) })
+		defer t.Stop()
+		ctx, stop := m.detached(ctx)
+		defer stop()
+		return shielded(func() (any, error) { return work(ctx) })
+	})
+	patience := time.NewTimer(m.shareFor)
+	defer patience.Stop()
+	wait := patience.C
+	for {
+		select {
+		case <-ctx.Done():
+			return shared{}, ctx.Err()
+		case <-leads:
+			leads, wait = nil, nil // its own work: no limit but the store's
+		case <-wait:
+			return shared{gaveUp: true}, nil
+		case r := <-ch:
+			if p, ok := r.Err.(panicked); ok {
+				panic(p.v)
+			}
+			led := leads == nil
+			if !led {
+				select {
+				case <-leads: // closed before the answer was sent
+					led = true
+				default:
+				}
+			}
+			return shared{val: r.Val, err: r.Err, led: led}, nil
+		}
+	}
+}
 
 // validLoad reads the session stored under h for a request that missed the
 // cache, and caches it. While the cache answers, concurrent misses on the
-// same token share one read. A joiner takes what it brings only when that
-// is, when the answer reaches it, the entry the cache holds for h: exactly
-// what a cache hit would give it then. Had a revocation or another change
-// of the session, its user or its tenant come (locally or from the feed)
-// while the read was under way or since, the cache refused it or dropped
-// it, and the joiner reads the store itself. It does so too when the shared
-// read failed otherwise than with ErrNotFound, or took longer than
+// same token share one read, and a request that joined it answers with
+// what the cache holds for h when the read's answer reaches it: exactly
+// what a cache hit would give it then (the session just read, or the copy
+// a touch put in its place). Had a revocation or another change of the
+// session, its user or its tenant come (locally or from the feed) while
+// the read was under way or since, the cache refused the answer or dropped
+// it, and the request reads the store itself. It does so too when the
+// shared read failed otherwise than with ErrNotFound, or took longer than
 // shareFor. Without the cache (or while its feed is not proven) every
 // request reads the store itself: a revocation made a moment before it
 // arrived must be seen.
@@ -39,51 +92,21 @@ func (m *Manager) validLoad(ctx context.Context, h TokenHash) (*Session, error) 
 	if !m.cache.answering() {
 		return m.loadAndCache(ctx, h)
 	}
-	key := string(h[:])
-	leads := make(chan struct{}) // closed when this request's read runs
-	ch := m.loads.DoChan(key, func() (any, error) {
-		close(leads)
-		t := time.AfterFunc(shareFor, func() { m.loads.Forget(key) })
-		defer t.Stop()
-		// The read goes on for the others if the first caller leaves.
-		ctx, stop := m.detached(ctx)
-		defer stop()
-		return shielded(func() (any, error) { return m.loadAndCache(ctx, h) })
-	})
-	patience := time.NewTimer(shareFor)
-	defer patience.Stop()
-	var r singleflight.Result
-	for waiting := true; waiting; {
-		select {
-		case <-ctx.Done():
-			return nil, ctx.Err()
-		case <-leads:
-			leads, patience.C = nil, nil // its own read: no limit but the store's
-		case <-patience.C:
-			return m.loadAndCache(ctx, h)
-		case r = <-ch:
-			waiting = false
-		}
-	}
-	if p, ok := r.Err.(panicked); ok {
-		panic(p.v)
-	}
-	s, _ := r.Val.(*Session)
-	led := leads == nil
-	if !led {
-		select {
-		case <-leads: // closed before the answer was sent
-			led = true
-		default:
-		}
+	r, err := m.share(ctx, &m.loads, string(h[:]), func(ctx context.Context) (any, error) { return m.loadAndCache(ctx, h) })
+	if err != nil {
+		return nil, err
 	}
 	switch {
-	case led:
-		return s, r.Err
-	case errors.Is(r.Err, ErrNotFound):
-		return nil, r.Err
-	case r.Err == nil && m.cache.get(h, m.cfg.Now()) == s:
-		return s, nil
+	case r.led:
+		s, _ := r.val.(*Session)
+		return s, r.err
+	case r.gaveUp:
+	case errors.Is(r.err, ErrNotFound):
+		return nil, r.err
+	case r.err == nil:
+		if s := m.cache.get(h, m.cfg.Now()); s != nil {
+			return s, nil
+		}
 	}
 	return m.loadAndCache(ctx, h)
 }
@@ -145,30 +168,28 @@ func (m *Manager) loadAndCache(ctx context.Context, h TokenHash) (*Session, erro
 // again. A request whose findings the shared flight did not cover (another
 // browser and another network in two concurrent requests) runs one more.
 func (m *Manager) anomalyFlight(ctx context.Context, s *Session, c Client, found []string) (*Session, error) {
+	act := func(ctx context.Context) (any, error) { return m.actOnAnomaly(ctx, s, c, found) }
 	for {
-		led := false
-		ch := m.anomalies.DoChan(s.ID, func() (any, error) {
-			led = true
-			// Recording an anomaly is not undone by a client that hangs
-			// up.
-			ctx, stop := m.detached(ctx)
-			defer stop()
-			return shielded(func() (any, error) { return m.actOnAnomaly(ctx, s, c, found) })
-		})
-		var r singleflight.Result
-		select {
-		case <-ctx.Done():
-			return nil, m.storeErr("flag session", ctx.Err())
-		case r = <-ch:
+		r, err := m.share(ctx, &m.anomalies, s.ID, act)
+		if err != nil {
+			return nil, m.storeErr("flag session", err)
 		}
-		if p, ok := r.Err.(panicked); ok {
-			panic(p.v)
+		if r.gaveUp {
+			// The shared flight is stuck: this request acts alone,
+			// detached as the flight is.
+			dctx, stop := m.detached(ctx)
+			r.val, r.err = shielded(func() (any, error) { return act(dctx) })
+			stop()
+			if p, ok := r.err.(panicked); ok {
+				panic(p.v)
+			}
+			r.led = true
 		}
-		if r.Err != nil {
-			return nil, r.Err
+		if r.err != nil {
+			return nil, r.err
 		}
-		got := r.Val.(*Session)
-		if led || !slices.ContainsFunc(found, func(f string) bool { return !got.HasFlag(f) }) {
+		got := r.val.(*Session)
+		if r.led || !slices.ContainsFunc(found, func(f string) bool { return !got.HasFlag(f) }) {
 			// This request's own session (its token, its data), with
 			// the flags as stored.
 			own := s.clone()

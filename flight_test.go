@@ -3,6 +3,7 @@ package sessiond_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"runtime"
 	"strings"
 	"sync"
@@ -60,9 +61,21 @@ func burst(t *testing.T, f *fixture, token string, n int, ready func() bool, bet
 }
 
 func TestCache_ConcurrentMissesShareOneStoreRead(t *testing.T) {
+	for _, idle := range []time.Duration{0, 2 * time.Minute} {
+		t.Run(fmt.Sprintf("idle %v", idle), func(t *testing.T) { concurrentMisses(t, idle) })
+	}
+}
+
+// concurrentMisses is TestCache_ConcurrentMissesShareOneStoreRead for a
+// session idle for that long: past the touch interval (1 minute), the
+// request that led the read touches the session, and the cache then holds
+// the touched copy, which the others must take as well.
+func concurrentMisses(t *testing.T, idle time.Duration) {
+	defer sessiond.SetShareFor(time.Minute)() // however slowly a loaded machine starts them
 	const n = 16
 	f := newFixture(t, sessiond.Config{})
 	token, s := f.create(t)
+	f.clock.Advance(idle)
 	// A change drops the session from the cache: the next requests miss.
 	if _, err := f.m.UpdateData(context.Background(), s.ID, []byte(`{"a":1}`)); err != nil {
 		t.Fatal(err)
@@ -86,6 +99,7 @@ func TestCache_ConcurrentMissesShareOneStoreRead(t *testing.T) {
 // A revocation while the shared read is under way: the read may have
 // missed it, so those who joined read again, and find the session gone.
 func TestCache_ARevocationDuringASharedReadSendsTheJoinersBackToTheStore_SEC21(t *testing.T) {
+	defer sessiond.SetShareFor(time.Minute)() // however slowly a loaded machine starts them
 	const n = 8
 	f := newFixture(t, sessiond.Config{})
 	token, s := f.create(t)
@@ -130,6 +144,7 @@ func TestValidate_WithoutTheCacheEveryRequestReadsTheStore(t *testing.T) {
 }
 
 func TestAnomaly_ConcurrentRequestsRecordEachChangeOnceAndKeepEveryFlag_SEC20(t *testing.T) {
+	defer sessiond.SetShareFor(time.Minute)() // however slowly a loaded machine starts them
 	for _, cacheSize := range []int{0, -1} {
 		var anomalies atomic.Int64
 		var mu sync.Mutex
@@ -195,6 +210,7 @@ func (j *joinable) ConcealChange(c sessiond.Change) sessiond.Change {
 // answer of a read that started before it, even one the cache had taken
 // before the revocation dropped it (found by review).
 func TestCache_ARequestAfterARevocationNeverJoinsTheReadBeforeIt_SEC10(t *testing.T) {
+	defer sessiond.SetShareFor(time.Minute)() // however slowly a loaded machine starts them
 	f := newFixture(t, sessiond.Config{CacheSize: -1})
 	j := &joinable{joined: &joined{probe: f.store}, reached: make(chan struct{}), release: make(chan struct{})}
 	m := sessiond.NewManager(j, sessiond.Config{Now: f.clock.Now, PurgeInterval: -1, FlushInterval: time.Hour})

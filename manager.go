@@ -37,8 +37,10 @@ type Manager struct {
 	touchMu sync.Mutex
 	pending map[string]pendingTouch
 
-	// loads and anomalies share concurrent work on one session (flight.go).
+	// loads and anomalies share concurrent work on one session for at
+	// most shareFor (flight.go).
 	loads, anomalies singleflight.Group
+	shareFor         time.Duration
 
 	life   context.Context // ends at Close
 	cancel context.CancelFunc
@@ -58,6 +60,7 @@ func NewManager(store SessionStore, cfg Config) *Manager {
 		log:      cfg.Logger,
 		pending:  make(map[string]pendingTouch),
 		started:  time.Now(),
+		shareFor: shareFor,
 	}
 	_, watcher := store.(ChangeWatcher)
 	// A store shared with other processes starts with the cache off until
