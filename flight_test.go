@@ -128,9 +128,11 @@ func TestCache_ARevocationDuringASharedReadSendsTheJoinersBackToTheStore_SEC21(t
 	}
 }
 
-// Without the cache, every request reads the store itself: a read started
-// before a request arrived may miss a revocation made before it.
+// Without the cache, every request reads the store itself, at once: a read
+// started before a request arrived may miss a revocation made before it,
+// and none waits for another's (however long sharing would wait).
 func TestValidate_WithoutTheCacheEveryRequestReadsTheStore(t *testing.T) {
+	defer sessiond.SetShareFor(time.Minute)()
 	const n = 8
 	f := newFixture(t, sessiond.Config{CacheSize: -1})
 	token, _ := f.create(t)
