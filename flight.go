@@ -43,9 +43,7 @@ func (m *Manager) share(ctx context.Context, g *singleflight.Group, key string, 
 		close(leads)
 		t := time.AfterFunc(m.shareFor, func() { g.Forget(key) })
 		defer t.Stop()
-		ctx, stop := m.detached(ctx)
-		defer stop()
-		return shielded(func() (any, error) { return work(ctx) })
+		return m.onBehalf(ctx, work)
 	})
 	patience := time.NewTimer(m.shareFor)
 	defer patience.Stop()
@@ -127,6 +125,15 @@ func (m *Manager) detached(ctx context.Context) (context.Context, context.Cancel
 	}
 }
 
+// onBehalf runs work on ctx detached (work done for several requests, or
+// that a client's hang-up must not undo), returning a panic as a panicked
+// error.
+func (m *Manager) onBehalf(ctx context.Context, work func(context.Context) (any, error)) (any, error) {
+	ctx, stop := m.detached(ctx)
+	defer stop()
+	return shielded(func() (any, error) { return work(ctx) })
+}
+
 // panicked carries a panic out of work shared through singleflight, whose
 // DoChan would re-raise it in a goroutine of its own, where nothing can
 // recover it: each caller raises it again in its own goroutine instead
@@ -177,9 +184,7 @@ func (m *Manager) anomalyFlight(ctx context.Context, s *Session, c Client, found
 		if r.gaveUp {
 			// The shared flight is stuck: this request acts alone,
 			// detached as the flight is.
-			dctx, stop := m.detached(ctx)
-			r.val, r.err = shielded(func() (any, error) { return act(dctx) })
-			stop()
+			r.val, r.err = m.onBehalf(ctx, act)
 			if p, ok := r.err.(panicked); ok {
 				panic(p.v)
 			}
