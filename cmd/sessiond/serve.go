@@ -19,6 +19,7 @@ import (
 	"github.com/sessiond/sessiond"
 	"github.com/sessiond/sessiond/accounts"
 	"github.com/sessiond/sessiond/internal/config"
+	"github.com/sessiond/sessiond/internal/gcfloor"
 	"github.com/sessiond/sessiond/internal/redact"
 	"github.com/sessiond/sessiond/internal/server"
 	"github.com/sessiond/sessiond/sessionhttp"
@@ -83,6 +84,7 @@ func serve(e env, cfg config.Config) (err error) {
 		}
 	}
 	defer ignoreHangup(a.log)()
+	defer gcfloor.Start(cfg.GCHeapFloor)()
 	met := a.metrics
 	var migrator *sessionhttp.Migrator
 	if cfg.LegacyValidateURL != "" {

@@ -9,6 +9,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"math"
 	"net/http"
 	"net/netip"
 	"net/url"
@@ -45,6 +46,11 @@ type Config struct {
 
 	CacheSize int           // --cache-size, SESSIOND_CACHE_SIZE, 100000 (0: off)
 	CacheTTL  time.Duration // --cache-ttl, SESSIOND_CACHE_TTL, 10s
+
+	// GCHeapFloor is the least heap the collector lets grow between
+	// collections, in bytes: --gc-heap-floor, SESSIOND_GC_HEAP_FLOOR,
+	// 32MiB (0: the runtime's own, 4 MiB).
+	GCHeapFloor uint64
 
 	AllowedOrigins []string // --allowed-origins, SESSIOND_ALLOWED_ORIGINS, none (https://*.example.com: one subdomain label)
 	// CORSAllowedHeaders are request headers a browser may send
@@ -175,6 +181,14 @@ var settings = []setting{
 		return nil
 	}},
 	{"cache-ttl", "SESSIOND_CACHE_TTL", "10s", "longest a cached session is trusted without asking the store", Serve, durationSetter(func(c *Config) *time.Duration { return &c.CacheTTL })},
+	{"gc-heap-floor", "SESSIOND_GC_HEAP_FLOOR", "32MiB", "least heap the garbage collector lets grow between collections (B, KiB, MiB or GiB; 0: the Go runtime's default): fewer collections under load while the live heap is small; GOGC and GOMEMLIMIT still apply", Serve, func(c *Config, v string) error {
+		n, err := parseBytes(v)
+		if err != nil {
+			return err
+		}
+		c.GCHeapFloor = n
+		return nil
+	}},
 	{"allowed-origins", "SESSIOND_ALLOWED_ORIGINS", "", "comma-separated front-end origins (https://app.example.com; https://*.example.com for any one subdomain label) trusted for cross-origin requests and CORS with credentials", Serve, func(c *Config, v string) error {
 		c.AllowedOrigins = nil
 		for _, o := range splitList(v) {
@@ -589,6 +603,23 @@ func splitList(v string) []string {
 		}
 	}
 	return out
+}
+
+// parseBytes parses a size as GOMEMLIMIT does: a whole number with an
+// optional unit, B, KiB, MiB, GiB or TiB.
+func parseBytes(v string) (uint64, error) {
+	num, unit := v, uint64(1)
+	for i, suffix := range []string{"TiB", "GiB", "MiB", "KiB", "B"} {
+		if n, ok := strings.CutSuffix(v, suffix); ok {
+			num, unit = n, 1<<(10*(4-i))
+			break
+		}
+	}
+	n, err := strconv.ParseUint(num, 10, 64)
+	if err != nil || n > math.MaxUint64/unit {
+		return 0, errors.New("must be a size such as 64MiB, 1GiB or 0 (a whole number with B, KiB, MiB, GiB or TiB)")
+	}
+	return n * unit, nil
 }
 
 // positiveInt parses a count of at least one.

@@ -42,7 +42,7 @@ func TestDefaults_AreThoseDocumented(t *testing.T) {
 	}
 	if c.Listen != ":8080" || c.Store != "sqlite:sessiond.db" || c.Demo || c.CookieName != "sid" || !c.CookieSecure ||
 		c.CookieSameSite != http.SameSiteLaxMode || c.IdentityHeaders != sessionhttp.DefaultIdentityHeaders() || c.Lifetime != 24*time.Hour || c.IdleTimeout != 2*time.Hour ||
-		c.TouchInterval != time.Minute || c.CacheSize != 100000 || c.CacheTTL != 10*time.Second {
+		c.TouchInterval != time.Minute || c.CacheSize != 100000 || c.CacheTTL != 10*time.Second || c.GCHeapFloor != 32<<20 {
 		t.Fatalf("defaults: %+v", c)
 	}
 }
@@ -74,6 +74,20 @@ func TestLegacyCookiesKeep_TakesDaysOrADuration(t *testing.T) {
 	for _, v := range []string{"31d", "721h", "-1h", "-1d", "7 d", "d", "1w"} {
 		if _, err := parse(t, []string{"--legacy-cookies-keep", v}, nil); err == nil || !strings.Contains(err.Error(), "--legacy-cookies-keep") {
 			t.Errorf("--legacy-cookies-keep %q: error %v, want one naming the flag", v, err)
+		}
+	}
+}
+
+func TestGCHeapFloor_TakesASizeAsGOMEMLIMITDoes(t *testing.T) {
+	for v, want := range map[string]uint64{"0": 0, "1048576": 1 << 20, "512B": 512, "64KiB": 64 << 10, "64MiB": 64 << 20, "2GiB": 2 << 30, "1TiB": 1 << 40} {
+		c, err := parse(t, []string{"--gc-heap-floor", v}, nil)
+		if err != nil || c.GCHeapFloor != want {
+			t.Errorf("--gc-heap-floor %q: %d, %v; want %d", v, c.GCHeapFloor, err, want)
+		}
+	}
+	for _, v := range []string{"", "-1", "64 MiB", "64MB", "64mib", "MiB", "1.5GiB", "20000000TiB", "18446744073709551616"} {
+		if _, err := parse(t, []string{"--gc-heap-floor", v}, nil); err == nil || !strings.Contains(err.Error(), "--gc-heap-floor") {
+			t.Errorf("--gc-heap-floor %q: error %v, want one naming the flag", v, err)
 		}
 	}
 }
