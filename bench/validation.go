@@ -17,6 +17,7 @@ func (b *bench) validation(rounds int) {
 	peer := b.start("scs", b.self(), "serve-scs")
 	cached := b.start("sessiond", b.sessiond(), "serve", "--demo", "--store", "sqlite:"+db, "--log-level", "warn")
 	uncached := b.start("sessiond-nocache", b.sessiond(), "serve", "--store", "sqlite:"+db, "--log-level", "warn", "--cache-size", "0")
+	noFloor := b.start("sessiond-no-floor", b.sessiond(), "serve", "--store", "sqlite:"+db, "--log-level", "warn", "--gc-heap-floor", "0")
 	proxied := b.start("sessiond-proxy", b.sessiond(), "serve", "--store", "sqlite:"+db, "--log-level", "warn", "--upstream", trivial)
 	bare := b.start("bare-proxy", b.self(), "serve-proxy", trivial)
 
@@ -29,6 +30,7 @@ func (b *bench) validation(rounds int) {
 		{"trivial handler (reads sid, writes 200)", trivial + "/", "sid=" + token},
 		{"trivial handler writing sessiond's answer (its headers and body, recorded)", answer + "/", "sid=" + token},
 		{"sessiond GET /api/auth/session-v2, SQLite, node cache on (default)", cached + "/api/auth/session-v2", "sid=" + token},
+		{"sessiond GET /api/auth/session-v2, SQLite, node cache on, --gc-heap-floor 0 (the runtime's pacing)", noFloor + "/api/auth/session-v2", "sid=" + token},
 		{"sessiond GET /api/auth/session-v2, SQLite, --cache-size 0", uncached + "/api/auth/session-v2", "sid=" + token},
 		{"sessiond forward auth GET /auth/verify (nginx auth_request's call)", cached + "/auth/verify", "sid=" + token},
 		{"sessiond reverse proxy (--upstream) in front of the trivial handler", proxied + "/", "sid=" + token},
@@ -100,19 +102,15 @@ func (b *bench) proxies(rounds int, duration time.Duration) {
 	app := b.start("app", b.self(), "serve-app")
 	sd := b.start("sessiond-proxy-app", b.sessiond(), "serve", "--demo", "--store", "sqlite:"+db, "--log-level", "warn", "--upstream", app)
 	bare := b.start("bare-proxy-app", b.self(), "serve-proxy", app)
-	// The same with the collector's target at 4× the live heap instead of
-	// 2× (GOGC=400): a small live heap otherwise means a collection every
-	// few milliseconds under load.
-	addr := freeAddr()
-	cmd := exec.Command(b.sessiond(), "serve", "--store", "sqlite:"+db, "--log-level", "warn", "--upstream", app, "--listen", addr)
-	cmd.Env = append(os.Environ(), "GOGC=400")
-	sdGC := b.launch("sessiond-proxy-app-gogc400", cmd, addr)
+	// The same with the Go runtime's own collector pacing (no heap
+	// floor): what the floor buys, side by side.
+	sdGC := b.start("sessiond-proxy-app-no-floor", b.sessiond(), "serve", "--store", "sqlite:"+db, "--log-level", "warn", "--upstream", app, "--gc-heap-floor", "0")
 	token := login(sd, "test@example.com", "password")
 	targets := []target{
 		{"the application, direct", app + "/", ""},
 		{"Go's httputil.ReverseProxy alone (no session work)", bare + "/", ""},
 		{"sessiond --upstream (session validated, identity headers set)", sd + "/", ""},
-		{"sessiond --upstream, GOGC=400", sdGC + "/", ""},
+		{"sessiond --upstream, --gc-heap-floor 0 (the runtime's pacing)", sdGC + "/", ""},
 	}
 	if _, err := exec.LookPath("nginx"); err == nil {
 		targets = append(targets, target{"nginx proxy_pass (1 worker, upstream keepalive)", b.nginx(app) + "/", ""})
