@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/sessiond/sessiond"
+	"github.com/sessiond/sessiond/internal/gcfloor"
 	"github.com/sessiond/sessiond/sessionhttp"
 )
 
@@ -181,10 +182,13 @@ var settings = []setting{
 		return nil
 	}},
 	{"cache-ttl", "SESSIOND_CACHE_TTL", "10s", "longest a cached session is trusted without asking the store", Serve, durationSetter(func(c *Config) *time.Duration { return &c.CacheTTL })},
-	{"gc-heap-floor", "SESSIOND_GC_HEAP_FLOOR", "32MiB", "least heap the garbage collector lets grow between collections (B, KiB, MiB or GiB; 0: the Go runtime's default): fewer collections under load while the live heap is small; GOGC and GOMEMLIMIT still apply", Serve, func(c *Config, v string) error {
+	{"gc-heap-floor", "SESSIOND_GC_HEAP_FLOOR", "32MiB", "least heap the garbage collector lets grow between collections (B, KiB, MiB, GiB or TiB, at most 1TiB; 0: the Go runtime's default): fewer collections under load while the live heap is small; GOGC and GOMEMLIMIT still apply", Serve, func(c *Config, v string) error {
 		n, err := parseBytes(v)
 		if err != nil {
 			return err
+		}
+		if n > gcfloor.MaxFloor {
+			return errors.New("must be at most 1TiB")
 		}
 		c.GCHeapFloor = n
 		return nil

@@ -79,13 +79,13 @@ func TestLegacyCookiesKeep_TakesDaysOrADuration(t *testing.T) {
 }
 
 func TestGCHeapFloor_TakesASizeAsGOMEMLIMITDoes(t *testing.T) {
-	for v, want := range map[string]uint64{"0": 0, "1048576": 1 << 20, "512B": 512, "64KiB": 64 << 10, "64MiB": 64 << 20, "2GiB": 2 << 30, "1TiB": 1 << 40} {
+	for v, want := range map[string]uint64{"0": 0, "1048576": 1 << 20, "512B": 512, "64KiB": 64 << 10, "64MiB": 64 << 20, "2GiB": 2 << 30, "1TiB": 1 << 40, "1024GiB": 1 << 40} {
 		c, err := parse(t, []string{"--gc-heap-floor", v}, nil)
 		if err != nil || c.GCHeapFloor != want {
 			t.Errorf("--gc-heap-floor %q: %d, %v; want %d", v, c.GCHeapFloor, err, want)
 		}
 	}
-	for _, v := range []string{"", "-1", "64 MiB", "64MB", "64mib", "MiB", "1.5GiB", "20000000TiB", "18446744073709551616"} {
+	for _, v := range []string{"", "-1", "64 MiB", "64MB", "64mib", "MiB", "1.5GiB", "2TiB", "1099511627777", "20000000TiB", "18446744073709551616"} {
 		if _, err := parse(t, []string{"--gc-heap-floor", v}, nil); err == nil || !strings.Contains(err.Error(), "--gc-heap-floor") {
 			t.Errorf("--gc-heap-floor %q: error %v, want one naming the flag", v, err)
 		}

@@ -31,6 +31,9 @@ import (
 	"sync"
 )
 
+// MaxFloor is the highest floor: 1 TiB.
+const MaxFloor = 1 << 40
+
 // runtimeMinimum is the runtime's least heap goal at GOGC=100 (its
 // defaultHeapMinimum); the least goal scales with GOGC.
 const runtimeMinimum = 4 << 20
@@ -45,15 +48,20 @@ func Start(floor uint64) (stop func()) {
 	if floor == 0 {
 		return func() {}
 	}
+	floor = min(floor, MaxFloor)
 	mu.Lock()
 	defer mu.Unlock()
 	if len(floors) == 0 {
-		p := debug.SetGCPercent(-1)
-		debug.SetGCPercent(p)
+		// The GOGC in force: GOGC's value, or what SetGCPercent last set.
+		// Read, not set: SetGCPercent(-1) would turn the collector off
+		// for a moment.
+		s := []metrics.Sample{{Name: "/gc/gogc:percent"}}
+		metrics.Read(s)
+		p := int64(s[0].Value.Uint64())
 		if p < 0 {
 			return func() {}
 		}
-		base, current = p, p
+		base, current = int(p), int(p)
 	}
 	floors = append(floors, floor)
 	if !armed {
@@ -90,18 +98,21 @@ func release(floor uint64) {
 }
 
 // sentinel is an object nothing refers to: the collector finds it
-// unreachable at the cycle after it was made, and its finalizer, run once
-// that cycle has ended, adjusts GOGC and makes the next one. It holds a
-// pointer so that it is never one of the runtime's tiny allocations (whose
-// finalizers may never run).
+// unreachable at the cycle after it was made, and its cleanup, run once
+// that cycle has ended, adjusts GOGC and makes the next one. A cleanup
+// (runtime.AddCleanup) rather than a finalizer: cleanups run on goroutines
+// of their own, so that no slow finalizer of another package (a database
+// driver's, say) can hold a raised GOGC in force while the heap grows. It
+// holds a pointer so that it is never one of the runtime's tiny
+// allocations (whose cleanups may never run).
 type sentinel struct{ _ *int }
 
 func arm() {
-	runtime.SetFinalizer(&sentinel{}, func(*sentinel) {
+	runtime.AddCleanup(&sentinel{}, func(struct{}) {
 		if adjust() {
 			arm()
 		}
-	})
+	}, struct{}{})
 }
 
 // adjust sets GOGC for the goal the highest floor needs, and reports
@@ -133,8 +144,8 @@ func percentFor(floor, live, roots uint64, base int) int {
 	if live >= floor {
 		return base
 	}
-	most := floor * 100 / runtimeMinimum
-	p := most
+	floor = min(floor, MaxFloor) // no overflow below
+	p := floor * 100 / runtimeMinimum
 	if scannable := live + roots; scannable > 0 {
 		p = min(p, (floor-live)*100/scannable)
 	}

@@ -103,6 +103,16 @@ func TestStart_OffAndZeroDoNothing(t *testing.T) {
 	}
 }
 
+func TestStart_AnEnormousFloorNeverTurnsTheCollectorOff(t *testing.T) {
+	defer debug.SetGCPercent(debug.SetGCPercent(100))
+	stop := Start(1 << 63)
+	defer stop()
+	collectUntil(t, "an enormous floor", func(_ uint64, percent int) bool { return percent > 100 })
+	if p := gogc(); p < 0 {
+		t.Fatalf("GOGC=%d: the collector is off", p)
+	}
+}
+
 func TestPercentFor(t *testing.T) {
 	for _, c := range []struct {
 		floor, live, roots uint64
@@ -115,6 +125,8 @@ func TestPercentFor(t *testing.T) {
 		{64 << 20, 1 << 10, 1 << 10, 100, 1600}, // a tiny heap: the runtime's least goal (4 MiB × 16) is the floor
 		{64 << 20, 0, 0, 100, 1600},             // nothing scanned yet
 		{1 << 20, 0, 0, 100, 100},               // a floor under the runtime's least goal changes nothing
+		{1 << 62, 0, 0, 100, 26_214_400},        // above MaxFloor: MaxFloor (1 TiB / 4 MiB × 100), no overflow
+		{1 << 63, 1 << 30, 0, 100, 102_300},     // (1 TiB - 1 GiB) / 1 GiB × 100
 	} {
 		if got := percentFor(c.floor, c.live, c.roots, c.base); got != c.want {
 			t.Errorf("percentFor(%d, %d, %d, %d) = %d, want %d", c.floor, c.live, c.roots, c.base, got, c.want)
@@ -136,4 +148,32 @@ func TestStart_OverlappingStartsKeepTheHighestFloorAndTheLastStopRestores(t *tes
 	if p := gogc(); p != 100 {
 		t.Fatalf("GOGC after the last stop: %d, want 100", p)
 	}
+}
+
+// A finalizer of another package that blocks (all finalizers share one
+// goroutine) must not freeze the GOGC the floor set: with a heap past the
+// floor, GOGC goes back to the operator's.
+func TestStart_ABlockedFinalizerElsewhereDoesNotFreezeTheFloor(t *testing.T) {
+	defer debug.SetGCPercent(debug.SetGCPercent(100))
+	release := make(chan struct{})
+	defer close(release)
+	blocked := make(chan struct{})
+	runtime.SetFinalizer(&struct{ _ *int }{}, func(any) { close(blocked); <-release })
+	collectUntil(t, "the finalizer goroutine blocked", func(uint64, int) bool {
+		select {
+		case <-blocked:
+			return true
+		default:
+			return false
+		}
+	})
+	stop := Start(64 << 20)
+	defer stop()
+	collectUntil(t, "small heap", func(_ uint64, percent int) bool { return percent > 100 })
+	big := make([]byte, 48<<20)
+	for i := range big {
+		big[i] = 1
+	}
+	collectUntil(t, "large heap", func(_ uint64, percent int) bool { return percent == 100 })
+	runtime.KeepAlive(big)
 }
