@@ -2,80 +2,18 @@ package main
 
 import (
 	"bufio"
-	"context"
 	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"regexp"
-	"slices"
 	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 )
-
-// serveArgsEnv holds the arguments (JSON) of the "sessiond serve" that
-// TestServeChild runs as a process of its own: the garbage collector is
-// the process's, so a test of its settings cannot share the test binary
-// with the servers of other tests.
-const serveArgsEnv = "SESSIOND_TEST_SERVE_ARGS"
-
-func TestServeChild(t *testing.T) {
-	raw := os.Getenv(serveArgsEnv)
-	if raw == "" {
-		t.Skip("the server of a test that needs a process of its own")
-	}
-	var args []string
-	if err := json.Unmarshal([]byte(raw), &args); err != nil {
-		t.Fatal(err)
-	}
-	err := run(context.Background(), append([]string{"serve", "--listen", "127.0.0.1:0"}, args...),
-		getenvFrom(nil), strings.NewReader(""), io.Discard, os.Stderr)
-	t.Fatalf("serve returned: %v", err)
-}
-
-// startChild runs "sessiond serve" with args in a process of its own and
-// returns its URL; the process is killed when the test ends.
-func startChild(t *testing.T, args ...string) string {
-	t.Helper()
-	raw, _ := json.Marshal(args)
-	cmd := exec.Command(os.Args[0], "-test.run=^TestServeChild$", "-test.count=1")
-	// The collector's settings are the test's: none from the environment.
-	env := slices.DeleteFunc(os.Environ(), func(kv string) bool {
-		return strings.HasPrefix(kv, "GOGC=") || strings.HasPrefix(kv, "GOMEMLIMIT=")
-	})
-	cmd.Env = append(env, serveArgsEnv+"="+string(raw))
-	stderr, err := cmd.StderrPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
-	addr := make(chan string, 1)
-	go func() {
-		re := regexp.MustCompile(`"msg":"listening","addr":"([^"]+)"`)
-		sc := bufio.NewScanner(stderr)
-		for sc.Scan() {
-			if m := re.FindStringSubmatch(sc.Text()); m != nil {
-				addr <- "http://" + m[1]
-			}
-		}
-	}()
-	select {
-	case url := <-addr:
-		return url
-	case <-time.After(30 * time.Second):
-		t.Fatalf("sessiond serve %v did not listen within 30s", args)
-		return ""
-	}
-}
 
 // collector is what /metrics says of the Go collector.
 type collector struct {
@@ -119,8 +57,8 @@ func TestServe_TheHeapFloorPacesTheCollector(t *testing.T) {
 	if err := os.WriteFile(tokenFile, []byte(adminToken), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	withFloor := startChild(t, "--store", "sqlite:"+filepath.Join(dir, "a.db"), "--admin-token-file", tokenFile, "--gc-heap-floor", "48MiB")
-	without := startChild(t, "--store", "sqlite:"+filepath.Join(dir, "b.db"), "--admin-token-file", tokenFile, "--gc-heap-floor", "0")
+	withFloor, _ := startChild(t, "--store", "sqlite:"+filepath.Join(dir, "a.db"), "--admin-token-file", tokenFile, "--gc-heap-floor", "48MiB")
+	without, _ := startChild(t, "--store", "sqlite:"+filepath.Join(dir, "b.db"), "--admin-token-file", tokenFile, "--gc-heap-floor", "0")
 	session := func(url string) string {
 		req, _ := http.NewRequest("POST", url+"/admin/v1/sessions", strings.NewReader(`{"user_id":"gc-floor"}`))
 		req.Header.Set("Authorization", "Bearer "+adminToken)

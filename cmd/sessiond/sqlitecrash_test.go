@@ -1,26 +1,16 @@
 package main
 
 import (
-	"bufio"
-	"context"
 	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
-	"os"
-	"os/exec"
 	"path/filepath"
-	"regexp"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 )
-
-// sqliteNodeEnv holds the SQLite file of the node that
-// TestSQLiteNodeKilledUnderLoad_LosesNoAnsweredWrite runs, and kills, as a
-// process of its own.
-const sqliteNodeEnv = "SESSIOND_TEST_SQLITE_NODE_DB"
 
 // TestSQLiteNodeKilledUnderLoad_LosesNoAnsweredWrite: on SQLite the store
 // lives in the node's process, so a crash of the store is a crash of the
@@ -33,32 +23,8 @@ const sqliteNodeEnv = "SESSIOND_TEST_SQLITE_NODE_DB"
 // asked but not answered are not checked.
 func TestSQLiteNodeKilledUnderLoad_LosesNoAnsweredWrite(t *testing.T) {
 	db := filepath.Join(t.TempDir(), "s.db")
-	cmd := exec.Command(os.Args[0], "-test.run=^TestSQLiteNodeChild$", "-test.count=1")
-	cmd.Env = append(os.Environ(), sqliteNodeEnv+"="+db)
-	stderr, err := cmd.StderrPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer cmd.Process.Kill()
-	addr := make(chan string, 1)
-	go func() {
-		re := regexp.MustCompile(`"msg":"listening","addr":"([^"]+)"`)
-		sc := bufio.NewScanner(stderr)
-		for sc.Scan() {
-			if m := re.FindStringSubmatch(sc.Text()); m != nil {
-				addr <- "http://" + m[1]
-			}
-		}
-	}()
-	var url string
-	select {
-	case url = <-addr:
-	case <-time.After(30 * time.Second):
-		t.Fatal("the node did not listen within 30s")
-	}
+	url, cmd := startChild(t, "--demo", "--store", "sqlite:"+db,
+		"--throttle-account-attempts", "1000000", "--throttle-address-attempts", "1000000")
 
 	hc := &http.Client{Timeout: 10 * time.Second}
 	// call returns the status and the sid cookie set, the error code of an
@@ -211,18 +177,4 @@ func TestSQLiteNodeKilledUnderLoad_LosesNoAnsweredWrite(t *testing.T) {
 			t.Fatal("10 answered writes lost")
 		}
 	}
-}
-
-// TestSQLiteNodeChild is the node of
-// TestSQLiteNodeKilledUnderLoad_LosesNoAnsweredWrite: "sessiond serve" on
-// its SQLite file, until it is killed.
-func TestSQLiteNodeChild(t *testing.T) {
-	db := os.Getenv(sqliteNodeEnv)
-	if db == "" {
-		t.Skip("the node of TestSQLiteNodeKilledUnderLoad_LosesNoAnsweredWrite")
-	}
-	err := run(context.Background(), []string{"serve", "--listen", "127.0.0.1:0", "--demo", "--store", "sqlite:" + db,
-		"--throttle-account-attempts", "1000000", "--throttle-address-attempts", "1000000"},
-		getenvFrom(nil), strings.NewReader(""), io.Discard, os.Stderr)
-	t.Fatalf("serve returned: %v", err)
 }
