@@ -21,7 +21,7 @@ func gogc() int {
 }
 
 // collectUntil runs collections until ok holds (the tuner adjusts on the
-// finalizer goroutine, after a cycle), or fails after 10 s naming what it
+// cleanup goroutines, after a cycle), or fails after 10 s naming what it
 // saw.
 func collectUntil(t *testing.T, what string, ok func(goal uint64, percent int) bool) {
 	t.Helper()
@@ -36,7 +36,15 @@ func collectUntil(t *testing.T, what string, ok func(goal uint64, percent int) b
 			t.Fatalf("%s: after %v of collections the heap goal is %d bytes with GOGC=%d (live heap %d bytes)",
 				what, time.Since(start).Round(time.Millisecond), goal, percent, read(liveHeap))
 		}
-		time.Sleep(time.Millisecond) // let the finalizer goroutine run
+		time.Sleep(time.Millisecond) // let the cleanups run
+	}
+}
+
+// collectThrice runs three collections, letting the cleanups run after each.
+func collectThrice() {
+	for range 3 {
+		runtime.GC()
+		time.Sleep(time.Millisecond)
 	}
 }
 
@@ -74,11 +82,8 @@ func TestStart_StopRestoresTheOperatorsGOGC(t *testing.T) {
 	if p := gogc(); p != 150 {
 		t.Fatalf("GOGC after stop: %d, want the 150 in force at Start", p)
 	}
-	// And it stays so: the tuner's next finalizer does nothing.
-	for range 3 {
-		runtime.GC()
-		time.Sleep(time.Millisecond)
-	}
+	// And it stays so: the tuner's next cleanup does nothing.
+	collectThrice()
 	if p := gogc(); p != 150 {
 		t.Fatalf("GOGC after stop and three collections: %d, want 150", p)
 	}
@@ -94,10 +99,7 @@ func TestStart_OffAndZeroDoNothing(t *testing.T) {
 	debug.SetGCPercent(100)
 	stop := Start(0)
 	defer stop()
-	for range 3 {
-		runtime.GC()
-		time.Sleep(time.Millisecond)
-	}
+	collectThrice()
 	if p := gogc(); p != 100 {
 		t.Fatalf("with a floor of 0, GOGC=%d, want 100", p)
 	}
