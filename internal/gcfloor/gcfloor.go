@@ -90,7 +90,8 @@ const (
 func release(floor uint64) {
 	mu.Lock()
 	defer mu.Unlock()
-	floors = slices.Delete(floors, slices.Index(floors, floor), slices.Index(floors, floor)+1)
+	i := slices.Index(floors, floor)
+	floors = slices.Delete(floors, i, i+1)
 	if len(floors) == 0 {
 		debug.SetGCPercent(base)
 		current = base
