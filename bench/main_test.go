@@ -101,3 +101,28 @@ func TestParseCPUTicks(t *testing.T) {
 		t.Errorf("cpuTicks of this process: %d", got)
 	}
 }
+
+func TestRatioOf_PairsTheRounds(t *testing.T) {
+	rs := func(rps ...float64) []result {
+		var out []result
+		for _, r := range rps {
+			out = append(out, result{rps: r})
+		}
+		return out
+	}
+	for _, c := range []struct {
+		target, base []result
+		want         string
+	}{
+		// Round by round: 90/100, 80/80, 60/100. The ratio of the
+		// medians would say 80/100 = 0.80×.
+		{rs(90, 80, 60), rs(100, 80, 100), "0.90× (0.60–1.00)"},
+		{rs(50), rs(100), "0.50×"},
+		{rs(50, 60), rs(0, 100), "0.60×"}, // a round without a reference is left out
+		{nil, rs(100), "—"},
+	} {
+		if got := ratioOf(c.target, c.base); got != c.want {
+			t.Errorf("ratioOf(%v, %v) = %q, want %q", c.target, c.base, got, c.want)
+		}
+	}
+}

@@ -119,12 +119,11 @@ func (b *bench) nodes(name, store, peerStore, baselineStore string, rounds, revo
 		return append(slices.Clone(b.wrkArgs), "-H", "Cookie: "+t.cookie)
 	})
 	fmt.Fprintf(b.out, "## %s: GET with a valid session, wrk at saturation (%d rounds, medians)\n\n", name, rounds)
-	fmt.Fprintln(b.out, "| target | requests/s | p50 ms | p99 ms | req/s vs trivial | server CPU µs/request |")
+	fmt.Fprintln(b.out, "| target | requests/s | p50 ms | p99 ms | req/s vs trivial, round by round: median (range) | server CPU µs/request |")
 	fmt.Fprintln(b.out, "|---|---|---|---|---|---|")
-	base := medianOf(results[0])
 	for i, t := range targets {
 		m := medianOf(results[i])
-		fmt.Fprintf(b.out, "| %s | %.0f | %.2f | %.2f | %.2f× | %.1f |\n", t.name, m.rps, m.p50, m.p99, m.rps/base.rps, m.cpu)
+		fmt.Fprintf(b.out, "| %s | %.0f | %.2f | %.2f | %s | %.1f |\n", t.name, m.rps, m.p50, m.p99, ratioOf(results[i], results[0]), m.cpu)
 	}
 	fmt.Fprintln(b.out)
 	b.warnErrors(targets, results)

@@ -139,6 +139,28 @@ func parseWrk(out string) result {
 	return r
 }
 
+// ratioOf returns the requests/s of rs against base round by round (the
+// rounds of one target and of its reference ran minutes apart at most, so
+// the machine's drift hits both alike): "0.85× (0.80–0.88)", the median
+// of the rounds' ratios and their range.
+func ratioOf(rs, base []result) string {
+	var ratios []float64
+	for i := range min(len(rs), len(base)) {
+		if base[i].rps > 0 {
+			ratios = append(ratios, rs[i].rps/base[i].rps)
+		}
+	}
+	if len(ratios) == 0 {
+		return "—"
+	}
+	slices.Sort(ratios)
+	median := ratios[len(ratios)/2]
+	if len(ratios) == 1 {
+		return fmt.Sprintf("%.2f×", median)
+	}
+	return fmt.Sprintf("%.2f× (%.2f–%.2f)", median, ratios[0], ratios[len(ratios)-1])
+}
+
 func medianOf(rs []result) result {
 	pick := func(f func(result) float64) float64 {
 		vs := make([]float64, len(rs))
