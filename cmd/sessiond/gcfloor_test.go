@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -52,25 +51,14 @@ func scrapeCollector(t *testing.T, url string) collector {
 func TestServe_TheHeapFloorPacesTheCollector(t *testing.T) {
 	const floor = 48 << 20
 	dir := t.TempDir()
-	tokenFile := filepath.Join(dir, "admin-token")
-	const adminToken = "gc-floor-admin-token-0123456789abcdef"
-	if err := os.WriteFile(tokenFile, []byte(adminToken), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	tokenFile := adminTokenFile(t)
 	withFloor, _ := startChild(t, "--store", "sqlite:"+filepath.Join(dir, "a.db"), "--admin-token-file", tokenFile, "--gc-heap-floor", "48MiB")
 	without, _ := startChild(t, "--store", "sqlite:"+filepath.Join(dir, "b.db"), "--admin-token-file", tokenFile, "--gc-heap-floor", "0")
 	session := func(url string) string {
-		req, _ := http.NewRequest("POST", url+"/admin/v1/sessions", strings.NewReader(`{"user_id":"gc-floor"}`))
-		req.Header.Set("Authorization", "Bearer "+adminToken)
-		req.Header.Set("Content-Type", "application/json")
-		res, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer res.Body.Close()
+		code, out := client{t, url}.adminDo("POST", "/admin/v1/sessions", `{"user_id":"gc-floor"}`)
 		var created struct{ Token string }
-		if err := json.NewDecoder(res.Body).Decode(&created); err != nil || res.StatusCode != http.StatusCreated {
-			t.Fatalf("admin create on %s: %d %v", url, res.StatusCode, err)
+		if err := json.Unmarshal([]byte(out), &created); err != nil || code != http.StatusCreated {
+			t.Fatalf("admin create on %s: %d %s", url, code, out)
 		}
 		return created.Token
 	}
