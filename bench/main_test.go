@@ -103,26 +103,54 @@ func TestParseCPUTicks(t *testing.T) {
 }
 
 func TestRatioOf_PairsTheRounds(t *testing.T) {
-	rs := func(rps ...float64) []result {
+	rs := func(pairs ...float64) []result {
+		var out []result
+		for i := 0; i < len(pairs); i += 2 {
+			out = append(out, result{rps: pairs[i], ref: pairs[i+1]})
+		}
+		return out
+	}
+	for _, c := range []struct {
+		runs []result
+		want string
+	}{
+		// Round by round: 90/100, 80/80, 60/100. The ratio of the
+		// medians would say 80/100 = 0.80×.
+		{rs(90, 100, 80, 80, 60, 100), "0.90× (0.60–1.00)"},
+		{rs(50, 100), "0.50×"},
+		{rs(50, 0, 60, 100), "0.60×"}, // a run without a reference is left out
+		{nil, "—"},
+	} {
+		if got := ratioOf(c.runs); got != c.want {
+			t.Errorf("ratioOf(%v) = %q, want %q", c.runs, got, c.want)
+		}
+	}
+}
+
+func TestWithReference_PairsEachRunWithTheReferenceBesideIt(t *testing.T) {
+	run := func(rps ...float64) []result {
 		var out []result
 		for _, r := range rps {
 			out = append(out, result{rps: r})
 		}
 		return out
 	}
-	for _, c := range []struct {
-		target, base []result
-		want         string
-	}{
-		// Round by round: 90/100, 80/80, 60/100. The ratio of the
-		// medians would say 80/100 = 0.80×.
-		{rs(90, 80, 60), rs(100, 80, 100), "0.90× (0.60–1.00)"},
-		{rs(50), rs(100), "0.50×"},
-		{rs(50, 60), rs(0, 100), "0.60×"}, // a round without a reference is left out
-		{nil, rs(100), "—"},
-	} {
-		if got := ratioOf(c.target, c.base); got != c.want {
-			t.Errorf("ratioOf(%v, %v) = %q, want %q", c.target, c.base, got, c.want)
+	// Three targets and the closing run of the reference, two rounds:
+	// in the first the machine slowed from 100 to 70 over the round, in
+	// the second it held at 100.
+	results, closing := withReference([][]result{run(100, 100), run(90, 90), run(80, 80), run(70, 100)})
+	if len(results) != 3 || len(closing) != 2 || closing[0].rps != 70 {
+		t.Fatalf("withReference returned %d targets and closing runs %v", len(results), closing)
+	}
+	want := [][]float64{{100, 100}, {90, 100}, {80, 100}} // 100 - 30×i/3
+	for i := range want {
+		for r := range want[i] {
+			if got := results[i][r].ref; got != want[i][r] {
+				t.Errorf("target %d, round %d: ref %v, want %v", i, r, got, want[i][r])
+			}
 		}
+	}
+	if got := ratioOf(results[2]); got != "1.00× (0.80–1.00)" { // round 1: 80/80, round 2: 80/100
+		t.Errorf("the third target against the reference beside it: %s", got)
 	}
 }

@@ -115,7 +115,7 @@ func (b *bench) nodes(name, store, peerStore, baselineStore string, rounds, revo
 		old := b.start(name+"-baseline", b.baselineBin(), "serve", "--demo", "--store", baselineStore, "--log-level", "warn")
 		targets = append(targets, target{"sessiond at " + b.baseline + " GET /api/auth/session-v2, " + name + ", node cache on", old + "/api/auth/session-v2", "sid=" + login(old, "test@example.com", "password")})
 	}
-	results := b.measure(name, targets, rounds, func(t target) []string {
+	results, closing := b.against(name, targets, rounds, func(t target) []string {
 		return append(slices.Clone(b.wrkArgs), "-H", "Cookie: "+t.cookie)
 	})
 	fmt.Fprintf(b.out, "## %s: GET with a valid session, wrk at saturation (%d rounds, medians)\n\n", name, rounds)
@@ -123,9 +123,10 @@ func (b *bench) nodes(name, store, peerStore, baselineStore string, rounds, revo
 	fmt.Fprintln(b.out, "|---|---|---|---|---|---|")
 	for i, t := range targets {
 		m := medianOf(results[i])
-		fmt.Fprintf(b.out, "| %s | %.0f | %.2f | %.2f | %s | %.1f |\n", t.name, m.rps, m.p50, m.p99, ratioOf(results[i], results[0]), m.cpu)
+		fmt.Fprintf(b.out, "| %s | %.0f | %.2f | %.2f | %s | %.1f |\n", t.name, m.rps, m.p50, m.p99, ratioOf(results[i]), m.cpu)
 	}
 	fmt.Fprintln(b.out)
+	b.printDrift(results[0], closing)
 	b.warnErrors(targets, results)
 	b.stopFrom(extras)
 	b.printRoundTrips(name, store, token)

@@ -17,6 +17,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/sessiond/sessiond/internal/config"
 )
 
 // build compiles sessiond (in its own module, the parent directory) and this
@@ -236,8 +238,10 @@ func serveTrivial(addr string) error {
 
 // serveAnswer is the trivial handler writing a recorded answer of
 // sessiond's (recordAnswer): the same headers and body for a request with a
-// sid cookie, so that what the answer's size costs (the kernel's copy, wrk's
-// parsing) is measured apart from what sessiond does to make it.
+// sid cookie, on a server with sessiond's connection timeouts, so that what
+// any production server pays to send that answer (the kernel's copy, wrk's
+// parsing, a deadline set for each read and write) is measured apart from
+// what sessiond does to make it.
 func serveAnswer(file, addr string) error {
 	var a recorded
 	if err := json.Unmarshal(must(os.ReadFile(file)), &a); err != nil {
@@ -256,7 +260,10 @@ func serveAnswer(file, addr string) error {
 		w.Write(a.Body)
 	})
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, r *http.Request) {})
-	return http.ListenAndServe(addr, mux)
+	srv := &http.Server{Addr: addr, Handler: mux,
+		ReadHeaderTimeout: config.HTTPReadHeaderTimeout, ReadTimeout: config.HTTPReadTimeout,
+		WriteTimeout: config.HTTPWriteTimeout, IdleTimeout: config.HTTPIdleTimeout}
+	return srv.ListenAndServe()
 }
 
 // recorded is one answer of sessiond, its headers (but those net/http

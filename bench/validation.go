@@ -28,7 +28,7 @@ func (b *bench) validation(rounds int) {
 	answer := b.start("trivial-answer", b.self(), "serve-answer", answerFile)
 	targets := []target{
 		{"trivial handler (reads sid, writes 200)", trivial + "/", "sid=" + token},
-		{"trivial handler writing sessiond's answer (its headers and body, recorded)", answer + "/", "sid=" + token},
+		{"trivial handler writing sessiond's answer (its headers and body, recorded; sessiond's connection timeouts)", answer + "/", "sid=" + token},
 		{"sessiond GET /api/auth/session-v2, SQLite, node cache on (default)", cached + "/api/auth/session-v2", "sid=" + token},
 		{"sessiond GET /api/auth/session-v2, SQLite, node cache on, --gc-heap-floor 0 (the runtime's pacing)", noFloor + "/api/auth/session-v2", "sid=" + token},
 		{"sessiond GET /api/auth/session-v2, SQLite, --cache-size 0", uncached + "/api/auth/session-v2", "sid=" + token},
@@ -45,7 +45,7 @@ func (b *bench) validation(rounds int) {
 			target{"sessiond at " + b.baseline + " GET /api/auth/session-v2, SQLite, node cache on", old + "/api/auth/session-v2", "sid=" + oldToken},
 			target{"sessiond at " + b.baseline + " forward auth GET /auth/verify", old + "/auth/verify", "sid=" + oldToken})
 	}
-	results := b.measure("saturated", targets, rounds, func(t target) []string {
+	results, closing := b.against("saturated", targets, rounds, func(t target) []string {
 		return append(slices.Clone(b.wrkArgs), "-H", "Cookie: "+t.cookie)
 	})
 	fmt.Fprintf(b.out, "## Throughput: GET with a valid session, wrk at saturation (%d interleaved rounds, medians)\n\n", rounds)
@@ -54,9 +54,10 @@ func (b *bench) validation(rounds int) {
 	base := medianOf(results[0])
 	for i, t := range targets {
 		m := medianOf(results[i])
-		fmt.Fprintf(b.out, "| %s | %.0f | %.2f | %.2f | %s | %.2f× | %.1f |\n", t.name, m.rps, m.p50, m.p99, ratioOf(results[i], results[0]), m.p99/base.p99, m.cpu)
+		fmt.Fprintf(b.out, "| %s | %.0f | %.2f | %.2f | %s | %.2f× | %.1f |\n", t.name, m.rps, m.p50, m.p99, ratioOf(results[i]), m.p99/base.p99, m.cpu)
 	}
 	fmt.Fprintln(b.out)
+	b.printDrift(results[0], closing)
 	fmt.Fprintln(b.out, "Store round trips per validation on SQLite: not counted (the store is in the process: no connection for the relay to count; the PostgreSQL and Redis rounds count theirs).")
 	fmt.Fprintln(b.out)
 

@@ -23,6 +23,9 @@ type result struct {
 	// requests/s it does not move with the machine's other load, only
 	// with the work a request costs the server.
 	cpu float64
+	// ref is the reference's requests/s beside this run (see against);
+	// 0 when the run had no reference.
+	ref float64
 }
 
 // measure runs wrk with argsFor(target) against every target, rounds
@@ -139,15 +142,46 @@ func parseWrk(out string) result {
 	return r
 }
 
-// ratioOf returns the requests/s of rs against base round by round (the
-// rounds of one target and of its reference ran minutes apart at most, so
-// the machine's drift hits both alike): "0.85× (0.80–0.88)", the median
-// of the rounds' ratios and their range.
-func ratioOf(rs, base []result) string {
+// against runs the targets as measure does, with the first one, the
+// reference, run again at the end of each round, and sets each run's ref:
+// the reference's rate at the run's place in its round, on the line
+// between the round's opening and closing runs of the reference. A round
+// of ten targets lasts a minute, and this machine's speed drifts by
+// several percent over a minute; a target run late in the round is so
+// paired with what the reference would have done beside it, not with a run
+// a minute earlier. It returns the targets' results and the closing runs.
+func (b *bench) against(label string, targets []target, rounds int, argsFor func(target) []string) (results [][]result, closing []result) {
+	ref := targets[0]
+	ref.name += " (again, closing the round)"
+	return withReference(b.measure(label, append(slices.Clone(targets), ref), rounds, argsFor))
+}
+
+// withReference sets the ref of every run of results[:n-1] from the
+// reference's opening runs, results[0], and closing runs, results[n-1],
+// which it returns apart.
+func withReference(results [][]result) ([][]result, []result) {
+	n := len(results) - 1
+	for i := range n {
+		for r := range results[i] {
+			if r >= len(results[n]) {
+				break
+			}
+			open, end := results[0][r].rps, results[n][r].rps
+			results[i][r].ref = open + (end-open)*float64(i)/float64(n)
+		}
+	}
+	return results[:n], results[n]
+}
+
+// ratioOf returns the requests/s of rs against their reference round by
+// round (each run's ref, see against): "0.85× (0.80–0.88)", the median of
+// the rounds' ratios and their range. Runs without a reference are left
+// out.
+func ratioOf(rs []result) string {
 	var ratios []float64
-	for i := range min(len(rs), len(base)) {
-		if base[i].rps > 0 {
-			ratios = append(ratios, rs[i].rps/base[i].rps)
+	for _, r := range rs {
+		if r.ref > 0 {
+			ratios = append(ratios, r.rps/r.ref)
 		}
 	}
 	if len(ratios) == 0 {
@@ -159,6 +193,17 @@ func ratioOf(rs, base []result) string {
 		return fmt.Sprintf("%.2f×", median)
 	}
 	return fmt.Sprintf("%.2f× (%.2f–%.2f)", median, ratios[0], ratios[len(ratios)-1])
+}
+
+// printDrift says how far the reference's closing runs were from its
+// opening runs (see against): the drift within a round that pairing each
+// target with the reference beside it takes out.
+func (b *bench) printDrift(opening, closing []result) {
+	drift := make([]result, len(closing))
+	for r := range closing {
+		drift[r] = result{rps: closing[r].rps, ref: opening[r].rps}
+	}
+	fmt.Fprintf(b.out, "The reference's run closing each round against the one opening it: %s. Each target's rate is taken against the line between the two, at the target's place in the round.\n\n", ratioOf(drift))
 }
 
 func medianOf(rs []result) result {

@@ -179,10 +179,10 @@ func newHTTPServer(h http.Handler, work *atomic.Int64, log *slog.Logger) *http.S
 			}
 			h.ServeHTTP(w, r)
 		}),
-		ReadHeaderTimeout: readHeaderTimeout,
-		ReadTimeout:       readTimeout,
-		WriteTimeout:      writeTimeout,
-		IdleTimeout:       idleTimeout,
+		ReadHeaderTimeout: config.HTTPReadHeaderTimeout,
+		ReadTimeout:       config.HTTPReadTimeout,
+		WriteTimeout:      config.HTTPWriteTimeout,
+		IdleTimeout:       config.HTTPIdleTimeout,
 		MaxHeaderBytes:    64 << 10,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
@@ -281,17 +281,6 @@ func ensureDemoUser(ctx context.Context, a *app) error {
 	}
 	return nil
 }
-
-// Timeouts of every connection (README, "Limits"): a client has 5 s to send
-// its request's headers and 30 s for the whole request; an answer has 30 s
-// (a live-revocation stream lifts that for itself); an idle keep-alive
-// connection is closed after 2 minutes.
-const (
-	readHeaderTimeout = 5 * time.Second
-	readTimeout       = 30 * time.Second
-	writeTimeout      = 30 * time.Second
-	idleTimeout       = 2 * time.Minute
-)
 
 // Demo credentials, created by --demo when absent.
 const (

@@ -103,6 +103,18 @@ type Config struct {
 	Given map[string]bool
 }
 
+// Timeouts of every connection sessiond serves (README, "Limits"): a
+// client has 5 s to send its request's headers and 30 s for the whole
+// request; an answer has 30 s (a live-revocation stream lifts that for
+// itself); an idle keep-alive connection is closed after 2 minutes. The
+// benchmark gives its reference servers the same (bench/servers.go).
+const (
+	HTTPReadHeaderTimeout = 5 * time.Second
+	HTTPReadTimeout       = 30 * time.Second
+	HTTPWriteTimeout      = 30 * time.Second
+	HTTPIdleTimeout       = 2 * time.Minute
+)
+
 // Scope says which commands a setting belongs to.
 type Scope int
 
