@@ -72,17 +72,19 @@ func loginOnOneLogoutOnTheOther(t *testing.T, store string) {
 // LISTEN connection, then deletes a session behind everyone's back (no
 // NOTIFY): a node that lost its channel must not serve its cached copy.
 func TestTwoNodes_PostgreSQL_LostChannelFlushesTheCache_SEC21(t *testing.T) {
-	store := postgresStore(t)
-	a := startNode(t, store, "--cache-ttl", "1h")
+	// The server's URL as the tests resolved it (SESSIOND_TEST_POSTGRES_URL
+	// or the default server), never the variable itself: unset, pgx would
+	// take libpq's defaults, another database of the same server.
+	url, schema := pgtest.Schema(t, "sessiond_e2e_")
+	a := startNode(t, pgtest.URL(url, schema), "--cache-ttl", "1h")
 	ca := client{t, a.url}
 	token := ca.login("test@example.com", "password")
 	waitCached(t, ca, token)
-	conn, err := pgx.Connect(context.Background(), os.Getenv("SESSIOND_TEST_POSTGRES_URL"))
+	conn, err := pgx.Connect(context.Background(), url)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer conn.Close(context.Background())
-	schema := store[strings.LastIndex(store, "=")+1:]
 	var killed int
 	err = conn.QueryRow(context.Background(), `SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
 		WHERE query LIKE 'LISTEN %' AND query LIKE '%' || $1 || '%'`, schema).Scan(&killed)
