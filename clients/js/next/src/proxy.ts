@@ -7,7 +7,15 @@
 import { NextResponse, type NextRequest } from 'next/server.js'
 import { SessionUnavailableError, paths, type Session } from '@sessiond/client'
 import { safeNextPath } from './redirect.js'
-import { cookieNameOf, cookieNames, resolveUrl, validateSession, type ServerOptions } from './validate.js'
+import {
+  callSessiond,
+  cookieNameOf,
+  cookieNames,
+  resolveUrl,
+  validateSession,
+  type ForwardedRequest,
+  type ServerOptions,
+} from './validate.js'
 
 /** The legacy cookie names sessiond migrates by default (its --legacy-cookies default). */
 export const defaultLegacyCookies = [
@@ -72,7 +80,7 @@ export async function sessionMiddleware(request: NextRequest, options: SessionMi
   const wantsMigration = legacy && options.migrate !== false
   if (!isProtected && !wantsMigration) return NextResponse.next()
 
-  const forwarded = {
+  const forwarded: ForwardedRequest = {
     cookie: cookieHeader,
     userAgent: request.headers.get('user-agent'),
     forwardedFor: options.clientAddress ? options.clientAddress(request) : request.headers.get('x-forwarded-for'),
@@ -114,29 +122,14 @@ export async function sessionMiddleware(request: NextRequest, options: SessionMi
 // could not answer (the user may well be signed in), null otherwise.
 async function migrate(
   request: NextRequest,
-  forwarded: { cookie: string | null; userAgent: string | null; forwardedFor: string | null },
+  forwarded: ForwardedRequest,
   options: SessionMiddlewareOptions,
 ): Promise<NextResponse | 'unknown' | null> {
   const base = resolveUrl(options)
-  const headers: Record<string, string> = {
-    Accept: 'application/json',
-    'Content-Type': 'application/json',
-    Cookie: forwarded.cookie ?? '',
-    'User-Agent': forwarded.userAgent ?? '',
-  }
-  if (forwarded.forwardedFor) headers['X-Forwarded-For'] = forwarded.forwardedFor
-  // sessiond waits up to 3 s for the old backend: wait a little longer.
-  const timeoutMs = options.timeoutMs ?? 5000
-  const doFetch = options.fetch ?? globalThis.fetch
   let res: Response
   try {
-    res = await doFetch(base + paths.migrate, {
-      method: 'POST',
-      headers,
-      redirect: 'manual',
-      cache: 'no-store',
-      signal: AbortSignal.timeout(timeoutMs),
-    })
+    // sessiond waits up to 3 s for the old backend: wait a little longer.
+    res = await callSessiond(base, 'POST', paths.migrate, forwarded, options.timeoutMs ?? 5000, options)
   } catch {
     return 'unknown'
   }

@@ -55,25 +55,10 @@ export async function validateSession(req: ForwardedRequest, options: ServerOpti
   const base = resolveUrl(options)
   const cookie = sessionCookies(req.cookie, cookieNameOf(options))
   if (cookie === '') return null
-  const headers: Record<string, string> = {
-    Accept: 'application/json',
-    Cookie: cookie,
-    // Always set: without it the runtime sends its own ("node"), which the
-    // anomaly policy would take for another browser.
-    'User-Agent': req.userAgent ?? '',
-  }
-  if (req.forwardedFor) headers['X-Forwarded-For'] = req.forwardedFor
   const timeoutMs = options.timeoutMs ?? 3000
-  const doFetch = options.fetch ?? globalThis.fetch
   let res: Response
   try {
-    res = await doFetch(base + paths.session, {
-      method: 'GET',
-      headers,
-      redirect: 'manual',
-      cache: 'no-store',
-      signal: AbortSignal.timeout(timeoutMs),
-    })
+    res = await callSessiond(base, 'GET', paths.session, { ...req, cookie }, timeoutMs, options)
   } catch (cause) {
     throw unavailable(`sessiond at ${base} did not answer within ${timeoutMs} ms`, cause)
   }
@@ -89,6 +74,39 @@ export async function validateSession(req: ForwardedRequest, options: ServerOpti
   if (err instanceof SessionUnavailableError) throw err
   if (isSessionUnknown(err)) throw unavailable(err.message, err, res)
   throw err
+}
+
+/**
+ * callSessiond sends one request to sessiond (at base, see resolveUrl) on
+ * behalf of a browser: its Cookie header, user agent and address chain
+ * forwarded, no redirect followed, nothing cached, and no longer than
+ * timeoutMs. It throws what fetch throws (a network error, the timeout).
+ */
+export function callSessiond(
+  base: string,
+  method: 'GET' | 'POST',
+  path: string,
+  req: ForwardedRequest,
+  timeoutMs: number,
+  options: ServerOptions,
+): Promise<Response> {
+  const headers: Record<string, string> = {
+    Accept: 'application/json',
+    Cookie: req.cookie ?? '',
+    // Always set: without it the runtime sends its own ("node"), which the
+    // anomaly policy would take for another browser.
+    'User-Agent': req.userAgent ?? '',
+  }
+  if (method === 'POST') headers['Content-Type'] = 'application/json'
+  if (req.forwardedFor) headers['X-Forwarded-For'] = req.forwardedFor
+  const doFetch = options.fetch ?? globalThis.fetch
+  return doFetch(base + path, {
+    method,
+    headers,
+    redirect: 'manual',
+    cache: 'no-store',
+    signal: AbortSignal.timeout(timeoutMs),
+  })
 }
 
 /** sessionCookies keeps only the session cookie(s) of a Cookie header. */
