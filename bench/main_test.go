@@ -86,6 +86,10 @@ func TestMedianOf(t *testing.T) {
 	if m.rps != 2 || m.p50 != 2 || m.p99 != 8 {
 		t.Errorf("medianOf: %+v", m)
 	}
+	// An even count: the mean of the two middle rounds, not the better.
+	if m := medianOf([]result{{rps: 4}, {rps: 1}, {rps: 3}, {rps: 2}}); m.rps != 2.5 {
+		t.Errorf("medianOf of four rounds: %v, want 2.5", m.rps)
+	}
 }
 
 func TestParseCPUTicks(t *testing.T) {
@@ -117,6 +121,7 @@ func TestRatioOf_PairsTheRounds(t *testing.T) {
 		// Round by round: 90/100, 80/80, 60/100. The ratio of the
 		// medians would say 80/100 = 0.80×.
 		{rs(90, 100, 80, 80, 60, 100), "0.90× (0.60–1.00)"},
+		{rs(90, 100, 60, 100), "0.75× (0.60–0.90)"}, // two rounds: their mean
 		{rs(50, 100), "0.50×"},
 		{rs(50, 0, 60, 100), "0.60×"}, // a run without a reference is left out
 		{nil, "—"},
@@ -150,7 +155,7 @@ func TestWithReference_PairsEachRunWithTheReferenceBesideIt(t *testing.T) {
 			}
 		}
 	}
-	if got := ratioOf(results[2]); got != "1.00× (0.80–1.00)" { // round 1: 80/80, round 2: 80/100
+	if got := ratioOf(results[2]); got != "0.90× (0.80–1.00)" { // round 1: 80/80, round 2: 80/100
 		t.Errorf("the third target against the reference beside it: %s", got)
 	}
 }

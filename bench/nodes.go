@@ -126,7 +126,7 @@ func (b *bench) nodes(name, store, peerStore, baselineStore string, rounds, revo
 		fmt.Fprintf(b.out, "| %s | %.0f | %.2f | %.2f | %s | %.1f |\n", t.name, m.rps, m.p50, m.p99, ratioOf(results[i]), m.cpu)
 	}
 	fmt.Fprintln(b.out)
-	b.printDrift(results[0], closing)
+	b.printDrift(targets[0], results[0], closing)
 	b.warnErrors(targets, results)
 	b.stopFrom(extras)
 	b.printRoundTrips(name, store, token)

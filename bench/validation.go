@@ -26,12 +26,16 @@ func (b *bench) validation(rounds int) {
 	answerFile := filepath.Join(b.dir, "answer.json")
 	recordAnswer(cached+"/api/auth/session-v2", "sid="+token, answerFile)
 	answer := b.start("trivial-answer", b.self(), "serve-answer", answerFile)
+	verifyFile := filepath.Join(b.dir, "verify-answer.json")
+	recordAnswer(cached+"/auth/verify", "sid="+token, verifyFile)
+	verifyAnswer := b.start("trivial-verify-answer", b.self(), "serve-answer", verifyFile)
 	targets := []target{
 		{"trivial handler (reads sid, writes 200)", trivial + "/", "sid=" + token},
 		{"trivial handler writing sessiond's answer (its headers and body, recorded; sessiond's connection timeouts)", answer + "/", "sid=" + token},
 		{"sessiond GET /api/auth/session-v2, SQLite, node cache on (default)", cached + "/api/auth/session-v2", "sid=" + token},
 		{"sessiond GET /api/auth/session-v2, SQLite, node cache on, --gc-heap-floor 0 (the runtime's pacing)", noFloor + "/api/auth/session-v2", "sid=" + token},
 		{"sessiond GET /api/auth/session-v2, SQLite, --cache-size 0", uncached + "/api/auth/session-v2", "sid=" + token},
+		{"trivial handler writing forward auth's answer (its headers, recorded; sessiond's connection timeouts)", verifyAnswer + "/", "sid=" + token},
 		{"sessiond forward auth GET /auth/verify (nginx auth_request's call)", cached + "/auth/verify", "sid=" + token},
 		{"sessiond reverse proxy (--upstream) in front of the trivial handler", proxied + "/", "sid=" + token},
 		{"Go's httputil.ReverseProxy alone in front of the trivial handler", bare + "/", "sid=" + token},
@@ -57,7 +61,7 @@ func (b *bench) validation(rounds int) {
 		fmt.Fprintf(b.out, "| %s | %.0f | %.2f | %.2f | %s | %.2f× | %.1f |\n", t.name, m.rps, m.p50, m.p99, ratioOf(results[i]), m.p99/base.p99, m.cpu)
 	}
 	fmt.Fprintln(b.out)
-	b.printDrift(results[0], closing)
+	b.printDrift(targets[0], results[0], closing)
 	fmt.Fprintln(b.out, "Store round trips per validation on SQLite: not counted (the store is in the process: no connection for the relay to count; the PostgreSQL and Redis rounds count theirs).")
 	fmt.Fprintln(b.out)
 

@@ -146,24 +146,32 @@ func parseWrk(out string) result {
 // reference, run again at the end of each round, and sets each run's ref:
 // the reference's rate at the run's place in its round, on the line
 // between the round's opening and closing runs of the reference. A round
-// of ten targets lasts a minute, and this machine's speed drifts by
-// several percent over a minute; a target run late in the round is so
-// paired with what the reference would have done beside it, not with a run
-// a minute earlier. It returns the targets' results and the closing runs.
+// of the validation section runs eleven targets and the closing run (66 s
+// at -duration 6s), and this machine's speed drifts by several percent
+// within that; a target run late in the round is so paired with what the
+// reference would have done beside it, not with a run a minute earlier.
+// It returns the targets' results and the closing runs.
 func (b *bench) against(label string, targets []target, rounds int, argsFor func(target) []string) (results [][]result, closing []result) {
-	ref := targets[0]
-	ref.name += " (again, closing the round)"
-	return withReference(b.measure(label, append(slices.Clone(targets), ref), rounds, argsFor))
+	return withReference(b.measure(label, append(slices.Clone(targets), closingRun(targets[0])), rounds, argsFor))
 }
 
-// withReference sets the ref of every run of results[:n-1] from the
-// reference's opening runs, results[0], and closing runs, results[n-1],
-// which it returns apart.
+// closingRun is the reference run again at the end of a round.
+func closingRun(ref target) target {
+	ref.name += " (again, closing the round)"
+	return ref
+}
+
+// withReference takes the results of n targets and, last, the closing
+// runs of the reference (the first target): it sets the ref of every run
+// of the n targets from the reference's opening run (the first target's)
+// and closing run of the same round, and returns the n targets' results
+// and the closing runs apart. Target i of n stands at i/n of the way from
+// the opening run to the closing one.
 func withReference(results [][]result) ([][]result, []result) {
 	n := len(results) - 1
 	for i := range n {
 		for r := range results[i] {
-			if r >= len(results[n]) {
+			if r >= len(results[n]) || r >= len(results[0]) {
 				break
 			}
 			open, end := results[0][r].rps, results[n][r].rps
@@ -188,22 +196,33 @@ func ratioOf(rs []result) string {
 		return "—"
 	}
 	slices.Sort(ratios)
-	median := ratios[len(ratios)/2]
 	if len(ratios) == 1 {
-		return fmt.Sprintf("%.2f×", median)
+		return fmt.Sprintf("%.2f×", ratios[0])
 	}
-	return fmt.Sprintf("%.2f× (%.2f–%.2f)", median, ratios[0], ratios[len(ratios)-1])
+	return fmt.Sprintf("%.2f× (%.2f–%.2f)", median(ratios), ratios[0], ratios[len(ratios)-1])
+}
+
+// median returns the median of sorted vs: the middle value, or the mean
+// of the two middle values of an even count (never the better of them).
+func median(vs []float64) float64 {
+	m := len(vs) / 2
+	if len(vs)%2 == 0 {
+		return (vs[m-1] + vs[m]) / 2
+	}
+	return vs[m]
 }
 
 // printDrift says how far the reference's closing runs were from its
-// opening runs (see against): the drift within a round that pairing each
-// target with the reference beside it takes out.
-func (b *bench) printDrift(opening, closing []result) {
-	drift := make([]result, len(closing))
-	for r := range closing {
+// opening runs (see against), the drift within a round that pairing each
+// target with the reference beside it takes out, and warns of errors in
+// the closing runs (they set the reference of their whole round).
+func (b *bench) printDrift(ref target, opening, closing []result) {
+	drift := make([]result, min(len(opening), len(closing)))
+	for r := range drift {
 		drift[r] = result{rps: closing[r].rps, ref: opening[r].rps}
 	}
-	fmt.Fprintf(b.out, "The reference's run closing each round against the one opening it: %s. Each target's rate is taken against the line between the two, at the target's place in the round.\n\n", ratioOf(drift))
+	fmt.Fprintf(b.out, "The reference's run closing each round against the one opening it: %s. Each target's rate is taken against the line between the two, at the target's place in the round; the p99 ratios are of the medians, against the opening runs.\n\n", ratioOf(drift))
+	b.warnErrors([]target{closingRun(ref)}, [][]result{closing})
 }
 
 func medianOf(rs []result) result {
@@ -213,7 +232,7 @@ func medianOf(rs []result) result {
 			vs[i] = f(r)
 		}
 		slices.Sort(vs)
-		return vs[len(vs)/2]
+		return median(vs)
 	}
 	return result{
 		rps: pick(func(r result) float64 { return r.rps }),

@@ -107,7 +107,8 @@ type Config struct {
 // client has 5 s to send its request's headers and 30 s for the whole
 // request; an answer has 30 s (a live-revocation stream lifts that for
 // itself); an idle keep-alive connection is closed after 2 minutes. The
-// benchmark gives its reference servers the same (bench/servers.go).
+// benchmark's handler that writes sessiond's recorded answers runs with the
+// same (serveAnswer in bench/servers.go).
 const (
 	HTTPReadHeaderTimeout = 5 * time.Second
 	HTTPReadTimeout       = 30 * time.Second
