@@ -29,19 +29,24 @@ func (h IdentityHeaders) Names() []string {
 // Set deletes every copy of the identity headers in hdr (a client may have
 // sent its own) and, when s is not nil, sets them for s; email may be empty.
 func (h IdentityHeaders) Set(hdr http.Header, s *sessiond.Session, email string) {
-	for _, n := range h.Names() {
-		hdr.Del(n)
-	}
+	// Each name canonicalised once, deleted and set under that key (what
+	// Del and a canonical assignment do): this runs on every request.
+	user, tenant, id, mail := http.CanonicalHeaderKey(h.UserID), http.CanonicalHeaderKey(h.TenantID),
+		http.CanonicalHeaderKey(h.SessionID), http.CanonicalHeaderKey(h.Email)
+	delete(hdr, user)
+	delete(hdr, tenant)
+	delete(hdr, id)
+	delete(hdr, mail)
 	if s == nil {
 		return
 	}
-	// One backing array for the four values: this runs on every request.
+	// One backing array for the four values.
 	v := [4]string{s.UserID, s.TenantID, s.ID, email}
-	hdr[http.CanonicalHeaderKey(h.UserID)] = v[0:1:1]
-	hdr[http.CanonicalHeaderKey(h.TenantID)] = v[1:2:2]
-	hdr[http.CanonicalHeaderKey(h.SessionID)] = v[2:3:3]
+	hdr[user] = v[0:1:1]
+	hdr[tenant] = v[1:2:2]
+	hdr[id] = v[2:3:3]
 	if email != "" {
-		hdr[http.CanonicalHeaderKey(h.Email)] = v[3:4:4]
+		hdr[mail] = v[3:4:4]
 	}
 }
 
