@@ -62,6 +62,8 @@ func (b *bench) validation(rounds int) {
 	}
 	fmt.Fprintln(b.out)
 	b.printDrift(targets[0], results[0], closing)
+	fmt.Fprintln(b.out, "The p99 ratios are of the medians, against the reference's opening runs.")
+	fmt.Fprintln(b.out)
 	fmt.Fprintln(b.out, "Store round trips per validation on SQLite: not counted (the store is in the process: no connection for the relay to count; the PostgreSQL and Redis rounds count theirs).")
 	fmt.Fprintln(b.out)
 

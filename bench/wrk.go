@@ -221,7 +221,7 @@ func (b *bench) printDrift(ref target, opening, closing []result) {
 	for r := range drift {
 		drift[r] = result{rps: closing[r].rps, ref: opening[r].rps}
 	}
-	fmt.Fprintf(b.out, "The reference's run closing each round against the one opening it: %s. Each target's rate is taken against the line between the two, at the target's place in the round; the p99 ratios are of the medians, against the opening runs.\n\n", ratioOf(drift))
+	fmt.Fprintf(b.out, "The reference's run closing each round against the one opening it: %s. Each target's rate is taken against the line between the two, at the target's place in the round.\n\n", ratioOf(drift))
 	b.warnErrors([]target{closingRun(ref)}, [][]result{closing})
 }
 
