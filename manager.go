@@ -532,6 +532,6 @@ func (m *Manager) load(ctx context.Context, h TokenHash) (*Session, error) {
 	if err != nil {
 		return nil, err
 	}
-	s.user = u
+	s.user = withheld(u) // cached with the session: no hash (see User)
 	return s, nil
 }

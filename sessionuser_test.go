@@ -85,3 +85,56 @@ func TestSessionUser_OneRoundTripWhenTheStoreReadsBoth(t *testing.T) {
 		})
 	}
 }
+
+// The node cache never holds a password hash: a user it hands out, read
+// with the session or on its own, cached or just loaded, says only whether
+// there is one (PasswordHashWithheld); the store's record keeps the hash.
+func TestSessionUser_TheNodeCacheHoldsNoPasswordHash(t *testing.T) {
+	const hash = "$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHRzYWx0$aGFzaGhhc2hoYXNoaGFzaGhhc2hoYXNoaGFzaGhhc2g"
+	for _, tc := range []struct {
+		name      string
+		cacheSize int
+		together  bool
+	}{{"cache on, read with the session", 0, true}, {"cache on, read alone", 0, false}, {"cache off", -1, true}} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newFixture(t, sessiond.Config{CacheSize: tc.cacheSize})
+			var store sessiond.Store = f.store
+			if tc.together {
+				store = &joined{probe: f.store}
+			}
+			m := sessiond.NewManager(store, sessiond.Config{Now: f.clock.Now, CacheSize: tc.cacheSize, PurgeInterval: -1})
+			t.Cleanup(func() { m.Close() })
+			ctx := context.Background()
+			for _, u := range []*sessiond.User{
+				{ID: "u1", Email: "u1@example.com", EmailKey: "u1@example.com", PasswordHash: hash},
+				{ID: "u2", Email: "u2@example.com", EmailKey: "u2@example.com"}, // signs in through a trusted backend
+			} {
+				if err := f.store.CreateUser(ctx, u); err != nil {
+					t.Fatal(err)
+				}
+			}
+			for _, c := range []struct{ id, want string }{{"u1", sessiond.PasswordHashWithheld}, {"u2", ""}} {
+				token, _, err := m.Create(ctx, sessiond.SessionParams{UserID: c.id, TenantID: "t1"})
+				if err != nil {
+					t.Fatal(err)
+				}
+				for range 2 { // the first GET loads, the second is served from the cache (when on)
+					s, err := m.Validate(ctx, token, sessiond.Client{})
+					if err != nil {
+						t.Fatal(err)
+					}
+					got, err := m.SessionUser(ctx, s, f.store.UserByID)
+					if err != nil || got.PasswordHash != c.want || got.Email != c.id+"@example.com" {
+						t.Fatalf("SessionUser(%s) = %+v, %v; want PasswordHash %q", c.id, got, err, c.want)
+					}
+					if got, err := m.User(ctx, c.id, f.store.UserByID); err != nil || got.PasswordHash != c.want {
+						t.Fatalf("User(%s) = %+v, %v; want PasswordHash %q", c.id, got, err, c.want)
+					}
+				}
+			}
+			if u, err := f.store.UserByID(ctx, "u1"); err != nil || u.PasswordHash != hash {
+				t.Fatalf("the store's record lost its hash: %+v, %v", u, err)
+			}
+		})
+	}
+}

@@ -159,7 +159,7 @@ func (s *Service) UserByEmail(ctx context.Context, email string) (*sessiond.User
 // the application created for a user of its own: the user read together with
 // the session when the store could, else through the Manager's node cache.
 // It is on the path of every GET of a session. The returned user must not be
-// modified.
+// modified, and holds no password hash (sessiond.PasswordHashWithheld).
 func (s *Service) SessionUser(ctx context.Context, sess *sessiond.Session) (*sessiond.User, error) {
 	u, err := s.sessions.SessionUser(ctx, sess, s.users.UserByID)
 	if err != nil {
@@ -170,7 +170,8 @@ func (s *Service) SessionUser(ctx context.Context, sess *sessiond.Session) (*ses
 
 // UserByID returns the user, or ErrNotFound, through the Manager's node
 // cache: it is on the path of every GET of a session. The returned user must
-// not be modified.
+// not be modified, and holds no password hash (sessiond.PasswordHashWithheld):
+// a password is checked against the user read from the store.
 func (s *Service) UserByID(ctx context.Context, id string) (*sessiond.User, error) {
 	u, err := s.sessions.User(ctx, id, s.users.UserByID)
 	if err != nil {
