@@ -461,6 +461,12 @@ func (s *Service) checkOwnPassword(ctx context.Context, sess *sessiond.Session, 
 		u, err = s.reverify(ctx, u, pw)
 	} else {
 		u, err = s.verify(ctx, u.EmailKey, pw)
+		// The email key came from this node's cache: if it has since
+		// moved to another account, the password checked was that
+		// account's, and it proves nothing about this session's user.
+		if err == nil && u.ID != sess.UserID {
+			u, err = nil, sessiond.ErrInvalidCredentials
+		}
 	}
 	switch {
 	case errors.Is(err, sessiond.ErrInvalidCredentials):

@@ -538,3 +538,41 @@ func TestAnomaly_SessionsWithoutLoginMetadataAreNeverFlagged_SEC20(t *testing.T)
 		}
 	}
 }
+
+// A signed-in user's own password is checked against that user, never
+// against whoever now holds the email this node remembers for them: with
+// the node's cache stale (the email moved to another account behind its
+// back), the other account's password neither re-authenticates the session
+// nor changes anybody's password (SEC-12).
+func TestOwnPassword_IsCheckedAgainstTheSessionsUserNotTheEmailsNewOwner_SEC12(t *testing.T) {
+	s := start(t, options{cache: true})
+	sid := s.loginAs(t, userEmail, userPassword)
+	if r := s.get(t, sid); r.status != http.StatusOK { // the user is now in this node's cache
+		t.Fatalf("GET: %d %s", r.status, r.body)
+	}
+	// Straight in the store, past the Manager (nothing leaves the cache):
+	// Ann's email moves, and a new account takes it with its own password.
+	ctx := context.Background()
+	raw := s.store.Store
+	ann, err := raw.UserByEmailKey(ctx, userEmail)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ann.Email, ann.EmailKey, ann.UpdatedAt = "ann.old@example.com", "ann.old@example.com", s.clock.Now()
+	if err := raw.UpdateUser(ctx, ann); err != nil {
+		t.Fatal(err)
+	}
+	const otherPassword = "the other account's passphrase"
+	if _, err := s.accounts.AddUser(ctx, accounts.UserParams{Email: userEmail, Password: otherPassword, TenantID: "acme"}); err != nil {
+		t.Fatal(err)
+	}
+	if r := s.call(t, "POST", "/api/auth/reauth", `{"password":"`+otherPassword+`"}`, sid); r.status != http.StatusForbidden || r.json(t)["error"] != "wrong_password" {
+		t.Fatalf("reauth of Ann's session with the other account's password: %d %s, want 403 wrong_password", r.status, r.body)
+	}
+	if r := s.call(t, "POST", "/api/auth/password", `{"current_password":"`+otherPassword+`","new_password":"a brand new passphrase"}`, sid); r.status != http.StatusForbidden || r.json(t)["error"] != "wrong_password" {
+		t.Fatalf("password change of Ann's session with the other account's password: %d %s, want 403 wrong_password", r.status, r.body)
+	}
+	if r := s.call(t, "POST", sessionPath, loginBody(userEmail, otherPassword), ""); r.status != http.StatusOK {
+		t.Fatalf("the other account's password no longer signs it in: %d %s", r.status, r.body)
+	}
+}
