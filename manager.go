@@ -292,12 +292,22 @@ func (m *Manager) Deadline(s *Session) time.Time {
 // asked for the check (FlagReauthRequired). It returns ErrUnauthenticated
 // when s was revoked meanwhile: a rotation never resurrects a session.
 func (m *Manager) Reauthenticate(ctx context.Context, s *Session) (string, *Session, error) {
+	// The store's record, not s: s may be this node's cached copy, older
+	// than a data patch or a flag written since (the new session would
+	// bring the old data and version back), or a token that a rotation
+	// has already replaced (it must not rotate its successor).
+	old, err := m.store.SessionByID(ctx, s.ID)
+	if errors.Is(err, ErrNotFound) || err == nil && old.TokenHash != s.TokenHash {
+		return "", nil, ErrUnauthenticated
+	}
+	if err != nil {
+		return "", nil, m.storeErr("load session", err)
+	}
 	now := m.now()
 	token, n, err := m.mint(now)
 	if err != nil {
 		return "", nil, err
 	}
-	old := s.clone()
 	n.ID = old.ID
 	n.UserID, n.TenantID = old.UserID, old.TenantID
 	n.IPAddress, n.UserAgent = old.IPAddress, old.UserAgent

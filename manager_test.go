@@ -614,3 +614,40 @@ func TestCache_AFeedThatDiesSilentlyStopsCachedAnswersWithinTheLease_SEC21(t *te
 		time.Sleep(5 * time.Millisecond)
 	}
 }
+
+// Reauthenticate builds the new session from the store's record, not from
+// the caller's copy (this node's cached one, possibly older): a data patch
+// written since is kept, not rolled back with its version, and a token
+// that a rotation already replaced cannot rotate its successor.
+func TestReauthenticate_StartsFromTheStoresRecordNotTheCallersCopy(t *testing.T) {
+	f := newFixture(t, sessiond.Config{})
+	ctx := context.Background()
+	token, _ := f.create(t)
+	stale, err := f.m.Validate(ctx, token, sessiond.Client{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	patched, err := f.m.UpdateData(ctx, stale.ID, json.RawMessage(`{"step":"done"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if patched.Version == stale.Version {
+		t.Fatalf("the patch did not move the version (%d)", patched.Version)
+	}
+	rotated, n, err := f.m.Reauthenticate(ctx, stale)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n.Version != patched.Version || string(n.Data) != `{"step":"done"}` {
+		t.Fatalf("the rotated session holds version %d data %s; the store had version %d data %s", n.Version, n.Data, patched.Version, patched.Data)
+	}
+	if got, err := f.m.Validate(ctx, rotated, sessiond.Client{}); err != nil || got.Version != patched.Version || string(got.Data) != `{"step":"done"}` {
+		t.Fatalf("after the rotation: %+v, %v", got, err)
+	}
+	if _, _, err := f.m.Reauthenticate(ctx, stale); !errors.Is(err, sessiond.ErrUnauthenticated) {
+		t.Fatalf("a replaced token rotated its successor: %v, want ErrUnauthenticated", err)
+	}
+	if _, err := f.m.Validate(ctx, rotated, sessiond.Client{}); err != nil {
+		t.Fatalf("the current token after the replaced one's attempt: %v", err)
+	}
+}
