@@ -446,7 +446,10 @@ func (s *Service) checkOwnPassword(ctx context.Context, sess *sessiond.Session, 
 	if len(pw) > password.MaxLength {
 		return nil, password.ErrTooLong
 	}
-	u, err := s.UserByID(ctx, sess.UserID)
+	// From the store, not the node cache: the throttle keys and the
+	// account the password is checked against are the user's as they are
+	// now (a cached email key may have moved to another account).
+	u, err := s.User(ctx, sess.UserID)
 	if errors.Is(err, sessiond.ErrNotFound) || err == nil && u.PasswordHash == "" && !s.delegates(u) {
 		return nil, sessiond.Errorf(sessiond.CodeInvalidInput, "this session's user has no password here")
 	}
@@ -461,9 +464,9 @@ func (s *Service) checkOwnPassword(ctx context.Context, sess *sessiond.Session, 
 		u, err = s.reverify(ctx, u, pw)
 	} else {
 		u, err = s.verify(ctx, u.EmailKey, pw)
-		// The email key came from this node's cache: if it has since
-		// moved to another account, the password checked was that
-		// account's, and it proves nothing about this session's user.
+		// If the email has moved to another account since the read
+		// above, the password checked was that account's, and it proves
+		// nothing about this session's user.
 		if err == nil && u.ID != sess.UserID {
 			u, err = nil, sessiond.ErrInvalidCredentials
 		}
