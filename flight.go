@@ -214,6 +214,13 @@ func (m *Manager) actOnAnomaly(ctx context.Context, s *Session, c Client, found 
 		}
 		return nil, m.storeErr("load session", err)
 	}
+	if cur.TokenHash != s.TokenHash {
+		// s is a cached copy of a token that a rotation (elsewhere) has
+		// replaced: the token is dead, and the session under its id now
+		// belongs to its successor, which this request must not flag or
+		// revoke.
+		return nil, ErrUnauthenticated
+	}
 	found = slices.DeleteFunc(slices.Clone(found), cur.HasFlag)
 	flags := cur.Flags
 	if len(found) > 0 {

@@ -651,3 +651,30 @@ func TestReauthenticate_StartsFromTheStoresRecordNotTheCallersCopy(t *testing.T)
 		t.Fatalf("the current token after the replaced one's attempt: %v", err)
 	}
 }
+
+// A node whose cache still holds a token that a rotation on another node
+// replaced (its feed not yet arrived) answers that token as dead when an
+// anomaly sends it to the store: it never acts on the successor that now
+// holds the session's id (here: revoking it).
+func TestAnomaly_AReplacedTokenNeverActsOnItsSuccessor(t *testing.T) {
+	f := newFixture(t, sessiond.Config{})
+	ctx := context.Background()
+	// A second node on the same store, with no change feed: its cache
+	// keeps what it read.
+	other := sessiond.NewManager(f.store, sessiond.Config{Now: f.clock.Now, PurgeInterval: -1, Anomaly: sessiond.AnomalyRevoke})
+	t.Cleanup(func() { other.Close() })
+	token, s := f.create(t)
+	if _, err := other.Validate(ctx, token, sessiond.Client{IPAddress: "192.0.2.1", UserAgent: "test"}); err != nil {
+		t.Fatal(err)
+	}
+	successor, _, err := f.m.Reauthenticate(ctx, s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := other.Validate(ctx, token, sessiond.Client{IPAddress: "198.51.100.7", UserAgent: "test"}); !errors.Is(err, sessiond.ErrUnauthenticated) {
+		t.Fatalf("the replaced token from another network on the stale node: %v, want ErrUnauthenticated", err)
+	}
+	if got, err := f.m.Validate(ctx, successor, sessiond.Client{}); err != nil || len(got.Flags) != 0 {
+		t.Fatalf("the successor after the replaced token's anomaly: %+v, %v; want it live and unflagged", got, err)
+	}
+}
