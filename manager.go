@@ -458,21 +458,31 @@ func (m *Manager) Purge(ctx context.Context) (int, error) {
 // (RFC 7386: a null member deletes the key). Concurrent updates are retried
 // so that none is lost. It returns the updated session.
 func (m *Manager) UpdateData(ctx context.Context, id string, patch json.RawMessage) (*Session, error) {
-	return m.updateData(ctx, id, patch, nil)
+	return m.updateData(ctx, id, nil, patch, nil)
 }
 
 // UpdateDataAt is UpdateData only if the session's Data is still at version
 // (ErrConflict otherwise, with nothing changed): for a client that read the
 // data and patches what it read.
 func (m *Manager) UpdateDataAt(ctx context.Context, id string, patch json.RawMessage, version int64) (*Session, error) {
-	return m.updateData(ctx, id, patch, &version)
+	return m.updateData(ctx, id, nil, patch, &version)
 }
 
-// updateData is UpdateData, conditional on version when it is not nil.
-func (m *Manager) updateData(ctx context.Context, id string, patch json.RawMessage, version *int64) (*Session, error) {
+// PatchData is UpdateData, or UpdateDataAt when version is not nil, for the
+// session a request presented: own as Validate returned it. Its token must
+// still be the session's (ErrUnauthenticated otherwise): a node whose cache
+// still holds a token that a rotation elsewhere replaced must not patch its
+// successor's data.
+func (m *Manager) PatchData(ctx context.Context, own *Session, patch json.RawMessage, version *int64) (*Session, error) {
+	return m.updateData(ctx, own.ID, &own.TokenHash, patch, version)
+}
+
+// updateData is UpdateData, conditional on version when it is not nil,
+// and on the session's token hash when token is not nil.
+func (m *Manager) updateData(ctx context.Context, id string, token *TokenHash, patch json.RawMessage, version *int64) (*Session, error) {
 	for attempt := 0; ; attempt++ {
 		s, err := m.store.SessionByID(ctx, id)
-		if errors.Is(err, ErrNotFound) {
+		if errors.Is(err, ErrNotFound) || err == nil && token != nil && s.TokenHash != *token {
 			return nil, ErrUnauthenticated
 		}
 		if err != nil {

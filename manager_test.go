@@ -678,3 +678,36 @@ func TestAnomaly_AReplacedTokenNeverActsOnItsSuccessor(t *testing.T) {
 		t.Fatalf("the successor after the replaced token's anomaly: %+v, %v; want it live and unflagged", got, err)
 	}
 }
+
+// PatchData, the browser's own data patch, refuses a token that a rotation
+// on another node replaced while this node's cache still answers it: the
+// successor's data stays as it is. UpdateData by id (the admin's) is not
+// tied to a token.
+func TestPatchData_AReplacedTokenNeverPatchesItsSuccessor(t *testing.T) {
+	f := newFixture(t, sessiond.Config{})
+	ctx := context.Background()
+	other := sessiond.NewManager(f.store, sessiond.Config{Now: f.clock.Now, PurgeInterval: -1}) // no change feed
+	t.Cleanup(func() { other.Close() })
+	token, s := f.create(t)
+	if _, err := other.Validate(ctx, token, sessiond.Client{}); err != nil {
+		t.Fatal(err)
+	}
+	successor, _, err := f.m.Reauthenticate(ctx, s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stale, err := other.Validate(ctx, token, sessiond.Client{})
+	if err != nil {
+		t.Fatalf("precondition: the other node's cache still answers the replaced token: %v", err)
+	}
+	if _, err := other.PatchData(ctx, stale, json.RawMessage(`{"plan":"free"}`), nil); !errors.Is(err, sessiond.ErrUnauthenticated) {
+		t.Fatalf("PatchData with the replaced token: %v, want ErrUnauthenticated", err)
+	}
+	if got, err := f.m.Validate(ctx, successor, sessiond.Client{}); err != nil || len(got.Data) != 0 || got.Version != 0 {
+		t.Fatalf("the successor after the replaced token's patch: data %s version %d, %v; want it untouched", got.Data, got.Version, err)
+	}
+	own, _ := f.m.Validate(ctx, successor, sessiond.Client{})
+	if got, err := f.m.PatchData(ctx, own, json.RawMessage(`{"plan":"pro"}`), nil); err != nil || string(got.Data) != `{"plan":"pro"}` {
+		t.Fatalf("PatchData with the live token: %+v, %v", got, err)
+	}
+}

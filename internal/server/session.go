@@ -205,7 +205,7 @@ func (s *server) handlePatchSession(w http.ResponseWriter, r *http.Request) {
 	if !ok || !s.requireNoPendingReauth(w, sess) {
 		return
 	}
-	updated, err := s.updateData(r.Context(), sess.ID, in.Data, in.Version)
+	updated, err := s.Manager.PatchData(r.Context(), sess, in.Data, in.Version)
 	if err != nil {
 		s.logIfInternal(r, err)
 		writeError(w, err)
