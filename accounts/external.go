@@ -60,7 +60,9 @@ func noEmailKey(id string) string { return " id " + id }
 // SyncUser creates or refreshes the record of an external user and returns
 // it. A user of sessiond's own directory (one with a password) is left as
 // it is: the directory is the authority on its users. A disabled user is
-// ErrInvalidCredentials, so that no trusted source can sign one in.
+// ErrInvalidCredentials, so that no trusted source can sign one in. A
+// tenant that moved ends every session of the user (they carry the old
+// one).
 func (s *Service) SyncUser(ctx context.Context, e sessiond.ExternalUser) (*sessiond.User, error) {
 	key, err := checkExternal(&e)
 	if err != nil {
@@ -115,6 +117,9 @@ func (s *Service) syncOnce(ctx context.Context, e sessiond.ExternalUser, key str
 	u.UpdatedAt = now
 	if err := s.updateUser(ctx, &u); err != nil {
 		return nil, storeErr(err)
+	}
+	if _, err := s.endSessionsOfOldTenant(ctx, old, &u, "sync"); err != nil {
+		return nil, err
 	}
 	return &u, nil
 }

@@ -193,16 +193,17 @@ func (s *Service) PatchUser(ctx context.Context, id string, p UserPatch, version
 			return nil, 0, storeErr(err)
 		}
 		s.log.Info("user updated", "user_id", u.ID, "version", u.Version)
-		if !u.Disabled || old.Disabled {
-			return u, 0, nil
+		if u.Disabled && !old.Disabled {
+			n, err := s.sessions.RevokeUser(ctx, u.ID, "")
+			if err != nil {
+				return u, n, err
+			}
+			s.sessions.Record(ctx, sessiond.Event{Type: sessiond.EventUserDisabled, UserID: u.ID,
+				Detail: map[string]string{"sessions_revoked": strconv.Itoa(n), "via": "admin_api"}})
+			return u, n, nil
 		}
-		n, err := s.sessions.RevokeUser(ctx, u.ID, "")
-		if err != nil {
-			return u, n, err
-		}
-		s.sessions.Record(ctx, sessiond.Event{Type: sessiond.EventUserDisabled, UserID: u.ID,
-			Detail: map[string]string{"sessions_revoked": strconv.Itoa(n), "via": "admin_api"}})
-		return u, n, nil
+		n, err := s.endSessionsOfOldTenant(ctx, old, u, "admin_api")
+		return u, n, err
 	}
 }
 
@@ -269,4 +270,22 @@ func (s *Service) DeleteUser(ctx context.Context, id string) (int, error) {
 		Detail: map[string]string{"reason": "user_deleted", "count": strconv.Itoa(n)}})
 	s.log.Info("user deleted", "user_id", id, "sessions_revoked", n)
 	return n, err
+}
+
+// endSessionsOfOldTenant ends every session of a user whose tenant moved
+// from old's to u's: a session's tenant is what tenant revocation and
+// X-Tenant-Id go by, and it may not drift from the user's (see Admit). It
+// returns how many ended; none when the tenant did not move.
+func (s *Service) endSessionsOfOldTenant(ctx context.Context, old, u *sessiond.User, via string) (int, error) {
+	if u.TenantID == old.TenantID {
+		return 0, nil
+	}
+	n, err := s.sessions.RevokeUser(ctx, u.ID, "")
+	if err != nil {
+		return n, err
+	}
+	s.sessions.Record(ctx, sessiond.Event{Type: sessiond.EventRevoked, UserID: u.ID,
+		Detail: map[string]string{"reason": "tenant_changed", "scope": "user", "count": strconv.Itoa(n),
+			"from_tenant": old.TenantID, "to_tenant": u.TenantID, "via": via}})
+	return n, nil
 }

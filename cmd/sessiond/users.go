@@ -38,7 +38,7 @@ func findUser(e env, fs *flag.FlagSet, a *app, id, email string) (*sessiond.User
 func userUpdateFlags(fs *flag.FlagSet) func(env, config.Config, *flag.FlagSet) error {
 	id, email := userRef(fs)
 	newEmail := fs.String("new-email", "", "change the user's email")
-	tenant := fs.String("tenant", "", "set the user's tenant id")
+	tenant := fs.String("tenant", "", "move the user to this tenant id (every session of the old one ends)")
 	onboarding := fs.Bool("needs-onboarding", false, "set whether the user still needs onboarding (--needs-onboarding=false finishes it)")
 	step := fs.String("onboarding-step", "", "set the user's onboarding step")
 	disabled := fs.Bool("disabled", false, "disable (true: every session ends) or enable (false) the user")

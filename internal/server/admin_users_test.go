@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sessiond/sessiond"
 	"github.com/sessiond/sessiond/accounts"
 )
 
@@ -393,5 +394,58 @@ func TestDelegatedLogin_HangingBackendIsA503WithinTheTimeout(t *testing.T) {
 	r := s.do(t, "POST", sessionPath, loginBody("kim@example.com", "pw"), "Content-Type", "application/json")
 	if took := time.Since(start); r.status != http.StatusServiceUnavailable || took > 5*time.Second {
 		t.Fatalf("hanging backend: %d after %v, want 503 within the timeout", r.status, took)
+	}
+}
+
+// A session's tenant is what tenant revocation and X-Tenant-Id go by, so a
+// user whose tenant moves (by the admin API, or by a trusted source's sync)
+// loses every session that carries the old one; a patch that leaves the
+// tenant alone ends none.
+func TestAdminUsers_ATenantChangeEndsTheUsersSessions(t *testing.T) {
+	s := start(t, options{admin: adminToken, cache: true})
+	id := s.userID(t)
+	a, b := s.login(t), s.login(t)
+	if r := s.admin(t, "PATCH", "/admin/v1/users/"+id, `{"onboarding_step":"done"}`); r.status != http.StatusOK || !strings.Contains(r.body, `"revoked":0`) {
+		t.Fatalf("PATCH without a tenant change: %d %s, want 0 revoked", r.status, r.body)
+	}
+	r := s.admin(t, "PATCH", "/admin/v1/users/"+id, `{"tenant_id":"globex"}`)
+	if r.status != http.StatusOK || !strings.Contains(r.body, `"revoked":2`) {
+		t.Fatalf("PATCH tenant_id: %d %s, want 2 revoked", r.status, r.body)
+	}
+	for _, tok := range []string{a, b} {
+		if r := s.get(t, tok); r.status != http.StatusUnauthorized {
+			t.Fatalf("a session of the old tenant after the move: %d %s", r.status, r.body)
+		}
+	}
+	c := s.login(t)
+	if r := s.call(t, "GET", "/auth/verify", "", c); r.status != http.StatusOK || r.header.Get("X-Tenant-Id") != "globex" {
+		t.Fatalf("forward auth of a new session: %d, X-Tenant-Id %q, want globex", r.status, r.header.Get("X-Tenant-Id"))
+	}
+	if r := s.admin(t, "DELETE", "/admin/v1/tenants/globex/sessions", ""); r.status != http.StatusOK || !strings.Contains(r.body, `"revoked":1`) {
+		t.Fatalf("revoking the new tenant: %d %s, want 1 revoked", r.status, r.body)
+	}
+
+	// An external user whose trusted source moves it to another tenant.
+	ctx := context.Background()
+	ext := sessiond.ExternalUser{ID: "ext-1", Email: "ext@example.com", TenantID: "acme"}
+	if _, err := s.accounts.SyncUser(ctx, ext); err != nil {
+		t.Fatal(err)
+	}
+	tok, _, err := s.manager.Create(ctx, sessiond.SessionParams{UserID: "ext-1", TenantID: "acme"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.accounts.SyncUser(ctx, ext); err != nil { // unchanged: the session stays
+		t.Fatal(err)
+	}
+	if r := s.get(t, tok); r.status != http.StatusOK {
+		t.Fatalf("a session after an unchanged sync: %d", r.status)
+	}
+	ext.TenantID = "globex"
+	if _, err := s.accounts.SyncUser(ctx, ext); err != nil {
+		t.Fatal(err)
+	}
+	if r := s.get(t, tok); r.status != http.StatusUnauthorized {
+		t.Fatalf("a session of the old tenant after the sync moved the user: %d %s", r.status, r.body)
 	}
 }

@@ -3093,7 +3093,7 @@ export interface operations {
             };
         };
         responses: {
-            /** @description The user, and how many sessions ended (disabling ends them all). */
+            /** @description The user, and how many sessions ended (disabling the user, or moving it to another tenant, ends them all: a session's tenant may not drift from its user's). */
             200: {
                 headers: {
                     "Cache-Control": components["headers"]["NoStore"];
