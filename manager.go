@@ -289,8 +289,9 @@ func (m *Manager) Deadline(s *Session) time.Time {
 // Reauthenticate records a fresh password check of s's user: it replaces s
 // with a new session under a new token whose AuthenticatedAt is now, keeping
 // its public id, user, data and absolute deadline, and clears the flag that
-// asked for the check (FlagReauthRequired). It returns ErrUnauthenticated
-// when s was revoked meanwhile: a rotation never resurrects a session.
+// asked for the check (FlagReauthRequired). It starts from the store's
+// record, not from s, and returns ErrUnauthenticated when s was revoked
+// meanwhile (a rotation never resurrects a session) or its token replaced.
 func (m *Manager) Reauthenticate(ctx context.Context, s *Session) (string, *Session, error) {
 	// The store's record, not s: s may be this node's cached copy, older
 	// than a data patch or a flag written since (the new session would

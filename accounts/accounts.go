@@ -425,6 +425,13 @@ func (s *Service) ChangePassword(ctx context.Context, sess *sessiond.Session, cu
 	}
 	token, n, err := s.sessions.Reauthenticate(ctx, sess)
 	if err != nil {
+		// The password has changed, but this session could not carry on
+		// (its token replaced meanwhile, or the store failed): every
+		// session of the user ends, this one too, rather than leaving the
+		// others alive (SEC-07).
+		if _, rerr := s.sessions.RevokeUser(context.WithoutCancel(ctx), u.ID, ""); rerr != nil {
+			return "", nil, rerr
+		}
 		return "", nil, err
 	}
 	revoked, err := s.sessions.RevokeUser(ctx, n.UserID, n.ID)

@@ -576,3 +576,38 @@ func TestOwnPassword_IsCheckedAgainstTheSessionsUserNotTheEmailsNewOwner_SEC12(t
 		t.Fatalf("the other account's password no longer signs it in: %d %s", r.status, r.body)
 	}
 }
+
+// A password change whose session cannot carry on (its token replaced by a
+// rotation on another node while this node's cache still answered it) ends
+// every session of the user, this one too: the password has changed, and
+// none of the others may stay (SEC-07).
+func TestChangePassword_WithAReplacedTokenEndsEverySession_SEC07(t *testing.T) {
+	s := start(t, options{cache: true})
+	current := s.loginAs(t, userEmail, userPassword)
+	other := s.loginAs(t, userEmail, userPassword)
+	if r := s.get(t, current); r.status != http.StatusOK { // now in this node's cache
+		t.Fatalf("GET: %d %s", r.status, r.body)
+	}
+	ctx := context.Background()
+	node := sessiond.NewManager(s.store.Store, sessiond.Config{Now: s.clock.Now, PurgeInterval: -1})
+	t.Cleanup(func() { node.Close() })
+	sess, err := node.Validate(ctx, current, sessiond.Client{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	successor, _, err := node.Reauthenticate(ctx, sess)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const next = "a brand new passphrase"
+	r := s.call(t, "POST", "/api/auth/password", `{"current_password":"`+userPassword+`","new_password":"`+next+`"}`, current)
+	if r.status != http.StatusUnauthorized {
+		t.Fatalf("password change with a replaced token: %d %s, want 401", r.status, r.body)
+	}
+	for name, tok := range map[string]string{"the other session": other, "the successor": successor} {
+		if r := s.get(t, tok); r.status != http.StatusUnauthorized {
+			t.Errorf("%s after the password change: %d, want 401", name, r.status)
+		}
+	}
+	s.loginAs(t, userEmail, next)
+}
