@@ -115,12 +115,14 @@ func (s *Service) syncOnce(ctx context.Context, e sessiond.ExternalUser, key str
 		return old, nil // unchanged: no write, no invalidation
 	}
 	u.UpdatedAt = now
+	moved, err := s.leaveTenant(ctx, old, &u)
+	if err != nil {
+		return nil, err
+	}
 	if err := s.updateUser(ctx, &u); err != nil {
 		return nil, storeErr(err)
 	}
-	if _, err := s.endSessionsOfOldTenant(ctx, old, &u, "sync"); err != nil {
-		return nil, err
-	}
+	s.leftTenant(ctx, old, &u, moved, "sync")
 	return &u, nil
 }
 

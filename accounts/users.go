@@ -162,6 +162,7 @@ var ErrStaleUser = sessiond.Errorf(sessiond.CodeConflict, "the user changed sinc
 // count is returned. Every node's cached copy is dropped through the
 // store's change feed.
 func (s *Service) PatchUser(ctx context.Context, id string, p UserPatch, version *int64) (*sessiond.User, int, error) {
+	moved := 0 // sessions ended because the tenant moves, over the attempts
 	for attempt := 0; ; attempt++ {
 		old, err := s.User(ctx, id)
 		if err != nil {
@@ -175,6 +176,11 @@ func (s *Service) PatchUser(ctx context.Context, id string, p UserPatch, version
 			return nil, 0, err
 		}
 		u.UpdatedAt = s.now().UTC()
+		n, err := s.leaveTenant(ctx, old, u)
+		moved += n
+		if err != nil {
+			return nil, moved, err
+		}
 		err = s.updateUser(ctx, u)
 		if errors.Is(err, sessiond.ErrConflict) {
 			// A stale version, or an email that another user holds.
@@ -193,17 +199,21 @@ func (s *Service) PatchUser(ctx context.Context, id string, p UserPatch, version
 			return nil, 0, storeErr(err)
 		}
 		s.log.Info("user updated", "user_id", u.ID, "version", u.Version)
-		if u.Disabled && !old.Disabled {
+		if u.Disabled && p.Disabled != nil {
+			// Also when the user was disabled already: a disabled user
+			// has no session, and a call that failed half-way finishes
+			// when made again.
 			n, err := s.sessions.RevokeUser(ctx, u.ID, "")
 			if err != nil {
-				return u, n, err
+				return u, moved + n, err
 			}
-			s.sessions.Record(ctx, sessiond.Event{Type: sessiond.EventUserDisabled, UserID: u.ID,
-				Detail: map[string]string{"sessions_revoked": strconv.Itoa(n), "via": "admin_api"}})
-			return u, n, nil
+			if !old.Disabled {
+				s.sessions.Record(ctx, sessiond.Event{Type: sessiond.EventUserDisabled, UserID: u.ID,
+					Detail: map[string]string{"sessions_revoked": strconv.Itoa(moved + n), "via": "admin_api"}})
+			}
+			return u, moved + n, nil
 		}
-		n, err := s.endSessionsOfOldTenant(ctx, old, u, "admin_api")
-		return u, n, err
+		return u, s.leftTenant(ctx, old, u, moved, "admin_api"), nil
 	}
 }
 
@@ -272,20 +282,37 @@ func (s *Service) DeleteUser(ctx context.Context, id string) (int, error) {
 	return n, err
 }
 
-// endSessionsOfOldTenant ends every session of a user whose tenant moved
-// from old's to u's: a session's tenant is what tenant revocation and
-// X-Tenant-Id go by, and it may not drift from the user's (see Admit). It
-// returns how many ended; none when the tenant did not move.
-func (s *Service) endSessionsOfOldTenant(ctx context.Context, old, u *sessiond.User, via string) (int, error) {
+// A session's tenant is what tenant revocation and X-Tenant-Id go by, and
+// it may not drift from its user's (see Admit): a user moved to another
+// tenant loses every session. leaveTenant ends them before the record
+// moves, so that a failure leaves the record as it was and the call can be
+// made again; leftTenant ends, after it moved, any session that a login
+// made in between, and records the revocation. Both do nothing when the
+// tenant stays.
+
+// leaveTenant ends every session of the user that old is, when u moves it
+// to another tenant, and returns how many ended.
+func (s *Service) leaveTenant(ctx context.Context, old, u *sessiond.User) (int, error) {
 	if u.TenantID == old.TenantID {
 		return 0, nil
 	}
-	n, err := s.sessions.RevokeUser(ctx, u.ID, "")
-	if err != nil {
-		return n, err
+	return s.sessions.RevokeUser(ctx, u.ID, "")
+}
+
+// leftTenant ends the sessions made in the old tenant while the record
+// moved (a failure is logged: the window is a store round trip), records
+// the move's revocations, and returns their count with the n ended before.
+func (s *Service) leftTenant(ctx context.Context, old, u *sessiond.User, n int, via string) int {
+	if u.TenantID == old.TenantID {
+		return 0
 	}
+	more, err := s.sessions.RevokeUser(context.WithoutCancel(ctx), u.ID, "")
+	if err != nil {
+		s.log.Warn("ending the sessions made while the user moved tenant failed", "user_id", u.ID, "err", err)
+	}
+	n += more
 	s.sessions.Record(ctx, sessiond.Event{Type: sessiond.EventRevoked, UserID: u.ID,
 		Detail: map[string]string{"reason": "tenant_changed", "scope": "user", "count": strconv.Itoa(n),
 			"from_tenant": old.TenantID, "to_tenant": u.TenantID, "via": via}})
-	return n, nil
+	return n
 }

@@ -449,3 +449,25 @@ func TestAdminUsers_ATenantChangeEndsTheUsersSessions(t *testing.T) {
 		t.Fatalf("a session of the old tenant after the sync moved the user: %d %s", r.status, r.body)
 	}
 }
+
+// Disabling ends every session also when the user was disabled already, so
+// that a call that failed half-way (the record written, the revocation
+// not) finishes when made again (SEC-07).
+func TestAdminUsers_DisablingAgainEndsWhatIsLeft_SEC07(t *testing.T) {
+	s := start(t, options{admin: adminToken})
+	id := s.userID(t)
+	if r := s.admin(t, "PATCH", "/admin/v1/users/"+id, `{"disabled":true}`); r.status != http.StatusOK {
+		t.Fatalf("PATCH disabled: %d %s", r.status, r.body)
+	}
+	// A session the first call left behind, made past every check.
+	tok, _, err := s.manager.Create(context.Background(), sessiond.SessionParams{UserID: id, TenantID: "acme"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := s.admin(t, "PATCH", "/admin/v1/users/"+id, `{"disabled":true}`); r.status != http.StatusOK || !strings.Contains(r.body, `"revoked":1`) {
+		t.Fatalf("PATCH disabled again: %d %s, want 1 revoked", r.status, r.body)
+	}
+	if r := s.get(t, tok); r.status != http.StatusUnauthorized {
+		t.Fatalf("the session left behind: %d, want 401", r.status)
+	}
+}
