@@ -710,6 +710,7 @@ export interface components {
         };
         AdminSessionRequest: {
             user_id: string;
+            /** @description Recorded as the user's: a tenant other than the one the record holds moves the user and ends their sessions of the old one. A user of sessiond's own directory keeps its tenant (409 for another). */
             tenant_id?: string;
             email?: string;
             needs_onboarding?: boolean;
