@@ -176,8 +176,12 @@ func (m *Manager) loadAndCache(ctx context.Context, h TokenHash) (*Session, erro
 // browser and another network in two concurrent requests) runs one more.
 func (m *Manager) anomalyFlight(ctx context.Context, s *Session, c Client, found []string) (*Session, error) {
 	act := func(ctx context.Context) (any, error) { return m.actOnAnomaly(ctx, s, c, found) }
+	// Shared by the requests of one token, not of one session id: a
+	// token that a rotation replaced gets its own answer (dead), not the
+	// live successor's, nor the successor the dead one's.
+	key := s.ID + "/" + string(s.TokenHash[:])
 	for {
-		r, err := m.share(ctx, &m.anomalies, s.ID, act)
+		r, err := m.share(ctx, &m.anomalies, key, act)
 		if err != nil {
 			return nil, m.storeErr("flag session", err)
 		}
