@@ -158,8 +158,9 @@ var ErrStaleUser = sessiond.Errorf(sessiond.CodeConflict, "the user changed sinc
 // PatchUser applies p to the user. With version set, the patch applies
 // only to that version of the record (ErrStaleUser otherwise); without,
 // to whatever is current, re-read when a concurrent update wins. Disabling
-// a user ends all their sessions at once, as SetDisabled does (SEC-07); the
-// count is returned. Every node's cached copy is dropped through the
+// a user ends all their sessions at once, as SetDisabled does (SEC-07), and
+// so does moving them to another tenant (see leaveTenant); the count is
+// returned. Every node's cached copy is dropped through the
 // store's change feed.
 func (s *Service) PatchUser(ctx context.Context, id string, p UserPatch, version *int64) (*sessiond.User, int, error) {
 	moved := 0 // sessions ended because the tenant moves, over the attempts
