@@ -243,3 +243,13 @@ func (s *server) handleAdminDisableUser(w http.ResponseWriter, r *http.Request) 
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"disabled": true, "revoked": n})
 }
+
+// updateData applies an admin PATCH body's data to the session with the
+// id, conditional on the version it names, if any: by id, not tied to a
+// token (a browser's own patch goes through Manager.PatchData).
+func (s *server) updateData(ctx context.Context, id string, data json.RawMessage, version *int64) (*sessiond.Session, error) {
+	if version != nil {
+		return s.Manager.UpdateDataAt(ctx, id, data, *version)
+	}
+	return s.Manager.UpdateData(ctx, id, data)
+}

@@ -306,12 +306,3 @@ func (s *server) handleReadyz(w http.ResponseWriter, r *http.Request) {
 	}
 	writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
 }
-
-// updateData applies a PATCH body's data, conditional on the version it
-// names, if any.
-func (s *server) updateData(ctx context.Context, id string, data json.RawMessage, version *int64) (*sessiond.Session, error) {
-	if version != nil {
-		return s.Manager.UpdateDataAt(ctx, id, data, *version)
-	}
-	return s.Manager.UpdateData(ctx, id, data)
-}
